@@ -1,0 +1,45 @@
+"""System checks: the refs configuration must agree with the reference models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core import checks
+
+from wdh.config import DomainConfig, get_config
+from wdh.errors import ConfigError
+
+
+def refs_problems(domain: DomainConfig) -> list[str]:
+    """Each way ``domain.refs`` disagrees with the models (key path and what is wrong)."""
+    from facts.models import FACT_COLUMNS
+    from refs.models import reference_model
+
+    problems: list[str] = []
+    for target in domain.refs.values():
+        path = f"domains.{domain.name}.refs.{target.name}"
+        fields = {field.column for field in reference_model(target)._meta.concrete_fields}
+        for index, column in enumerate(target.key):
+            if column not in fields:
+                problems.append(f"{path}.key[{index}]: {column!r} is not a column of {target.table}")
+        for index, column in enumerate(target.updatable):
+            if column not in fields:
+                problems.append(f"{path}.updatable[{index}]: {column!r} is not a column of {target.table}")
+        for rule in target.columns:
+            if rule.column not in fields:
+                problems.append(f"{path}.columns.{rule.column}: not a column of {target.table}")
+            for source in rule.sources:
+                if source not in FACT_COLUMNS:
+                    problems.append(f"{path}.columns.{rule.column}: {source!r} is not a fact column")
+    return problems
+
+
+@checks.register(checks.Tags.models)
+def check_refs_configuration(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    try:
+        config = get_config()
+    except ConfigError as exc:
+        return [checks.Error(str(exc), id="wdh.E001")]
+    return [
+        checks.Error(problem, id="wdh.E002") for domain in config.domains.values() for problem in refs_problems(domain)
+    ]

@@ -1,0 +1,46 @@
+"""``manage.py warehouse_ddl [--apply]``: the DDL of the configured warehouse tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
+
+from wdh.config import get_config
+from wdh.errors import WdhError
+from wdh.tables import DEFAULT_DOMAIN
+from wdh.warehouse import warehouse_apply, warehouse_ddl
+
+
+class Command(BaseCommand):
+    help = (
+        "Print (or, with --apply, run in one transaction) the CREATE statements for the "
+        "configured schemas, reference tables, fact table and branch table. Existing tables "
+        "are left as they are (IF NOT EXISTS)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--domain", default=DEFAULT_DOMAIN, help="Configured domain (default: %(default)s).")
+        parser.add_argument("--apply", action="store_true", help="Run the statements instead of printing them.")
+        parser.add_argument(
+            "--with-foreign-keys",
+            action="store_true",
+            help="Also add the foreign keys facts → references and portfolios → plans.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            domain = get_config().domain(options["domain"])
+            statements = warehouse_ddl(domain, foreign_keys=options["with_foreign_keys"])
+        except WdhError as exc:
+            raise CommandError(str(exc), returncode=exc.exit_code) from exc
+        if not options["apply"]:
+            self.stdout.write(";\n\n".join(statements) + ";")
+            return
+        try:
+            warehouse_apply(statements)
+        except DatabaseError as exc:
+            raise CommandError(f"warehouse_ddl --apply failed, nothing was created: {exc}".strip()) from exc
+        if options["verbosity"] > 0:
+            self.stderr.write(f"Applied {len(statements)} statements.")

@@ -1,0 +1,245 @@
+"""Reference tables (unmanaged, production layout) and backfill audit records (managed).
+
+The reference models map existing warehouse tables: Django never creates, alters or drops them
+(``managed = False``); ``manage.py warehouse_ddl`` creates them for new environments and tests.
+Their ``db_table`` is the configured, quoted, schema-qualified name (``"mapping"."年金计划"``):
+Django's PostgreSQL backend leaves an already-quoted name untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from django.apps import apps
+from django.db import models
+
+from wdh.config import RefTarget
+from wdh.tables import reference_table
+
+
+class AnnuityPlanColumns(models.Model):
+    """Columns of ``年金计划`` (ANNUITY_PERFORMANCE.md §4)."""
+
+    年金计划号 = models.CharField(primary_key=True, max_length=255)
+    计划简称 = models.CharField(max_length=255, null=True, blank=True)
+    计划全称 = models.CharField(max_length=255, null=True, blank=True)
+    主拓代码 = models.CharField(max_length=10, null=True, blank=True)
+    计划类型 = models.CharField(max_length=255, null=True, blank=True)
+    客户名称 = models.CharField(max_length=255, null=True, blank=True)
+    company_id = models.CharField(max_length=255, null=True, blank=True)
+    管理资格 = models.CharField(max_length=255, null=True, blank=True)
+    计划状态 = models.CharField(max_length=255, null=True, blank=True)
+    主拓机构 = models.CharField(max_length=10, null=True, blank=True)
+    组合数 = models.IntegerField(null=True, blank=True)
+    是否统括 = models.SmallIntegerField(null=True, blank=True, default=0)
+    备注 = models.TextField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class PortfolioColumns(models.Model):
+    """Columns of ``组合计划`` (ANNUITY_PERFORMANCE.md §4).
+
+    ``年金计划号`` is a plain column, not a ForeignKey: the constraint exists in some warehouses
+    and not in others, and the backfill writes plans first either way.
+    """
+
+    组合代码 = models.CharField(primary_key=True, max_length=255)
+    年金计划号 = models.CharField(max_length=255, null=True, blank=True)
+    组合名称 = models.CharField(max_length=255, null=True, blank=True)
+    组合简称 = models.CharField(max_length=255, null=True, blank=True)
+    组合状态 = models.CharField(max_length=255, null=True, blank=True)
+    运作开始日 = models.DateField(null=True, blank=True)
+    组合类型 = models.CharField(max_length=255, null=True, blank=True)
+    子分类 = models.CharField(max_length=255, null=True, blank=True)
+    受托人 = models.CharField(max_length=255, null=True, blank=True)
+    是否存款组合 = models.SmallIntegerField(null=True, blank=True)
+    是否外部组合 = models.SmallIntegerField(null=True, blank=True)
+    是否PK组合 = models.SmallIntegerField(null=True, blank=True)
+    投资管理人 = models.CharField(max_length=255, null=True, blank=True)
+    受托管理人 = models.CharField(max_length=255, null=True, blank=True)
+    投资组合代码 = models.CharField(max_length=255, null=True, blank=True)
+    投资组合名称 = models.CharField(max_length=255, null=True, blank=True)
+    备注 = models.TextField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class AnnuityPlan(AnnuityPlanColumns):
+    class Meta:
+        managed = False  # a warehouse table: created by warehouse_ddl, never by migrations
+        db_table = reference_table("plans")
+        verbose_name = "annuity plan (年金计划)"
+        verbose_name_plural = "annuity plans (年金计划)"
+        ordering = ["年金计划号"]
+
+    def __str__(self) -> str:
+        return f"{self.年金计划号} {self.计划全称 or ''}".strip()
+
+
+class Portfolio(PortfolioColumns):
+    class Meta:
+        managed = False  # a warehouse table: created by warehouse_ddl, never by migrations
+        db_table = reference_table("portfolios")
+        verbose_name = "portfolio (组合计划)"
+        verbose_name_plural = "portfolios (组合计划)"
+        ordering = ["组合代码"]
+
+    def __str__(self) -> str:
+        return f"{self.组合代码} {self.组合名称 or ''}".strip()
+
+
+_COLUMNS: dict[str, type[models.Model]] = {"plans": AnnuityPlanColumns, "portfolios": PortfolioColumns}
+_BOUND: dict[str, type[models.Model]] = {"plans": AnnuityPlan, "portfolios": Portfolio}
+
+
+def reference_model(target: RefTarget) -> type[models.Model]:
+    """The model bound to ``target``'s table.
+
+    The configured table at start-up is the static model; any other (tests, a second domain)
+    gets an unmanaged subclass of the same columns bound to that table, created once.
+    """
+    bound = _BOUND[target.name]
+    if bound._meta.db_table == target.qualified_name:
+        return bound
+    suffix = hashlib.sha256(target.qualified_name.encode()).hexdigest()[:12]
+    name = f"{bound.__name__}_{suffix}"
+    try:
+        return apps.get_model("refs", name)
+    except LookupError:
+        meta = type("Meta", (), {"managed": False, "db_table": target.qualified_name})
+        attrs: dict[str, Any] = {"__module__": __name__, "Meta": meta}
+        return type(name, (_COLUMNS[target.name],), attrs)
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running", "running (unfinished)"
+    PLANNED = "planned", "planned (plan-only)"
+    SUCCEEDED = "succeeded", "succeeded"
+    FAILED = "failed", "failed"
+    REFUSED_LOCKED = "refused_locked", "refused: another run in progress"
+    ABANDONED = "abandoned", "abandoned (never finished)"
+
+
+class RunMode(models.TextChoices):
+    PLAN_ONLY = "plan_only", "plan-only"
+    EXECUTE = "execute", "execute"
+
+
+class BackfillRun(models.Model):
+    """One run of ``backfill_refs`` or ``run_job``: append-only, written by the run itself.
+
+    The record is created (and committed) when the run starts, so a run killed mid-way stays
+    visibly ``running``; an execute run writes its success and details inside the warehouse
+    transaction, so "succeeded" is committed together with the changes it describes.
+    """
+
+    command = models.CharField(max_length=40, help_text="Management command that ran.")
+    domain = models.CharField(max_length=100, help_text="Configured domain, e.g. annuity_performance.")
+    mode = models.CharField(max_length=20, choices=RunMode.choices, help_text="Plan-only or execute.")
+    backfill_mode = models.CharField(
+        max_length=20, blank=True, help_text="insert_missing or fill_null_only; empty when no backfill ran."
+    )
+    targets = models.CharField(max_length=20, blank=True, help_text="plans, portfolios or all; empty when none.")
+    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.RUNNING, db_index=True)
+    started_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    user = models.CharField(max_length=150, help_text="Operating-system user that ran the command.")
+    host = models.CharField(max_length=255)
+    via = models.CharField(max_length=20, help_text="terminal, or cron when stdin/stderr are not terminals.")
+    pid = models.IntegerField(help_text="Process id, to tell a running run from an abandoned one.")
+    argv = models.JSONField(default=list, help_text="The command line as given.")
+    options = models.JSONField(default=dict, help_text="The options after parsing.")
+    config_path = models.CharField(max_length=1000)
+    config_digest = models.CharField(max_length=64, help_text="SHA-256 of data_sources.yml and its mapping files.")
+    statements = models.JSONField(default=list, help_text="SQL the run sent (execute) or would send (plan-only).")
+    warnings = models.JSONField(default=list)
+    summary = models.JSONField(default=dict, help_text="The run's result as printed by --format json.")
+    error = models.TextField(blank=True)
+    error_where = models.CharField(max_length=1000, blank=True, help_text="Step, file, sheet, row, column or key.")
+    facts_deleted = models.IntegerField(null=True, blank=True)
+    facts_inserted = models.IntegerField(null=True, blank=True)
+    row_errors = models.IntegerField(default=0)
+    inserted_total = models.IntegerField(default=0, help_text="Reference keys inserted (or that would be).")
+    filled_total = models.IntegerField(default=0, help_text="Reference cells filled (or that would be).")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        verbose_name = "backfill run"
+
+    def __str__(self) -> str:
+        return f"run {self.pk} · {self.command} {self.mode} · {self.status}"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+class RunFile(models.Model):
+    """A workbook a run read."""
+
+    run = models.ForeignKey(BackfillRun, on_delete=models.CASCADE, related_name="files")
+    path = models.CharField(max_length=2000, db_index=True)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    sheet = models.CharField(max_length=255, blank=True)
+    rows_read = models.IntegerField(default=0)
+    rows_valid = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return self.path
+
+
+class RunTarget(models.Model):
+    """Per-target counts of a run (from the database, not from the candidate list)."""
+
+    run = models.ForeignKey(BackfillRun, on_delete=models.CASCADE, related_name="target_results")
+    target = models.CharField(max_length=20, db_index=True)
+    table = models.CharField(max_length=400, help_text="Quoted, qualified table name.")
+    candidates = models.IntegerField()
+    inserted = models.IntegerField(default=0)
+    already_present = models.IntegerField(default=0)
+    cells_filled = models.JSONField(default=dict, help_text="Column → number of cells filled.")
+    rows_changed = models.IntegerField(default=0)
+    warnings = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.target} {self.table}"
+
+
+class RunKey(models.Model):
+    """A reference key a run inserted (or, plan-only, would insert)."""
+
+    run = models.ForeignKey(BackfillRun, on_delete=models.CASCADE, related_name="keys")
+    target = models.CharField(max_length=20)
+    key = models.CharField(max_length=255, db_index=True)
+
+    class Meta:
+        ordering = ["target", "key"]
+
+    def __str__(self) -> str:
+        return f"{self.target}:{self.key}"
+
+
+class RunCell(models.Model):
+    """A cell a run filled (or, plan-only, would fill): key, column and the new value."""
+
+    run = models.ForeignKey(BackfillRun, on_delete=models.CASCADE, related_name="cells")
+    target = models.CharField(max_length=20)
+    key = models.CharField(max_length=255, db_index=True)
+    column = models.CharField(max_length=63)
+    value = models.TextField()
+
+    class Meta:
+        ordering = ["target", "key", "column"]
+
+    def __str__(self) -> str:
+        return f"{self.target}:{self.key}.{self.column}"

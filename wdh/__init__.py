@@ -1,0 +1,1 @@
+"""wdh — reference backfill for the enterprise-annuity warehouse."""

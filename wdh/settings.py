@@ -1,0 +1,132 @@
+"""Django settings for wdh. Everything deployment-specific comes from the environment.
+
+| variable | meaning | default |
+|---|---|---|
+| ``DATABASE_URL`` | the warehouse PostgreSQL | an embedded server under ``.wdh/pgdata`` |
+| ``SECRET_KEY`` | Django's signing key | a random key kept in ``.wdh/secret_key`` |
+| ``DEBUG`` | ``1`` turns on Django's debug pages | off |
+| ``ALLOWED_HOSTS`` | comma-separated host names for the admin | localhost only |
+| ``WDH_DATA_SOURCES`` | path of ``data_sources.yml`` | ``wdh/data_sources.yml`` |
+| ``WDH_DATA_BASE_DIR`` | root that relative ``base_dir`` entries resolve against | project directory |
+| ``WDH_HTTPS`` | ``1`` when the admin is served over HTTPS (secure cookies, HSTS) | off |
+| ``WDH_LOG_LEVEL`` | level of the ``wdh`` loggers | ``INFO`` |
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from wdh.database import configured_database
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+STATE_DIR = BASE_DIR / ".wdh"
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _secret_key() -> str:
+    """The environment's key, else one generated once and kept (mode 600) in ``.wdh/``."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    path = STATE_DIR / "secret_key"
+    if not path.exists():
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = _flag("DEBUG")
+ALLOWED_HOSTS = [
+    host.strip() for host in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if host.strip()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "refs",
+    "facts",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "wdh.urls"
+WSGI_APPLICATION = "wdh.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": configured_database(BASE_DIR)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = os.environ.get("TZ_NAME", "Asia/Shanghai")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = STATE_DIR / "static"
+
+# Production hardening; `manage.py check --deploy` is clean with WDH_HTTPS=1 (README "Deploying").
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+if _flag("WDH_HTTPS"):
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = 31536000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+WDH_DATA_SOURCES = Path(os.environ.get("WDH_DATA_SOURCES") or BASE_DIR / "wdh" / "data_sources.yml")
+WDH_DATA_BASE_DIR = Path(os.environ.get("WDH_DATA_BASE_DIR") or BASE_DIR)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": "line"},
+    },
+    "loggers": {
+        "wdh": {
+            "handlers": ["stderr"],
+            "level": os.environ.get("WDH_LOG_LEVEL", "INFO"),
+            "propagate": False,
+        },
+    },
+}
