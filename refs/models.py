@@ -224,6 +224,10 @@ class RunKey(models.Model):
 
     class Meta:
         ordering = ["target", "key"]
+        indexes = [
+            models.Index(fields=["run", "target", "key"], name="runkey_run_target_key"),
+            models.Index(fields=["target", "key"], name="runkey_target_key"),  # "created by run"
+        ]
 
     def __str__(self) -> str:
         return f"{self.target}:{self.key}"
@@ -240,6 +244,7 @@ class RunCell(models.Model):
 
     class Meta:
         ordering = ["target", "key", "column"]
+        indexes = [models.Index(fields=["run", "target", "key"], name="runcell_run_target_key")]
 
     def __str__(self) -> str:
         return f"{self.target}:{self.key}.{self.column}"
