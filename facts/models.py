@@ -7,8 +7,8 @@ from django.db import models
 from wdh.tables import facts_table
 
 
-class AnnuityPerformance(models.Model):
-    """One cleansed row of sheet 规模明细: plan × portfolio × business line, one month."""
+class AnnuityPerformanceColumns(models.Model):
+    """Columns of 规模明细: one cleansed row, plan × portfolio × business line, one month."""
 
     id = models.BigAutoField(primary_key=True)  # identity column in the warehouse
     月度 = models.DateField()
@@ -35,6 +35,11 @@ class AnnuityPerformance(models.Model):
     年金账户名 = models.CharField(max_length=255, null=True, blank=True)
     company_id = models.CharField(max_length=50, null=True, blank=True)
 
+    class Meta:
+        abstract = True
+
+
+class AnnuityPerformance(AnnuityPerformanceColumns):
     class Meta:
         managed = False  # a warehouse table: created by warehouse_ddl, never by migrations
         db_table = facts_table()

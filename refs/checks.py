@@ -10,24 +10,28 @@ from wdh.config import DomainConfig, get_config
 from wdh.errors import ConfigError
 
 
-def refs_problems(domain: DomainConfig) -> list[str]:
-    """Each way ``domain.refs`` disagrees with the models (key path and what is wrong)."""
+def refs_problems(domain: DomainConfig) -> list[tuple[str, str]]:
+    """Each way ``domain.refs`` (or ``facts.pk``) disagrees with the models, as (key path, problem)."""
     from facts.models import FACT_COLUMNS
     from refs.models import reference_model
 
-    problems: list[str] = []
+    problems: list[tuple[str, str]] = [
+        (f"domains.{domain.name}.facts.pk[{index}]", f"{column!r} is not a column of the fact table")
+        for index, column in enumerate(domain.facts.pk)
+        if column not in FACT_COLUMNS
+    ]
     for target in domain.refs.values():
         path = f"domains.{domain.name}.refs.{target.name}"
         fields = {field.column for field in reference_model(target)._meta.concrete_fields}
         for index, column in enumerate(target.key):
             if column not in fields:
-                problems.append(f"{path}.key[{index}]: {column!r} is not a column of {target.table}")
+                problems.append((f"{path}.key[{index}]", f"{column!r} is not a column of {target.table}"))
         for index, column in enumerate(target.updatable):
             if column not in fields:
-                problems.append(f"{path}.updatable[{index}]: {column!r} is not a column of {target.table}")
+                problems.append((f"{path}.updatable[{index}]", f"{column!r} is not a column of {target.table}"))
         for rule in target.columns:
             if rule.column not in fields:
-                problems.append(f"{path}.columns.{rule.column}: not a column of {target.table}")
+                problems.append((f"{path}.columns.{rule.column}", f"not a column of {target.table}"))
             for source in rule.sources:
                 if source not in FACT_COLUMNS:
                     problems.append(f"{path}.columns.{rule.column}: {source!r} is not a fact column")

@@ -1,0 +1,118 @@
+"""The month's batch: discover the workbooks, read the configured sheet, cleanse every row.
+
+Reads files only (the warehouse lookups the cleansing needs are read beforehand and passed in).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from facts.cleansing import Lookups, RowError, check_columns, cleanse_sheet
+from facts.discovery import discover_files
+from facts.excel import read_sheet
+from wdh.config import DomainConfig
+from wdh.errors import InputError
+
+Progress = Callable[[str, int, int | None], None]
+ERROR_SAMPLE = 5  # row errors quoted in the message when the batch is rejected
+
+
+@dataclass(frozen=True)
+class SourceSummary:
+    path: Path
+    size: int
+    sha256: str
+    sheet: str
+    rows_read: int
+    rows_valid: int
+
+
+@dataclass
+class FactBatch:
+    files: list[SourceSummary] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    rows_read: int = 0
+    company_id_missing: int = 0
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def batch_read(
+    domain: DomainConfig,
+    *,
+    data_dir: Path | None,
+    files: list[Path],
+    max_files: int | None,
+    sheet: str | int | None,
+    lookups: Lookups,
+    progress: Progress | None = None,
+) -> FactBatch:
+    """Read and cleanse the selected workbooks. Raises InputError for unusable input and when
+    more than half of the non-blank rows fail cleansing (ANNUITY_PERFORMANCE.md §3)."""
+    batch = FactBatch()
+    sources = discover_files(domain, data_dir=data_dir, files=files, max_files=max_files)
+    for index, source in enumerate(sources, start=1):
+        if progress:
+            progress(f"reading {source.path.name} ({index}/{len(sources)})", 0, None)
+        data = read_sheet(source.path, domain.sheet if sheet is None else sheet)
+        check_columns(data)
+        step = f"cleansing {source.path.name}"
+        cleansed = cleanse_sheet(
+            data,
+            mappings=domain.mappings,
+            lookups=lookups,
+            progress=(lambda done, step=step: progress(step, done, None)) if progress else None,
+        )
+        batch.files.append(
+            SourceSummary(
+                path=source.path,
+                size=source.path.stat().st_size,
+                sha256=file_sha256(source.path),
+                sheet=data.sheet,
+                rows_read=cleansed.rows_read,
+                rows_valid=len(cleansed.rows),
+            )
+        )
+        batch.rows += cleansed.rows
+        batch.errors += cleansed.errors
+        batch.rows_read += cleansed.rows_read
+        batch.company_id_missing += cleansed.company_id_missing
+    _reject_empty(batch)
+    _reject_mostly_invalid(batch)
+    return batch
+
+
+def _reject_empty(batch: FactBatch) -> None:
+    """A header with no data rows below it is the wrong file or an unfinished export: the run
+    would "succeed" having loaded nothing, and cron would report success."""
+    if not batch.rows_read:
+        where = "; ".join(f"{source.path}, sheet {source.sheet!r}" for source in batch.files)
+        raise InputError(
+            f"{where}: no data rows below the header, so nothing to load; "
+            "check that this is the month's workbook and the right sheet"
+        )
+
+
+def _reject_mostly_invalid(batch: FactBatch) -> None:
+    if batch.rows_read and len(batch.errors) * 2 > batch.rows_read:
+        sample = "\n".join(f"  {describe_row_error(error)}" for error in batch.errors[:ERROR_SAMPLE])
+        raise InputError(
+            f"{len(batch.errors)} of {batch.rows_read} non-blank rows failed cleansing (more than half); "
+            f"the run stops and writes nothing. First errors:\n{sample}"
+        )
+
+
+def describe_row_error(error: RowError) -> str:
+    where = f"{Path(error.file).name} [{error.sheet}] row {error.row}, column {error.column}"
+    return f"{where}: {error.message} (value {error.value!r})"

@@ -1,0 +1,24 @@
+"""Warehouse data the cleansing consults: branch codes (组织架构) and plans' company ids."""
+
+from __future__ import annotations
+
+from facts.cleansing import Lookups
+from refs.models import reference_model
+from wdh.config import DomainConfig
+from wdh.postgres import table_columns, table_pairs
+
+
+def lookups_read(domain: DomainConfig) -> Lookups:
+    """Read the lookups. Reads the database; a missing optional table gives an empty lookup."""
+    branches = domain.branches
+    branch_codes: dict[str, str] = {}
+    if branches is not None:
+        columns = table_columns(branches.qualified) or []
+        if branches.name_column in columns and branches.code_column in columns:
+            branch_codes = table_pairs(branches.qualified, branches.name_column, branches.code_column)
+    plan_company_ids: dict[str, str] = {}
+    plans = domain.refs.get("plans")
+    if plans is not None and "company_id" in (table_columns(plans.qualified_name) or []):
+        rows = reference_model(plans)._default_manager.exclude(company_id=None).exclude(company_id="")
+        plan_company_ids = {str(key): str(value) for key, value in rows.values_list("pk", "company_id")}
+    return Lookups(branch_codes=branch_codes, plan_company_ids=plan_company_ids)

@@ -1,0 +1,153 @@
+"""Audit records: one :class:`~refs.models.BackfillRun` per run, whatever its end.
+
+- ``audit_start`` commits a ``running`` record before the run touches the warehouse, so a run
+  killed at any point stays visibly unfinished (and ``audit_abandon`` can mark it later).
+- An execute run calls ``audit_finish`` *inside* its warehouse transaction: the record says
+  "succeeded" if and only if the changes it lists were committed.
+- A failed or refused run calls ``audit_finish`` after the rollback, in autocommit.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from refs.models import BackfillRun, RunCell, RunFile, RunKey, RunMode, RunStatus, RunTarget
+
+if TYPE_CHECKING:
+    from wdh.jobs import JobRequest, RunResult
+
+AUDIT_CHUNK = 5000
+
+
+def _via() -> str:
+    interactive = (sys.stdin is not None and sys.stdin.isatty()) or sys.stderr.isatty()
+    return "terminal" if interactive else "cron"
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+def audit_start(request: JobRequest, *, config_path: str, config_digest: str) -> BackfillRun:
+    """Create and commit the ``running`` record of a run. Writes the database."""
+    with transaction.atomic():
+        return BackfillRun.objects.create(
+            command=request.command,
+            domain=request.domain,
+            mode=RunMode.EXECUTE if request.execute else RunMode.PLAN_ONLY,
+            backfill_mode=request.backfill_mode.value if request.targets else "",
+            targets=request.targets or "",
+            started_at=timezone.now(),
+            user=_user(),
+            host=socket.gethostname(),
+            via=_via(),
+            pid=os.getpid(),
+            argv=list(request.argv),
+            options=request.options,
+            config_path=config_path,
+            config_digest=config_digest,
+        )
+
+
+def audit_finish(run: BackfillRun, result: RunResult, summary: dict[str, Any]) -> None:
+    """Write the run's end: status, counts, files, per-target results, keys and cells.
+
+    Writes the database; inside an execute run's transaction this commits with the warehouse.
+    """
+    run.status = result.status
+    run.finished_at = result.finished_at or timezone.now()
+    run.statements = result.statements
+    run.warnings = result.warnings
+    run.summary = summary
+    run.error = result.error
+    run.error_where = result.error_where
+    run.row_errors = len(result.row_errors)
+    run.inserted_total = sum(outcome.inserted for outcome in result.targets)
+    run.filled_total = sum(sum(outcome.cells_filled.values()) for outcome in result.targets)
+    if result.facts is not None and not result.facts.skipped:
+        run.facts_deleted = result.facts.deleted
+        run.facts_inserted = result.facts.inserted
+    if result.config_digest:
+        run.config_digest = result.config_digest
+    run.save()
+    _details(run, result)
+
+
+def _details(run: BackfillRun, result: RunResult) -> None:
+    RunFile.objects.bulk_create(
+        RunFile(
+            run=run,
+            path=str(source.path),
+            size=source.size,
+            sha256=source.sha256,
+            sheet=source.sheet,
+            rows_read=source.rows_read,
+            rows_valid=source.rows_valid,
+        )
+        for source in result.files
+    )
+    for outcome in result.targets:
+        RunTarget.objects.create(
+            run=run,
+            target=outcome.target,
+            table=outcome.table,
+            candidates=outcome.candidates,
+            inserted=outcome.inserted,
+            already_present=outcome.already_present,
+            cells_filled=outcome.cells_filled,
+            rows_changed=outcome.rows_changed,
+            warnings=outcome.warnings,
+        )
+        _bulk(RunKey, [RunKey(run=run, target=outcome.target, key=key) for key in outcome.keys])
+        _bulk(
+            RunCell,
+            [
+                RunCell(run=run, target=outcome.target, key=cell.key, column=cell.column, value=cell.value)
+                for cell in outcome.cells
+            ],
+        )
+
+
+def _bulk(model: type[RunKey] | type[RunCell], objs: Sequence[Any]) -> None:
+    model.objects.bulk_create(objs, batch_size=AUDIT_CHUNK)
+
+
+def audit_abandon(*, host: str | None = None) -> list[int]:
+    """Mark ``running`` records of this host whose process is gone as ``abandoned``.
+
+    Returns their ids. Writes the database. Records of other hosts are left alone: their
+    processes cannot be checked from here.
+    """
+    host = host or socket.gethostname()
+    stale = [
+        run.pk for run in BackfillRun.objects.filter(status=RunStatus.RUNNING, host=host) if not _process_alive(run.pid)
+    ]
+    BackfillRun.objects.filter(pk__in=stale, status=RunStatus.RUNNING).update(
+        status=RunStatus.ABANDONED,
+        finished_at=timezone.now(),
+        error="the run's process ended without finishing (killed or crashed); nothing it did was committed",
+    )
+    return stale
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,324 @@
+"""Reference backfill: plan what to write (read-only), then apply exactly that plan.
+
+``backfill_plan`` reads the table and decides, per candidate, what an execute run would do now:
+insert the keys that are absent (insert_missing) or fill the cells that are NULL in the table
+and non-blank in the candidate (fill_null_only). Plan-only renders the plan; execute hands the
+same plan to ``backfill_apply`` inside its transaction. Every count ``backfill_apply`` reports
+comes from the database, and stays exact when other sessions write the table meanwhile:
+
+- insert_missing: ``bulk_create(ignore_conflicts=True)`` (ON CONFLICT DO NOTHING waits for a
+  concurrent inserter and then skips its key); the keys we really inserted are the rows whose
+  ``xmin`` is our transaction.
+- fill_null_only: the rows to fill are locked (SELECT … FOR UPDATE re-reads them after any
+  concurrent update), then one NULL-guarded queryset update per column and chunk sets the value
+  from a staged candidate table; the update's row count must equal the locked NULL cells.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from django.apps import apps
+from django.db import connection, models
+from django.db.models import OuterRef, Subquery
+from django.db.models.constants import OnConflict
+from django.db.models.sql import InsertQuery, UpdateQuery
+
+from refs.derivation import Derivation, is_blank
+from refs.models import reference_model
+from wdh.config import RefTarget
+from wdh.errors import InputError
+from wdh.postgres import copy_rows, create_stage_table, keys_written_here, require_table, require_unique_index
+
+Row = dict[str, str | None]
+
+
+class BackfillMode(enum.StrEnum):
+    INSERT_MISSING = "insert_missing"
+    FILL_NULL_ONLY = "fill_null_only"
+
+
+@dataclass(frozen=True)
+class Cell:
+    key: str
+    column: str
+    value: str
+
+
+@dataclass
+class BackfillPlan:
+    """What backfilling one target would do against the table as it was read."""
+
+    target: RefTarget
+    mode: BackfillMode
+    candidates: int
+    present: int  # candidate keys found in the table
+    inserts: list[Row]  # insert_missing: candidates whose key is absent
+    fills: list[Cell]  # fill_null_only: NULL cells with a non-blank candidate value
+    warnings: list[str]
+    statements: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TargetOutcome:
+    """Counts of one target: what happened (execute) or would happen (plan-only)."""
+
+    target: str
+    table: str
+    mode: BackfillMode
+    planned: bool
+    candidates: int
+    inserted: int = 0
+    already_present: int = 0
+    absent: int = 0  # fill_null_only: candidates with no row to fill (never inserted)
+    cells_filled: dict[str, int] = field(default_factory=dict)
+    rows_changed: int = 0
+    keys: list[str] = field(default_factory=list)  # inserted (or would be)
+    cells: list[Cell] = field(default_factory=list)  # filled (or would be)
+    warnings: list[str] = field(default_factory=list)
+    statements: list[str] = field(default_factory=list)
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def backfill_validate(target: RefTarget, mode: BackfillMode, *, domain: str) -> None:
+    """Catalog checks before any write: table, columns, and (insert_missing) a unique key index."""
+    config_key = f"domains.{domain}.refs.{target.name}"
+    columns = [*target.key, *(rule.column for rule in target.columns)]
+    require_table(target.qualified_name, dict.fromkeys(columns), config_key=config_key)
+    if mode is BackfillMode.INSERT_MISSING:
+        require_unique_index(target.qualified_name, target.key, config_key=f"{config_key}.key")
+
+
+def backfill_plan(*, derivation: Derivation, mode: BackfillMode, chunk_size: int) -> BackfillPlan:
+    """Decide what to write for one target. Reads the database; writes nothing."""
+    target = derivation.target
+    model = reference_model(target)
+    candidates = derivation.candidates
+    _check_lengths(model, target, candidates)
+    existing = dict(_existing_rows(model, target, list(candidates), chunk_size, mode))
+    plan = BackfillPlan(
+        target=target,
+        mode=mode,
+        candidates=len(candidates),
+        present=len(existing),
+        inserts=[row for key, row in candidates.items() if key not in existing]
+        if mode is BackfillMode.INSERT_MISSING
+        else [],
+        fills=_null_cells(target, candidates, existing) if mode is BackfillMode.FILL_NULL_ONLY else [],
+        warnings=[warning.message for warning in derivation.warnings],
+    )
+    plan.statements = backfill_sql(plan, chunk_size=chunk_size)
+    return plan
+
+
+def _existing_rows(
+    model: type[models.Model], target: RefTarget, keys: list[str], chunk_size: int, mode: BackfillMode
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    key = target.key[0]
+    columns = target.updatable if mode is BackfillMode.FILL_NULL_ONLY else ()
+    for chunk in chunks(keys, chunk_size):
+        for row in model._default_manager.filter(pk__in=chunk).values(key, *columns):
+            yield row[key], row
+
+
+def _null_cells(target: RefTarget, candidates: dict[str, Row], existing: dict[str, dict[str, Any]]) -> list[Cell]:
+    cells = []
+    for key, current in existing.items():
+        candidate = candidates[key]
+        for column in target.updatable:
+            value = candidate.get(column)
+            if current[column] is None and not is_blank(value):
+                cells.append(Cell(key, column, str(value)))
+    return cells
+
+
+def _check_lengths(model: type[models.Model], target: RefTarget, candidates: dict[str, Row]) -> None:
+    """A candidate value longer than its column is an input problem named by key and column,
+    not a database error half-way through the run."""
+    limits = {
+        field.column: field.max_length for field in model._meta.concrete_fields if getattr(field, "max_length", None)
+    }
+    for key, row in candidates.items():
+        for column, value in row.items():
+            limit = limits.get(column)
+            if limit is not None and value is not None and len(value) > limit:
+                raise InputError(
+                    f"{target.name} {key}: derived {column} = {value!r} is {len(value)} characters, "
+                    f"longer than the column {target.qualified_name}.{column} allows ({limit}); "
+                    "correct the source rows or the derivation rule in data_sources.yml"
+                )
+
+
+def plan_outcome(plan: BackfillPlan) -> TargetOutcome:
+    """The plan as an outcome in the conditional: what an execute run would report now."""
+    outcome = _outcome(plan, planned=True)
+    if plan.mode is BackfillMode.INSERT_MISSING:
+        outcome.keys = [str(row[plan.target.key[0]]) for row in plan.inserts]
+        outcome.inserted = len(outcome.keys)
+    else:
+        outcome.cells = list(plan.fills)
+    return _with_totals(outcome, plan)
+
+
+def backfill_apply(plan: BackfillPlan, *, chunk_size: int) -> TargetOutcome:
+    """Write ``plan``. Must run inside the run's transaction, with no savepoint around it."""
+    outcome = _outcome(plan, planned=False)
+    if plan.mode is BackfillMode.INSERT_MISSING:
+        outcome.keys = _insert(plan, chunk_size)
+        outcome.inserted = len(outcome.keys)
+    else:
+        outcome.cells = _fill(plan, chunk_size)
+    return _with_totals(outcome, plan)
+
+
+def _outcome(plan: BackfillPlan, *, planned: bool) -> TargetOutcome:
+    return TargetOutcome(
+        target=plan.target.name,
+        table=plan.target.qualified_name,
+        mode=plan.mode,
+        planned=planned,
+        candidates=plan.candidates,
+        warnings=list(plan.warnings),
+        statements=list(plan.statements),
+    )
+
+
+def _with_totals(outcome: TargetOutcome, plan: BackfillPlan) -> TargetOutcome:
+    if plan.mode is BackfillMode.INSERT_MISSING:
+        outcome.already_present = plan.candidates - outcome.inserted
+        outcome.rows_changed = outcome.inserted
+        return outcome
+    outcome.already_present = plan.present
+    outcome.absent = plan.candidates - plan.present
+    for cell in outcome.cells:
+        outcome.cells_filled[cell.column] = outcome.cells_filled.get(cell.column, 0) + 1
+    outcome.rows_changed = len({cell.key for cell in outcome.cells})
+    return outcome
+
+
+def _insert(plan: BackfillPlan, chunk_size: int) -> list[str]:
+    target = plan.target
+    model = reference_model(target)
+    key = target.key[0]
+    inserted: list[str] = []
+    for chunk in chunks(plan.inserts, chunk_size):
+        model._default_manager.bulk_create([model(**row) for row in chunk], ignore_conflicts=True)
+        keys = [str(row[key]) for row in chunk]
+        inserted += keys_written_here(target.qualified_name, key, keys)
+    order = {row[key]: index for index, row in enumerate(plan.inserts)}
+    return sorted(inserted, key=order.__getitem__)
+
+
+def _fill(plan: BackfillPlan, chunk_size: int) -> list[Cell]:
+    """Fill the planned cells that are still NULL; return them in the plan's order."""
+    target = plan.target
+    model = reference_model(target)
+    key = target.key[0]
+    stage = _stage(plan)
+    planned = {(cell.key, cell.column) for cell in plan.fills}
+    keys = list(dict.fromkeys(cell.key for cell in plan.fills))
+    done: set[tuple[str, str]] = set()
+    for chunk in chunks(keys, chunk_size):
+        locked = list(model._default_manager.select_for_update().filter(pk__in=chunk).values(key, *target.updatable))
+        for column in target.updatable:
+            todo = [row[key] for row in locked if row[column] is None and (row[key], column) in planned]
+            if todo:
+                _update_column(model, stage, key, column, todo)
+                done.update((row_key, column) for row_key in todo)
+    return [cell for cell in plan.fills if (cell.key, cell.column) in done]
+
+
+def _update_column(
+    model: type[models.Model], stage: type[models.Model], key: str, column: str, keys: list[str]
+) -> None:
+    value = Subquery(stage._default_manager.filter(pk=OuterRef("pk")).values(column)[:1])
+    changed = model._default_manager.filter(pk__in=keys, **{f"{column}__isnull": True}).update(**{column: value})
+    if changed != len(keys):  # the rows are locked and NULL: anything else is a bug, not a race
+        raise RuntimeError(f"fill {column}: updated {changed} rows, {len(keys)} were locked NULL cells")
+
+
+def _stage(plan: BackfillPlan) -> type[models.Model]:
+    """Copy the planned cells into a temporary table the updates read their values from."""
+    target = plan.target
+    columns = [target.key[0], *target.updatable]
+    table = create_stage_table(f"wdh_stage_{target.name}", columns)
+    rows: dict[str, dict[str, str]] = {}
+    for cell in plan.fills:
+        rows.setdefault(cell.key, {})[cell.column] = cell.value
+    copy_rows(table, columns, ([key, *(values.get(c) for c in target.updatable)] for key, values in rows.items()))
+    return _stage_model(target, table, columns)
+
+
+def _stage_model(target: RefTarget, table: str, columns: list[str]) -> type[models.Model]:
+    name = f"Stage_{target.name}"
+    try:
+        return apps.get_model("refs", name)
+    except LookupError:
+        attrs: dict[str, Any] = {
+            "__module__": __name__,
+            "Meta": type("Meta", (), {"managed": False, "db_table": table, "app_label": "refs"}),
+            columns[0]: models.TextField(primary_key=True),
+            **{column: models.TextField(null=True) for column in columns[1:]},
+        }
+        return type(name, (models.Model,), attrs)
+
+
+def backfill_sql(plan: BackfillPlan, *, chunk_size: int) -> list[str]:
+    """The statements ``backfill_apply`` sends for ``plan``, as Django compiles them (first chunk
+    shown; the placeholders are bound values). Pure: compiles, never executes."""
+    target = plan.target
+    model = reference_model(target)
+    if plan.mode is BackfillMode.INSERT_MISSING:
+        if not plan.inserts:
+            return []
+        chunk_count = -(-len(plan.inserts) // chunk_size)
+        objs = [model(**row) for row in plan.inserts[:chunk_size]]
+        return [f"-- {len(plan.inserts)} rows in {chunk_count} chunk(s)\n{_insert_sql(model, objs)}"]
+    return _fill_sql(plan, model)
+
+
+def _insert_sql(model: type[models.Model], objs: list[models.Model]) -> str:
+    fields = [field for field in model._meta.concrete_fields]
+    query = InsertQuery(model, on_conflict=OnConflict.IGNORE)
+    query.insert_values(fields, objs, raw=False)
+    compiled = query.get_compiler(connection=connection).as_sql()
+    return str(compiled[0][0])
+
+
+def _fill_sql(plan: BackfillPlan, model: type[models.Model]) -> list[str]:
+    target = plan.target
+    key = target.key[0]
+    by_column = {
+        column: [cell.key for cell in group]
+        for column, group in itertools.groupby(sorted(plan.fills, key=lambda c: c.column), key=lambda c: c.column)
+    }
+    if not by_column:
+        return []
+    stage = _stage_model(target, '"pg_temp"."wdh_stage_' + target.name + '"', [key, *target.updatable])
+    statements = [
+        f"-- stage {len({cell.key for cell in plan.fills})} candidate rows: CREATE TEMPORARY TABLE "
+        f'"wdh_stage_{target.name}" … ON COMMIT DROP; COPY … FROM STDIN',
+        str(model._default_manager.select_for_update().filter(pk__in=["…"]).values(key).query),
+    ]
+    for column, keys in by_column.items():
+        value = Subquery(stage._default_manager.filter(pk=OuterRef("pk")).values(column)[:1])
+        query = cast(
+            UpdateQuery,
+            model._default_manager.filter(pk__in=keys[:1], **{f"{column}__isnull": True}).query.chain(UpdateQuery),
+        )
+        query.add_update_values({column: value})
+        sql = query.get_compiler(connection=connection).as_sql()[0]
+        statements.append(f"-- fill {len(keys)} NULL cell(s) of {column}\n{sql}")
+    return statements
+
+
+def backfill_keys(outcomes: Iterable[TargetOutcome]) -> int:
+    return sum(len(outcome.keys) for outcome in outcomes)

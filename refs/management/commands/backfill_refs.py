@@ -1,0 +1,46 @@
+"""``manage.py backfill_refs``: derive reference candidates from the month's workbooks and insert
+the missing ones (or fill their NULL cells). Plan-only unless ``--execute``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import CommandParser
+
+from refs.backfill import BackfillMode
+from wdh.command import JobCommand
+from wdh.jobs import JobRequest
+
+
+class Command(JobCommand):
+    help = (
+        "Derive annuity plans (年金计划) and portfolios (组合计划) from the month's workbooks and "
+        "backfill the reference tables. Plan-only (writes nothing) unless --execute."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        super().add_arguments(parser)
+        parser.add_argument(
+            "--targets",
+            choices=["plans", "portfolios", "all"],
+            default="all",
+            help="Which reference tables (default: %(default)s; all = plans, then portfolios).",
+        )
+        parser.add_argument(
+            "--mode",
+            choices=[m.value for m in BackfillMode],
+            default=BackfillMode.INSERT_MISSING.value,
+            help="insert_missing: insert absent keys; fill_null_only: fill NULL cells of present keys.",
+        )
+        parser.add_argument(
+            "--check", action="store_true", help="Exit with code 4 when the plan is not empty (for monitoring)."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        request = JobRequest(
+            command="backfill_refs",
+            targets=options["targets"],
+            backfill_mode=BackfillMode(options["mode"]),
+            **self.request_kwargs(options),
+        )
+        self.finish(self.run_request(request, options), check=options["check"])

@@ -1,0 +1,336 @@
+"""One run of the monthly job: discover → read → cleanse → derive → backfill → load facts.
+
+``job_run`` is what both commands call (``backfill_refs`` is the job without its fact step).
+Plan-only and execute run the same steps and build the same plans; the only branch is which
+transaction they run in and whether the plans are applied:
+
+- plan-only: a read-only, repeatable-read transaction; nothing can be written.
+- execute: the backfill advisory lock (taken before the slow reading, so a second run is refused
+  at once), then ONE transaction for every target and the fact load, in that order, with the
+  audit record's success written inside it.
+
+Every run leaves exactly one audit record, whatever its end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+from facts.cleansing import RowError
+
+from facts.batch import FactBatch, SourceSummary, batch_read
+from facts.loading import FactMode, FactOutcome, facts_apply, facts_plan, facts_validate
+from facts.loading import plan_outcome as facts_plan_outcome
+from facts.lookups import lookups_read
+from refs.audit import audit_finish, audit_start
+from refs.backfill import (
+    BackfillMode,
+    TargetOutcome,
+    backfill_apply,
+    backfill_plan,
+    backfill_validate,
+    plan_outcome,
+)
+from refs.checks import refs_problems
+from refs.derivation import derive_candidates
+from refs.models import BackfillRun, RunStatus
+from wdh.config import Config, DomainConfig, get_config
+from wdh.errors import ConfigError, ExitCode, RunLockedError, WdhError
+from wdh.postgres import advisory_lock_release, advisory_lock_try, connection_lost, read_only_transaction
+
+logger = logging.getLogger("wdh.jobs")
+Progress = Callable[[str, int, int | None], None]
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What the operator asked for, after flag validation."""
+
+    command: str
+    domain: str
+    execute: bool
+    targets: str | None  # plans / portfolios / all; None: no backfill
+    backfill_mode: BackfillMode = BackfillMode.INSERT_MISSING
+    fact_mode: FactMode | None = None  # None: the command has no fact step (backfill_refs)
+    skip_facts: bool = False
+    data_dir: Path | None = None
+    files: tuple[Path, ...] = ()
+    max_files: int | None = None
+    sheet: str | int | None = None
+    chunk_size: int = 1000
+    argv: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    """Everything a run did or would do; feeds the terminal, the JSON output and the audit."""
+
+    request: JobRequest
+    status: RunStatus = RunStatus.RUNNING
+    audit_id: int | None = None
+    started_at: datetime = field(default_factory=timezone.now)
+    finished_at: datetime | None = None
+    config_digest: str = ""
+    refs_defaulted: bool = False
+    files: list[SourceSummary] = field(default_factory=list)
+    rows_read: int = 0
+    rows_valid: int = 0
+    row_errors: list[RowError] = field(default_factory=list)
+    company_id_missing: int = 0
+    targets: list[TargetOutcome] = field(default_factory=list)
+    facts: FactOutcome | None = None
+    warnings: list[str] = field(default_factory=list)
+    error: str = ""
+    error_where: str = ""
+    exit_code: ExitCode = ExitCode.SUCCESS
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per step, in run order
+
+    @contextlib.contextmanager
+    def timed(self, step: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[step] = self.timings.get(step, 0.0) + time.perf_counter() - started
+
+    @property
+    def statements(self) -> list[str]:
+        statements = [s for outcome in self.targets for s in outcome.statements]
+        return statements + (self.facts.statements if self.facts else [])
+
+    @property
+    def pending(self) -> bool:
+        """Whether the plan is not empty: something would be inserted or filled."""
+        return any(outcome.inserted or outcome.cells_filled for outcome in self.targets)
+
+
+def job_run(
+    request: JobRequest, *, progress: Progress | None = None, render: Callable[[RunResult], dict[str, Any]]
+) -> RunResult:
+    """Run the job and record it. Never raises for a run that failed: the result says how it
+    ended (status, error, exit code) and the audit record says the same."""
+    result = RunResult(request=request)
+    config = _config_or_none()
+    run = audit_start(
+        request,
+        config_path=str(config.path) if config else "",
+        config_digest=config.digest if config else "",
+    )
+    result.audit_id = run.pk
+    try:
+        _run(request, result, run, render, progress)
+    except Exception as exc:  # every failure is recorded before it is reported
+        _failed(result, exc)
+        _finish(run, result, render)
+        if not isinstance(exc, WdhError | DatabaseError):
+            logger.exception("run %s failed unexpectedly", run.pk)
+    logger.info(
+        "run %s %s %s: %s (exit %s)",
+        run.pk,
+        request.command,
+        "execute" if request.execute else "plan-only",
+        result.status,
+        int(result.exit_code),
+    )
+    return result
+
+
+def _config_or_none() -> Config | None:
+    try:
+        return get_config()
+    except ConfigError:
+        return None  # reported by _run with its key path
+
+
+def _run(
+    request: JobRequest,
+    result: RunResult,
+    run: BackfillRun,
+    render: Callable[[RunResult], dict[str, Any]],
+    progress: Progress | None,
+) -> None:
+    config = get_config()
+    domain = config.domain(request.domain)
+    result.config_digest = config.digest
+    _validate(domain, request, result)
+    if not request.execute:
+        _plan_only(domain, request, result, progress)
+        _finish(run, result, render)
+        return
+    if not advisory_lock_try():
+        raise RunLockedError(
+            "another wdh execute run holds the backfill lock on this database; this run did nothing. "
+            "Wait for it to finish (see the running record in the admin) and run again."
+        )
+    try:
+        with result.timed("read"):
+            batch = _read(domain, request, progress)
+        _absorb(result, batch)
+        with transaction.atomic():
+            _execute(domain, request, result, batch, progress)
+            result.status = RunStatus.SUCCEEDED
+            result.finished_at = timezone.now()
+            with result.timed("audit"):
+                audit_finish(run, result, render(result))  # commits with the warehouse changes
+    finally:
+        _release_lock()
+
+
+def _release_lock() -> None:
+    try:
+        advisory_lock_release()
+    except DatabaseError:
+        connection.close()  # the connection is gone, and PostgreSQL released the lock with it
+
+
+def _validate(domain: DomainConfig, request: JobRequest, result: RunResult) -> None:
+    problems = refs_problems(domain)
+    if problems:
+        path, problem = problems[0]
+        raise ConfigError(path, problem, source=str(get_config().path))
+    if request.targets:
+        domain.targets(request.targets)
+        if domain.refs_defaulted:
+            result.refs_defaulted = True
+            result.warnings.append(
+                f"domains.{domain.name}.refs is absent: using the built-in defaults "
+                "(unqualified 年金计划 / 组合计划, keys 年金计划号 / 组合代码)"
+            )
+
+
+def _read(domain: DomainConfig, request: JobRequest, progress: Progress | None) -> FactBatch:
+    lookups = lookups_read(domain)
+    return batch_read(
+        domain,
+        data_dir=request.data_dir,
+        files=list(request.files),
+        max_files=request.max_files,
+        sheet=request.sheet,
+        lookups=lookups,
+        progress=progress,
+    )
+
+
+def _absorb(result: RunResult, batch: FactBatch) -> None:
+    result.files = batch.files
+    result.rows_read = batch.rows_read
+    result.rows_valid = len(batch.rows)
+    result.row_errors = batch.errors
+    result.company_id_missing = batch.company_id_missing
+    if batch.errors:
+        result.warnings.append(f"{len(batch.errors)} row(s) failed cleansing and are left out of the load")
+    if batch.company_id_missing:
+        result.warnings.append(f"{batch.company_id_missing} row(s) have no company_id (left empty, never invented)")
+
+
+def _plan_only(domain: DomainConfig, request: JobRequest, result: RunResult, progress: Progress | None) -> None:
+    with result.timed("read"):
+        batch = _read(domain, request, progress)
+    _absorb(result, batch)
+    with read_only_transaction():
+        for plan in _plans(domain, request, result, batch):
+            result.targets.append(plan_outcome(plan))
+        if _loads_facts(request):
+            facts_validate(domain.facts, domain=domain.name)
+            result.facts = facts_plan_outcome(facts_plan(table=domain.facts, rows=batch.rows, mode=_fact_mode(request)))
+        else:
+            result.facts = _skipped_facts(domain, request)
+    result.status = RunStatus.PLANNED
+    result.finished_at = timezone.now()
+
+
+def _execute(
+    domain: DomainConfig, request: JobRequest, result: RunResult, batch: FactBatch, progress: Progress | None
+) -> None:
+    if _loads_facts(request):
+        facts_validate(domain.facts, domain=domain.name)  # before the first write
+    for plan in _plans(domain, request, result, batch):
+        if progress:
+            progress(f"backfilling {plan.target.name}", 0, None)
+        with result.timed(f"backfill {plan.target.name}"):
+            result.targets.append(backfill_apply(plan, chunk_size=request.chunk_size))
+    if _loads_facts(request):
+        if progress:
+            progress(f"loading {len(batch.rows)} fact rows", 0, None)
+        with result.timed("facts"):
+            result.facts = facts_apply(facts_plan(table=domain.facts, rows=batch.rows, mode=_fact_mode(request)))
+    else:
+        result.facts = _skipped_facts(domain, request)
+
+
+def _plans(domain: DomainConfig, request: JobRequest, result: RunResult, batch: FactBatch) -> list[Any]:
+    if not request.targets:
+        return []
+    targets = domain.targets(request.targets)
+    for target in targets:
+        backfill_validate(target, request.backfill_mode, domain=domain.name)
+    plans = []
+    for target in targets:
+        with result.timed(f"derive {target.name}"):
+            derivation = derive_candidates(batch.rows, target)
+        with result.timed(f"plan {target.name}"):
+            plans.append(
+                backfill_plan(derivation=derivation, mode=request.backfill_mode, chunk_size=request.chunk_size)
+            )
+    return plans
+
+
+def _loads_facts(request: JobRequest) -> bool:
+    return request.fact_mode is not None and not request.skip_facts
+
+
+def _fact_mode(request: JobRequest) -> FactMode:
+    assert request.fact_mode is not None
+    return request.fact_mode
+
+
+def _skipped_facts(domain: DomainConfig, request: JobRequest) -> FactOutcome | None:
+    if request.fact_mode is None:
+        return None
+    return FactOutcome(table=domain.facts.qualified, mode=request.fact_mode, planned=not request.execute, skipped=True)
+
+
+def _failed(result: RunResult, exc: BaseException) -> None:
+    result.finished_at = timezone.now()
+    result.targets = [] if result.request.execute else result.targets  # rolled back: nothing happened
+    result.facts = None if result.request.execute else result.facts
+    if isinstance(exc, RunLockedError):
+        result.status = RunStatus.REFUSED_LOCKED
+    else:
+        result.status = RunStatus.FAILED
+    result.exit_code = exc.exit_code if isinstance(exc, WdhError) else ExitCode.FAILURE
+    result.error = str(exc)
+    if connection_lost(exc):  # libpq's own text ("the server terminated abnormally") misleads
+        result.error = (
+            f"the connection to the database was lost during the run ({' '.join(result.error.split())}); "
+            "PostgreSQL rolled back the run's open transaction, so nothing was written. "
+            "Check that the server is up and reachable, then run the job again."
+        )
+    result.error_where = getattr(exc, "path", "") or type(exc).__name__
+
+
+def _finish(run: BackfillRun, result: RunResult, render: Callable[[RunResult], dict[str, Any]]) -> None:
+    """Record the end of a plan-only, failed or refused run, in its own transaction.
+
+    When the failure was the connection itself (server restart, terminated backend), the first
+    attempt fails too: reconnect once and write the record on a fresh connection.
+    """
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic():
+                audit_finish(run, result, render(result))
+            return
+        except DatabaseError:
+            if attempt == 2:
+                raise
+            connection.close()

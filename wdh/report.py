@@ -1,0 +1,176 @@
+"""Rendering a :class:`~wdh.jobs.RunResult`: a text summary for people, JSON for machines.
+
+The JSON object (schema ``wdh.run/1``, documented in the README) is also what the audit record
+keeps as its summary. Plan-only output speaks in the conditional ("would insert"), execute
+output in the past ("inserted").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from facts.batch import describe_row_error
+from wdh.jobs import RunResult
+
+JSON_SCHEMA = "wdh.run/1"
+KEY_SAMPLE = 10  # keys shown at verbosity 1; all at verbosity 2
+ROW_ERROR_SAMPLE = 20
+
+
+def _keys(keys: list[str], verbosity: int) -> list[str]:
+    return keys if verbosity >= 2 else keys[:KEY_SAMPLE]
+
+
+def result_json(result: RunResult, *, verbosity: int = 1) -> dict[str, Any]:
+    """The versioned, machine-readable summary of a run."""
+    request = result.request
+    return {
+        "schema": JSON_SCHEMA,
+        "command": request.command,
+        "domain": request.domain,
+        "mode": "execute" if request.execute else "plan_only",
+        "status": str(result.status),
+        "exit_code": int(result.exit_code),
+        "audit_id": result.audit_id,
+        "started_at": result.started_at.isoformat(),
+        "finished_at": result.finished_at.isoformat() if result.finished_at else None,
+        "config_digest": result.config_digest,
+        "files": [
+            {
+                "path": str(source.path),
+                "size": source.size,
+                "sha256": source.sha256,
+                "sheet": source.sheet,
+                "rows_read": source.rows_read,
+                "rows_valid": source.rows_valid,
+            }
+            for source in result.files
+        ],
+        "rows": {"read": result.rows_read, "valid": result.rows_valid, "company_id_missing": result.company_id_missing},
+        "row_errors": {
+            "count": len(result.row_errors),
+            "items": [
+                {
+                    "file": error.file,
+                    "sheet": error.sheet,
+                    "row": error.row,
+                    "column": error.column,
+                    "value": None if error.value is None else str(error.value),
+                    "message": error.message,
+                }
+                for error in (result.row_errors if verbosity >= 2 else result.row_errors[:ROW_ERROR_SAMPLE])
+            ],
+        },
+        "backfill": None
+        if not request.targets
+        else {
+            "mode": str(request.backfill_mode),
+            "targets": [_target_json(outcome, verbosity) for outcome in result.targets],
+        },
+        "facts": None if result.facts is None else _facts_json(result),
+        "warnings": list(result.warnings) + [w for outcome in result.targets for w in outcome.warnings],
+        "statements": result.statements,
+        "error": None if not result.error else {"message": result.error, "where": result.error_where},
+        "timings": {step: round(seconds, 4) for step, seconds in result.timings.items()},
+    }
+
+
+def _target_json(outcome: Any, verbosity: int) -> dict[str, Any]:
+    return {
+        "target": outcome.target,
+        "table": outcome.table,
+        "candidates": outcome.candidates,
+        "inserted": outcome.inserted,
+        "already_present": outcome.already_present,
+        "absent": outcome.absent,
+        "cells_filled": dict(outcome.cells_filled),
+        "rows_changed": outcome.rows_changed,
+        "keys": _keys(outcome.keys, verbosity),
+        "cells": [
+            {"key": cell.key, "column": cell.column, "value": cell.value}
+            for cell in (outcome.cells if verbosity >= 2 else outcome.cells[:KEY_SAMPLE])
+        ],
+        "warnings": list(outcome.warnings),
+    }
+
+
+def _facts_json(result: RunResult) -> dict[str, Any]:
+    facts = result.facts
+    assert facts is not None
+    return {
+        "table": facts.table,
+        "mode": str(facts.mode),
+        "skipped": facts.skipped,
+        "deleted": facts.deleted,
+        "inserted": facts.inserted,
+        "scopes": facts.scopes,
+    }
+
+
+def result_text(result: RunResult, *, verbosity: int = 1) -> list[str]:
+    """The human summary, line by line (the command styles and writes them)."""
+    planned = not result.request.execute
+    lines = [_headline(result)]
+    for source in result.files:
+        lines.append(
+            f"  read {Path(source.path).name} [{source.sheet}]: {source.rows_read} rows, {source.rows_valid} valid"
+        )
+    if result.row_errors:
+        shown = result.row_errors if verbosity >= 2 else result.row_errors[:ROW_ERROR_SAMPLE]
+        lines.append(f"  {len(result.row_errors)} row error(s), left out of the load:")
+        lines += [f"    {describe_row_error(error)}" for error in shown]
+        if len(shown) < len(result.row_errors):
+            lines.append(f"    … {len(result.row_errors) - len(shown)} more (--verbosity 2 lists all)")
+    for outcome in result.targets:
+        lines += _target_text(outcome, planned, verbosity)
+    if result.facts is not None:
+        lines += _facts_text(result, planned)
+    lines += [f"  warning: {warning}" for warning in result.warnings]
+    return lines
+
+
+def _headline(result: RunResult) -> str:
+    request = result.request
+    mode = "execute" if request.execute else "plan-only"
+    record = f"audit record {result.audit_id}" if result.audit_id else "no audit record"
+    return f"{request.command} {request.domain} ({mode}): {result.status} — {record}"
+
+
+def _target_text(outcome: Any, planned: bool, verbosity: int) -> list[str]:
+    would = "would " if planned else ""
+    lines = [f"  {outcome.target} → {outcome.table}: {outcome.candidates} candidate(s)"]
+    if str(outcome.mode) == "insert_missing":
+        verb = "insert" if planned else "inserted"
+        lines.append(f"    {would}{verb} {outcome.inserted} key(s); {outcome.already_present} already present")
+        if outcome.keys and verbosity >= 1:
+            shown = _keys(outcome.keys, verbosity)
+            more = f" … (+{len(outcome.keys) - len(shown)})" if len(shown) < len(outcome.keys) else ""
+            lines.append(f"    keys: {', '.join(shown)}{more}")
+    else:
+        verb = "fill" if planned else "filled"
+        total = sum(outcome.cells_filled.values())
+        lines.append(
+            f"    {would}{verb} {total} NULL cell(s) in {outcome.rows_changed} row(s); "
+            f"{outcome.already_present} key(s) present, {outcome.absent} absent (never inserted)"
+        )
+        lines += [f"      {column}: {count}" for column, count in outcome.cells_filled.items()]
+        if verbosity >= 2:
+            lines += [f"      {cell.key}.{cell.column} = {cell.value!r}" for cell in outcome.cells]
+    lines += [f"    warning: {warning}" for warning in outcome.warnings[: None if verbosity >= 2 else KEY_SAMPLE]]
+    if len(outcome.warnings) > KEY_SAMPLE and verbosity < 2:
+        lines.append(f"    … {len(outcome.warnings) - KEY_SAMPLE} more warning(s) (--verbosity 2 lists all)")
+    return lines
+
+
+def _facts_text(result: RunResult, planned: bool) -> list[str]:
+    facts = result.facts
+    assert facts is not None
+    if facts.skipped:
+        return [f"  facts → {facts.table}: skipped (--skip-facts)"]
+    would = "would " if planned else ""
+    deleted, inserted = ("delete", "insert") if planned else ("deleted", "inserted")
+    return [
+        f"  facts → {facts.table} ({facts.mode}): {would}{deleted} {facts.deleted} row(s) "
+        f"in {len(facts.scopes)} scope(s), {would}{inserted} {facts.inserted}"
+    ]
