@@ -4,6 +4,7 @@ created deliberately with the project's own DDL (the models stay unmanaged)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,9 +32,57 @@ def warehouse_tables() -> list[str]:
 
 @pytest.fixture
 def warehouse(transactional_db: None) -> Iterator[None]:
-    """Empty warehouse tables with real commits (transactional test), emptied again after."""
+    """Empty warehouse tables with real commits (transactional test), emptied again after.
+
+    The table list is taken once, before the test can point the configuration elsewhere.
+    """
+    truncate = "TRUNCATE " + ", ".join(warehouse_tables())
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE " + ", ".join(warehouse_tables()))
+        cursor.execute(truncate)
     yield
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE " + ", ".join(warehouse_tables()))
+        cursor.execute(truncate)
+
+
+@pytest.fixture
+def use_config(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Point WDH_DATA_SOURCES at a modified copy of the shipped configuration.
+
+    ``use_config(edit)`` calls ``edit(domain_dict)`` on the parsed YAML of domain
+    annuity_performance, writes the result and returns the loaded ``DomainConfig``.
+    """
+    import yaml
+    from django.conf import settings as django_settings
+
+    from wdh.config import clear_config_cache
+
+    shipped = Path(django_settings.BASE_DIR) / "wdh" / "data_sources.yml"
+
+    def apply(edit: Any) -> Any:
+        data = yaml.safe_load(shipped.read_text(encoding="utf-8"))
+        domain = data["domains"][DEFAULT_DOMAIN]
+        domain["mappings"] = {name: str(shipped.parent / relative) for name, relative in domain["mappings"].items()}
+        edit(domain)
+        path = tmp_path_factory.mktemp("config") / "data_sources.yml"
+        path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        settings.WDH_DATA_SOURCES = path
+        clear_config_cache()
+        return get_config().domain(DEFAULT_DOMAIN)
+
+    yield apply
+    clear_config_cache()
+
+
+@pytest.fixture
+def subprocess_env() -> dict[str, str]:
+    """Environment for a ``manage.py`` child process that uses this test database."""
+    import os
+
+    params = connection.settings_dict
+    host = params["HOST"]
+    url = (
+        f"postgresql://{params['USER']}@/{params['NAME']}?host={host}"
+        if host.startswith("/")
+        else (f"postgresql://{params['USER']}:{params['PASSWORD']}@{host}:{params['PORT'] or 5432}/{params['NAME']}")
+    )
+    return {**os.environ, "DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
