@@ -14,3 +14,6 @@ echo; echo "== 2. execute: references first, then the facts, in one transaction"
 $PY manage.py run_job --backfill-refs all --execute
 echo; echo "== 3. the audit record of that run"
 $PY manage.py show_run --latest
+echo
+echo "Review it in the admin: $PY manage.py createsuperuser && $PY manage.py runserver"
+echo "then open http://127.0.0.1:8000 followed by the path printed above."

@@ -96,15 +96,18 @@ class JobCommand(BaseCommand):
         for line in result_text(result, verbosity=verbosity):
             self.stdout.write(line)
 
+    progress_shown = False
+
     def _progress(self, step: str, done: int, total: int | None) -> None:
+        self.progress_shown = True
         count = f" {done}/{total}" if total else (f" {done} rows" if done else "")
         self.stderr.write(f"\r\033[K{step}{count}", ending="")
         self.stderr.flush()
 
     def finish(self, result: RunResult, *, check: bool = False) -> None:
         """Raise the documented exit code (success returns normally)."""
-        if self.stderr.isatty():
-            self.stderr.write("\r\033[K", ending="")
+        if self.progress_shown:
+            self.stderr.write("\r\033[K", ending="")  # clear the progress line
         if result.exit_code != ExitCode.SUCCESS:
             raise CommandError(f"{result.error} [audit record {result.audit_id}]", returncode=int(result.exit_code))
         if check and result.pending:

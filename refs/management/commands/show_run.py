@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.urls import reverse
 from django.utils import timezone
 
 from refs.models import BackfillRun
@@ -66,4 +67,5 @@ class Command(BaseCommand):
             lines.append(f"  facts: {run.facts_deleted} deleted, {run.facts_inserted} inserted")
         if run.error:
             lines.append(f"  error ({run.error_where}): {run.error}")
+        lines.append(f"  in the admin: {reverse('admin:refs_backfillrun_change', args=[run.pk])}")
         return lines
