@@ -67,12 +67,11 @@ def batch_read(
             progress(f"reading {source.path.name} ({index}/{len(sources)})", 0, None)
         data = read_sheet(source.path, domain.sheet if sheet is None else sheet)
         check_columns(data)
-        step = f"cleansing {source.path.name}"
         cleansed = cleanse_sheet(
             data,
             mappings=domain.mappings,
             lookups=lookups,
-            progress=(lambda done, step=step: progress(step, done, None)) if progress else None,
+            progress=_row_progress(progress, f"cleansing {source.path.name}"),
         )
         batch.files.append(
             SourceSummary(
@@ -102,6 +101,13 @@ def _reject_empty(batch: FactBatch) -> None:
             f"{where}: no data rows below the header, so nothing to load; "
             "check that this is the month's workbook and the right sheet"
         )
+
+
+def _row_progress(progress: Progress | None, step: str) -> Callable[[int], None] | None:
+    if progress is None:
+        return None
+    report = progress
+    return lambda done: report(step, done, None)
 
 
 def _reject_mostly_invalid(batch: FactBatch) -> None:

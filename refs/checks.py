@@ -34,7 +34,7 @@ def refs_problems(domain: DomainConfig) -> list[tuple[str, str]]:
                 problems.append((f"{path}.columns.{rule.column}", f"not a column of {target.table}"))
             for source in rule.sources:
                 if source not in FACT_COLUMNS:
-                    problems.append(f"{path}.columns.{rule.column}: {source!r} is not a fact column")
+                    problems.append((f"{path}.columns.{rule.column}", f"{source!r} is not a fact column"))
     return problems
 
 
@@ -45,5 +45,7 @@ def check_refs_configuration(app_configs: Any = None, **kwargs: Any) -> list[che
     except ConfigError as exc:
         return [checks.Error(str(exc), id="wdh.E001")]
     return [
-        checks.Error(problem, id="wdh.E002") for domain in config.domains.values() for problem in refs_problems(domain)
+        checks.Error(f"{path}: {problem}", id="wdh.E002")
+        for domain in config.domains.values()
+        for path, problem in refs_problems(domain)
     ]

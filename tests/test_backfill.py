@@ -19,7 +19,7 @@ from wdh.identifiers import quote_ident
 from wdh.postgres import read_only_transaction
 from wdh.warehouse import warehouse_apply, warehouse_ddl
 
-ROWS = [
+ROWS: list[dict[str, Any]] = [
     # plan P0001 (two portfolios, one branch dominating by assets), plan P0002, plan XNP596 (company override)
     {"计划代码": "P0001", "计划名称": "甲计划", "组合代码": 9078, "组合名称": "甲组合", "组合类型": "固收",
      "客户名称": "甲公司", "机构": "北京分公司", "机构代码": "G01", "期末资产规模": 500.0},
@@ -36,7 +36,8 @@ def run(command: str, *args: str) -> dict[str, Any]:
     """Call a job command with --format json and return its parsed summary (raises CommandError)."""
     out = StringIO()
     call_command(command, *args, "--format", "json", stdout=out, stderr=StringIO())
-    return json.loads(out.getvalue())
+    summary: dict[str, Any] = json.loads(out.getvalue())
+    return summary
 
 
 def run_failing(command: str, *args: str) -> tuple[CommandError, dict[str, Any]]:
@@ -49,7 +50,7 @@ def run_failing(command: str, *args: str) -> tuple[CommandError, dict[str, Any]]
 def table_rows(qualified: str) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT * FROM {qualified} ORDER BY 1")
-        return cursor.fetchall()
+        return list(cursor.fetchall())
 
 
 def by_target(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -91,7 +91,8 @@ def test_concurrent_insert_of_the_same_key_is_no_error_no_duplicate_exact_counts
             out = StringIO()
             call_command("backfill_refs", "--file", str(workbook), "--execute", "--format", "json",
                          "--verbosity", "2", stdout=out, stderr=StringIO())  # fmt: skip
-            return json.loads(out.getvalue())
+            summary: dict[str, Any] = json.loads(out.getvalue())
+            return summary
 
         thread, box = in_thread(backfill)
         wait_until(lambda: backend_waiting_on_lock(observer))  # our INSERT … ON CONFLICT waits for theirs

@@ -63,7 +63,7 @@ def loaded(warehouse: None, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     path = write_workbook(tmp_path_factory.mktemp("data") / FILE_NAME, rows)
     summary = run("run_job", "--file", str(path), "--execute")
     assert summary["status"] == "succeeded" and summary["row_errors"]["count"] == 0
-    return {row["计划名称"]: row for row in AnnuityPerformance.objects.values()}
+    return {str(row["计划名称"]): dict(row) for row in AnnuityPerformance.objects.values()}
 
 
 @pytest.mark.parametrize(("name", "cells", "expected"), CASES, ids=[case[0] for case in CASES])
