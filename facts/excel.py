@@ -136,9 +136,14 @@ def normalise_header(name: object) -> str:
     (``流失（含待遇支付）`` → ``流失_含待遇支付``).
     """
     text = unicodedata.normalize("NFKC", _cell_text(name)).translate(_INVISIBLE)
-    text = "".join(text.split())
+    # Normalised again once spaces are gone: NFKC turns "¯" into a space and a combining mark,
+    # which composes with the letter before it when the space goes ("U¯" → "Ū").
+    text = unicodedata.normalize("NFKC", "".join(text.split()))
     text = _HEADER_RENAMES.get(text, text)
-    return _BRACKETED.sub(r"_\1", text)
+    while True:  # innermost brackets first: "A(B(C))" → "A(B_C)" → "A_B_C"
+        text, replaced = _BRACKETED.subn(r"_\1", text)
+        if not replaced:
+            return text
 
 
 def read_sheet(path: Path, sheet: str | int) -> SheetData:
