@@ -15,7 +15,14 @@ def identifier_problem(name: str) -> str | None:
         return "an identifier must not be empty"
     if "\x00" in name:
         return "an identifier must not contain a NUL character"
-    size = len(name.encode("utf-8"))
+    if "%" in name:
+        # psycopg2 reads "%" in a statement with parameters as a placeholder, and Django does not
+        # escape it in table names: the statement would fail or address another object.
+        return f"{name!r} contains '%', which the database driver reads as a parameter placeholder"
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate, e.g. a "\ud800" escape in the YAML
+        return f"{name!r} is not valid Unicode text"
     if size > MAX_IDENTIFIER_BYTES:
         return f"{name!r} is {size} bytes in UTF-8; PostgreSQL identifiers are limited to {MAX_IDENTIFIER_BYTES} bytes"
     return None
