@@ -6,12 +6,12 @@ Reads files only (the warehouse lookups the cleansing needs are read beforehand 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from facts.cleansing import Lookups, RowError, check_columns, cleanse_sheet
+from facts.cleansing import Lookups, ReferenceLimit, RowError, check_columns, cleanse_sheet
 from facts.discovery import discover_files
 from facts.excel import read_sheet
 from wdh.config import DomainConfig
@@ -57,6 +57,7 @@ def batch_read(
     sheet: str | int | None,
     lookups: Lookups,
     progress: Progress | None = None,
+    reference_limits: Sequence[ReferenceLimit] = (),
 ) -> FactBatch:
     """Read and cleanse the selected workbooks. Raises InputError for unusable input and when
     more than half of the non-blank rows fail cleansing (ANNUITY_PERFORMANCE.md §3)."""
@@ -72,6 +73,7 @@ def batch_read(
             mappings=domain.mappings,
             lookups=lookups,
             progress=_row_progress(progress, f"cleansing {source.path.name}"),
+            reference_limits=reference_limits,
         )
         batch.files.append(
             SourceSummary(

@@ -28,9 +28,10 @@ from django.db.models import OuterRef, Subquery
 from django.db.models.constants import OnConflict
 from django.db.models.sql import InsertQuery, UpdateQuery
 
+from facts.cleansing import ReferenceLimit
 from refs.derivation import Derivation, is_blank
 from refs.models import reference_model
-from wdh.config import RefTarget
+from wdh.config import Aggregation, RefTarget
 from wdh.errors import InputError
 from wdh.postgres import copy_rows, create_stage_table, keys_written_here, require_table, require_unique_index
 
@@ -95,6 +96,23 @@ def backfill_validate(target: RefTarget, mode: BackfillMode, *, domain: str) -> 
     require_table(target.qualified_name, dict.fromkeys(columns), config_key=config_key)
     if mode is BackfillMode.INSERT_MISSING:
         require_unique_index(target.qualified_name, target.key, config_key=f"{config_key}.key")
+
+
+SINGLE_ROW = frozenset({Aggregation.KEY, Aggregation.FIRST, Aggregation.MOST_FREQUENT, Aggregation.MAX_BY})
+
+
+def reference_limits(targets: Iterable[RefTarget]) -> list[ReferenceLimit]:
+    """The widths a fact row's values must fit because a reference column takes one row's value
+    as it is. (Values built from several rows — concat_distinct, template — are checked per key
+    by ``backfill_plan``.)"""
+    limits = []
+    for target in targets:
+        fields = {field.column: field for field in reference_model(target)._meta.concrete_fields}
+        for rule in target.columns:
+            max_length = getattr(fields.get(rule.column), "max_length", None)
+            if rule.agg in SINGLE_ROW and rule.source and max_length:
+                limits.append(ReferenceLimit(rule.source, f"{target.table}.{rule.column}", max_length))
+    return limits
 
 
 def backfill_plan(*, derivation: Derivation, mode: BackfillMode, chunk_size: int) -> BackfillPlan:

@@ -175,9 +175,12 @@ def test_fill_null_only_fills_only_null_cells_and_counts_them(warehouse: None, w
 
 
 def test_plan_only_runs_in_a_transaction_that_cannot_write(warehouse: None) -> None:
-    with pytest.raises(DatabaseError, match="read-only transaction"), read_only_transaction():
-        with connection.cursor() as cursor:
-            cursor.execute('INSERT INTO "mapping"."年金计划" ("年金计划号") VALUES (%s)', ["X1"])
+    with (
+        pytest.raises(DatabaseError, match="read-only transaction"),
+        read_only_transaction(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute('INSERT INTO "mapping"."年金计划" ("年金计划号") VALUES (%s)', ["X1"])
 
 
 def test_plan_only_writes_nothing(warehouse: None, workbook: Path) -> None:
@@ -236,10 +239,11 @@ def test_failed_run_leaves_warehouse_unchanged_and_audited(warehouse: None, tmp_
             cursor.execute('ALTER TABLE "mapping"."年金计划" ALTER COLUMN "计划全称" TYPE varchar(255)')
 
 
-def test_derived_value_longer_than_column_is_named_before_writing(warehouse: None, tmp_path: Path) -> None:
-    rows = [{**ROWS[0], "机构": "内蒙古自治区呼和浩特分公司", "机构代码": "G99"}]
+def test_a_row_whose_value_would_not_fit_the_derived_column_is_a_row_error(warehouse: None, tmp_path: Path) -> None:
+    rows = [{**ROWS[0], "机构": "内蒙古自治区呼和浩特分公司", "机构代码": "G99"}, ROWS[2]]
     workbook = write_workbook(tmp_path / "2026年2月年金终稿数据.xlsx", rows)
-    error, summary = run_failing("backfill_refs", "--file", str(workbook), "--execute")
-    assert error.returncode == 2
-    assert "P0001" in str(error) and "主拓机构" in str(error) and "(10)" in str(error)
-    assert table_rows('"mapping"."年金计划"') == []
+    summary = run("backfill_refs", "--file", str(workbook), "--execute")
+    [error] = summary["row_errors"]["items"]
+    assert (error["row"], error["column"]) == (2, "机构名称")
+    assert "年金计划.主拓机构, derived from it, holds at most 10" in error["message"]
+    assert "P0001" not in {row[0] for row in table_rows('"mapping"."年金计划"')}

@@ -25,9 +25,9 @@ from typing import Any
 
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
-from facts.cleansing import RowError
 
 from facts.batch import FactBatch, SourceSummary, batch_read
+from facts.cleansing import RowError
 from facts.loading import FactMode, FactOutcome, facts_apply, facts_plan, facts_validate
 from facts.loading import plan_outcome as facts_plan_outcome
 from facts.lookups import lookups_read
@@ -39,6 +39,7 @@ from refs.backfill import (
     backfill_plan,
     backfill_validate,
     plan_outcome,
+    reference_limits,
 )
 from refs.checks import refs_problems
 from refs.derivation import derive_candidates
@@ -218,6 +219,7 @@ def _read(domain: DomainConfig, request: JobRequest, progress: Progress | None) 
         sheet=request.sheet,
         lookups=lookups,
         progress=progress,
+        reference_limits=reference_limits(domain.targets(request.targets)) if request.targets else (),
     )
 
 
