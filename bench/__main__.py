@@ -1,0 +1,143 @@
+"""``python -m bench [--rows 10000,100000] [--repeat 3] [--json PATH] [--rtt-ms MS]``.
+
+Creates (once) database ``wdh_bench`` on wdh's server — ``DATABASE_URL``'s, or the embedded
+one — points ``DATABASE_URL`` at it, migrates it and creates the warehouse tables, then runs
+:func:`bench.harness.bench_run`, prints the table and writes the JSON. Exit code 0 when every
+self-check passed (whatever the targets), 1 when a check failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+RESULTS = BASE_DIR / "bench" / "results"
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    sizes = tuple(int(part.replace("_", "").replace("k", "000")) for part in text.split(",") if part.strip())
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected row counts such as 10000,100000, not {text!r}")
+    return sizes
+
+
+DESCRIPTION = (
+    "Measure every stage of wdh's monthly job beside its floor (python-calamine reading the sheet; "
+    "COPY plus one set-based statement), on generated workbooks, in database wdh_bench on wdh's "
+    "server. Prints a table, writes JSON; exits 1 when a self-check fails."
+)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, not {text}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=DESCRIPTION)
+    parser.add_argument("--rows", type=_sizes, default=(10_000, 100_000), help="workbook sizes (default 10000,100000)")
+    parser.add_argument(
+        "--repeat", type=_positive, default=3, help="repetitions per size; medians are reported (default 3)"
+    )
+    parser.add_argument(
+        "--json", type=Path, default=RESULTS / "latest.json", help="where to write the JSON (bench/results/latest.json)"
+    )
+    parser.add_argument(
+        "--blank-rows", type=int, default=38_000, help="formatted empty rows after the data (real files: ~38,000)"
+    )
+    parser.add_argument("--no-rss", action="store_true", help="skip the child run_job that measures peak RSS")
+    parser.add_argument(
+        "--rtt-ms",
+        type=float,
+        default=None,
+        help="put a proxy that delays every round trip by this many ms (0: the proxy alone) between wdh and PostgreSQL",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    return parser
+
+
+@contextlib.contextmanager
+def _network(url: str, rtt_ms: float | None) -> Iterator[tuple[str, Any]]:
+    """``url`` unchanged, or (``--rtt-ms``) the URL of a latency proxy in front of its server."""
+    if rtt_ms is None:
+        yield url, None
+        return
+    from bench.database import database_url
+    from bench.network import LatencyProxy
+    from wdh.database import database_from_url
+
+    settings = database_from_url(url)
+    proxy = LatencyProxy(host=settings["HOST"], port=int(settings["PORT"] or 5432), rtt=rtt_ms / 1000)
+    with proxy.running():
+        options = {**settings["OPTIONS"], "sslmode": "disable"}
+        options.pop("host", None)
+        yield database_url({**settings, "HOST": "127.0.0.1", "PORT": proxy.listen_port, "OPTIONS": options}), proxy
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    sys.path.insert(0, str(BASE_DIR))
+    from bench.database import bench_database_url
+
+    url = bench_database_url(BASE_DIR)
+    with _network(url, args.rtt_ms) as (url, proxy):
+        os.environ["DATABASE_URL"] = url
+        os.environ["WDH_LOG_LEVEL"] = "WARNING"  # the job's one-line run log would break the table
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wdh.settings")
+        import django
+
+        django.setup()
+        from django.db import connections
+
+        try:
+            return _bench(args, url, proxy)
+        finally:
+            connections.close_all()
+
+
+def _bench(args: argparse.Namespace, url: str, proxy: Any) -> int:
+    from bench.database import schema_setup
+    from bench.harness import BenchOptions, bench_run
+    from bench.report import all_checks_ok, bench_json, bench_table, machine
+
+    schema_setup()
+    options = BenchOptions(
+        sizes=args.rows,
+        repeat=args.repeat,
+        blank_rows=args.blank_rows,
+        workdir=RESULTS / "workbooks",
+        child_database_url=None if args.no_rss else url,
+        traffic=proxy.traffic if proxy else None,
+    )
+    say = None if args.quiet else (lambda message: print(f"bench: {message}", file=sys.stderr, flush=True))
+    runs = bench_run(options, progress=say)
+    info = {**machine(), "rtt_ms": args.rtt_ms}
+    print("\n".join(bench_table(runs, machine_info=info)))
+    document = bench_json(runs, options=_options_json(args), machine_info=info)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    print(f"\nJSON: {args.json}")
+    return 0 if all_checks_ok(runs) else 1
+
+
+def _options_json(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "rows": list(args.rows),
+        "repeat": args.repeat,
+        "blank_rows": args.blank_rows,
+        "rss": not args.no_rss,
+        "rtt_ms": args.rtt_ms,
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""The benchmark harness (``python -m bench``) end to end on a tiny workbook: its self-checks
+pass and its JSON carries every ratio. Not a timing test: the numbers are not asserted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from bench.database import database_url, schema_setup
+from bench.harness import BenchOptions, bench_run
+from bench.report import RATIOS, all_checks_ok, bench_json, bench_table, machine
+
+pytestmark = pytest.mark.slow
+
+
+def test_bench_harness_checks_itself_and_reports_every_ratio(warehouse: None, tmp_path: Path) -> None:
+    schema_setup()  # what python -m bench does first; idempotent on the test database
+    options = BenchOptions(
+        sizes=(500,),
+        repeat=1,
+        blank_rows=50,
+        workdir=tmp_path / "workbooks",
+        child_database_url=database_url(connection.settings_dict),
+    )
+    runs = bench_run(options)
+
+    failed = [f"{check.name}: {check.detail}" for run in runs for check in run.checks if not check.ok]
+    assert failed == []
+    assert all_checks_ok(runs)
+    document = json.loads(json.dumps(bench_json(runs, options={"rows": [500]}, machine_info=machine())))
+    (size,) = document["sizes"]
+    assert size["rows"] == 500 and size["repetitions"] == 1
+    assert set(size["ratios"]) == set(RATIOS)
+    assert all(value > 0 for value in size["ratios"].values())
+    assert size["peak_rss_bytes"] > 0
+    assert size["counts"]["rows_read"] == 500
+    checks = sum(len(run.checks) for run in runs)
+    table = "\n".join(bench_table(runs, machine_info=machine()))
+    assert f"self-checks: {checks}/{checks} passed" in table
+    assert "whole job" in table and "read floor" in table
