@@ -11,6 +11,8 @@ and the next run succeeds with the counts of a run that never met a fault.
 from __future__ import annotations
 
 import signal
+import socket
+import subprocess
 from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
@@ -20,6 +22,7 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from facts.models import AnnuityPerformance
 from facts.sample import SampleSpec, sample_file_name, write_sample_workbook
@@ -228,3 +231,25 @@ def test_terminated_backend_is_a_clear_failure_and_changes_nothing(
     assert lock_holder(observer) is None
     assert warehouse_contents() == seeded
     assert_next_run_succeeds(job_file)
+
+
+def test_the_next_run_marks_a_killed_runs_record_abandoned(seeded: dict[str, Any], job_file: Path) -> None:
+    """No operator needed: a ``running`` record of this host whose process is gone is marked
+    ``abandoned`` by the next run, which says so in its warnings."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid that no process holds any more
+    stale = BackfillRun.objects.create(
+        command="run_job", domain="annuity_performance", mode="execute", started_at=timezone.now(),
+        user="cron", host=socket.gethostname(), via="cron", pid=gone.pid, config_path="", config_digest="",
+    )  # fmt: skip
+    elsewhere = BackfillRun.objects.create(
+        command="run_job", domain="annuity_performance", mode="execute", started_at=timezone.now(),
+        user="cron", host="another-host", via="cron", pid=gone.pid, config_path="", config_digest="",
+    )  # fmt: skip
+    summary = run(*job_args(job_file))
+    assert summary["status"] == "succeeded"
+    assert any(f"run(s) {stale.pk} abandoned" in warning for warning in summary["warnings"])
+    stale.refresh_from_db()
+    elsewhere.refresh_from_db()
+    assert stale.status == RunStatus.ABANDONED and stale.finished_at is not None
+    assert elsewhere.status == RunStatus.RUNNING  # another host's process cannot be checked from here

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
 from wdh.errors import ExitCode
 from wdh.jobs import JobRequest, RunResult, job_run
@@ -77,11 +78,19 @@ class JobCommand(BaseCommand):
         verbosity = options["verbosity"]
         as_json = options["format"] == "json"
         show_progress = not as_json and verbosity > 0 and self.stderr.isatty()
-        result = job_run(
-            request,
-            progress=self._progress if show_progress else None,
-            render=lambda r: result_json(r, verbosity=2),
-        )
+        try:
+            result = job_run(
+                request,
+                progress=self._progress if show_progress else None,
+                render=lambda r: result_json(r, verbosity=2),
+            )
+        except DatabaseError as exc:  # before the audit record exists: nothing was done
+            raise CommandError(
+                f"cannot reach the database to start the run ({' '.join(str(exc).split())}); "
+                "nothing was read or written and no audit record could be kept. Check that the "
+                "server is up and DATABASE_URL is right, then run again.",
+                returncode=int(ExitCode.FAILURE),
+            ) from exc
         if as_json:
             self.stdout.write(json.dumps(result_json(result, verbosity=verbosity), ensure_ascii=False, indent=2))
         elif verbosity > 0:

@@ -31,7 +31,7 @@ from facts.cleansing import RowError
 from facts.loading import FactMode, FactOutcome, facts_apply, facts_plan, facts_validate
 from facts.loading import plan_outcome as facts_plan_outcome
 from facts.lookups import lookups_read
-from refs.audit import audit_finish, audit_start
+from refs.audit import audit_abandon, audit_finish, audit_start
 from refs.backfill import (
     BackfillMode,
     TargetOutcome,
@@ -119,15 +119,24 @@ def job_run(
     request: JobRequest, *, progress: Progress | None = None, render: Callable[[RunResult], dict[str, Any]]
 ) -> RunResult:
     """Run the job and record it. Never raises for a run that failed: the result says how it
-    ended (status, error, exit code) and the audit record says the same."""
+    ended (status, error, exit code) and the audit record says the same. Raises DatabaseError
+    only when the database cannot be reached to record the run at all."""
     result = RunResult(request=request)
     config = _config_or_none()
+    abandoned = audit_abandon()  # earlier runs of this host killed before they could finish
     run = audit_start(
         request,
         config_path=str(config.path) if config else "",
         config_digest=config.digest if config else "",
     )
     result.audit_id = run.pk
+    if abandoned:
+        ids = ", ".join(map(str, abandoned))
+        result.warnings.append(
+            f"marked unfinished run(s) {ids} abandoned: their process on this host ended without "
+            "finishing (killed or crashed), so nothing they did was committed"
+        )
+        logger.warning("marked unfinished run(s) %s abandoned", ids)
     try:
         _run(request, result, run, render, progress)
     except Exception as exc:  # every failure is recorded before it is reported
