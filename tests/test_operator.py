@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import subprocess
 import sys
 from io import StringIO
@@ -140,3 +141,16 @@ def test_readme_documents_every_exit_code() -> None:
     readme = (Path(settings.BASE_DIR) / "README.md").read_text(encoding="utf-8")
     for code in ExitCode:
         assert f"\n| {int(code)} | " in readme, code
+
+
+@pytest.mark.slow
+def test_an_unreachable_database_is_a_clear_failure(workbook: Path, subprocess_env: dict[str, str]) -> None:
+    """No server at DATABASE_URL: exit 1 and a sentence saying so, not a traceback."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**subprocess_env, "DATABASE_URL": f"postgresql://wdh:secret-word@127.0.0.1:{port}/wdh"}
+    result = manage(env, "run_job", "--file", str(workbook), "--execute")
+    assert result.returncode == 1, result.stderr
+    assert "cannot reach the database to start the run" in result.stderr
+    assert "Traceback" not in result.stderr and "secret-word" not in result.stderr
