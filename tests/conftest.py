@@ -14,6 +14,8 @@ from wdh.config import get_config
 from wdh.tables import DEFAULT_DOMAIN
 from wdh.warehouse import warehouse_apply, warehouse_ddl
 
+pytest_plugins = ["tests.scenario"]  # the fault/concurrency scenario's fixtures
+
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> None:

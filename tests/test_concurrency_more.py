@@ -12,7 +12,6 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,35 +30,15 @@ from tests.processes import (
     start_job,
     wait_until,
     waits_on_lock,
-    warehouse_contents,
 )
+from tests.scenario import FACTS, FILE_NAME, PLANS, job_args
 from tests.test_backfill import by_target, run
 from tests.test_concurrency import in_thread
-from tests.test_faults import FACTS, FILE_NAME, JOB_ROWS, PLANS, SEED_ROWS, job_args
 from tests.workbooks import write_workbook
 from wdh.jobs import JobRequest, job_run
 from wdh.report import result_json
 
 pytestmark = pytest.mark.slow
-
-
-# The scenario of tests/test_faults.py: plan P0001 loaded; the job adds P0002, P0003 and facts.
-@pytest.fixture
-def seeded(warehouse: None, tmp_path: Path) -> dict[str, list[tuple[Any, ...]]]:
-    run(*job_args(write_workbook(tmp_path / "seed" / FILE_NAME, SEED_ROWS)))
-    return warehouse_contents()
-
-
-@pytest.fixture
-def job_file(tmp_path: Path) -> Path:
-    return write_workbook(tmp_path / "job" / FILE_NAME, JOB_ROWS)
-
-
-@pytest.fixture
-def observer() -> Iterator[Any]:
-    observer = session(autocommit=True)
-    yield observer
-    observer.close()
 
 
 def plan_rows(*keys: str, name: str = "新计划") -> list[dict[str, Any]]:
