@@ -86,6 +86,18 @@ def table_columns(qualified_name: str) -> list[str] | None:
         return [row[0] for row in cursor.fetchall()]
 
 
+def column_defaults(qualified_name: str) -> frozenset[str]:
+    """Names of the table's columns that have a default (``DEFAULT``, identity or generated):
+    the columns where leaving a column out of an INSERT differs from inserting NULL."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 "
+            "AND NOT attisdropped AND (atthasdef OR attidentity <> '' OR attgenerated <> '')",
+            [qualified_name],
+        )
+        return frozenset(row[0] for row in cursor.fetchall())
+
+
 def has_unique_index(qualified_name: str, columns: Sequence[str]) -> bool:
     """Whether a primary key or a full (non-partial, non-expression) unique index covers exactly
     ``columns`` — what ``ON CONFLICT DO NOTHING`` needs to be duplicate-safe."""
