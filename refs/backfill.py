@@ -23,6 +23,7 @@ import functools
 import operator
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, cast
 
 from django.apps import apps
@@ -153,20 +154,26 @@ def _existing_rows(
     model: type[models.Model], target: RefTarget, keys: list[str], chunk_size: int, mode: BackfillMode
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     key = target.key[0]
-    columns = target.updatable if mode is BackfillMode.FILL_NULL_ONLY else ()
     for chunk in chunks(keys, chunk_size):
-        for row in model._default_manager.filter(pk__in=chunk).values(key, *columns):
-            yield row[key], row
+        queryset = model._default_manager.filter(pk__in=chunk)
+        if mode is BackfillMode.FILL_NULL_ONLY:
+            for row in queryset.values(key, *target.updatable):
+                yield row[key], row
+        else:  # only whether the key is there
+            for present in queryset.values_list(key, flat=True):
+                yield present, {}
 
 
 def _null_cells(target: RefTarget, candidates: dict[str, Row], existing: dict[str, dict[str, Any]]) -> list[Cell]:
     cells = []
+    updatable = target.updatable
     for key, current in existing.items():
         candidate = candidates[key]
-        for column in target.updatable:
-            value = candidate.get(column)
-            if current[column] is None and not is_blank(value):
-                cells.append(Cell(key, column, str(value)))
+        for column in updatable:
+            if current[column] is None:
+                value = candidate.get(column)
+                if value is not None and not is_blank(value):
+                    cells.append(Cell(key, column, str(value)))
     return cells
 
 
@@ -176,6 +183,14 @@ def _check_lengths(model: type[models.Model], target: RefTarget, candidates: dic
     limits = {
         field.column: field.max_length for field in model._meta.concrete_fields if getattr(field, "max_length", None)
     }
+    rows = candidates.values()
+    first = next(iter(rows), {})
+    present = [(column, limit) for column, limit in limits.items() if column in first and limit is not None]
+    try:  # one pass in C per column; the loop below finds and names the first offender
+        if all(max(map(len, filter(None, map(itemgetter(c), rows))), default=0) <= n for c, n in present):
+            return
+    except (KeyError, TypeError):  # a column some rows lack, a value that is not text: the general loop
+        pass
     for key, row in candidates.items():
         for column, value in row.items():
             limit = limits.get(column)

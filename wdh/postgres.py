@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -170,20 +170,30 @@ def _csv_line(row: Sequence[Any]) -> str:
     return ",".join("" if value is None else '"' + str(value).replace('"', '""') + '"' for value in row)
 
 
+class _CsvStream:
+    """``rows`` as CSV lines, produced a batch per ``read()``: COPY streams them to the server
+    without the whole table ever sitting in one buffer."""
+
+    BATCH = 2000
+
+    def __init__(self, rows: Iterable[Sequence[Any]]) -> None:
+        self.rows = iter(rows)
+
+    def read(self, size: int = -1) -> str:
+        lines = [_csv_line(row) for row in itertools.islice(self.rows, self.BATCH)]
+        return "\n".join(lines) + "\n" if lines else ""
+
+
 def copy_rows(qualified_name: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
     """``COPY table (columns) FROM STDIN`` (CSV): ``None`` is NULL, other values ``str()``.
 
     Returns the number of rows copied as PostgreSQL reports it.
     """
-    buffer = io.StringIO()
-    for row in rows:
-        buffer.write(_csv_line(row))
-        buffer.write("\n")
-    buffer.seek(0)
     column_list = ", ".join(quote_ident(column) for column in columns)
     sql = f"COPY {qualified_name} ({column_list}) FROM STDIN WITH (FORMAT csv)"
     with connection.cursor() as cursor:
-        cursor.cursor.copy_expert(sql, buffer)  # psycopg2's COPY; Django's cursor wrapper has none
+        # psycopg2's COPY (Django's cursor wrapper has none), fed a batch of lines per read
+        cursor.cursor.copy_expert(sql, _CsvStream(rows), size=1 << 16)
         return int(cursor.cursor.rowcount)
 
 
