@@ -35,7 +35,7 @@ from django.db.models.functions import Coalesce
 from django.db.models.sql import InsertQuery, UpdateQuery
 
 from facts.cleansing import ReferenceLimit
-from refs.derivation import Derivation, is_blank
+from refs.derivation import Derivation
 from refs.models import reference_model
 from wdh.config import Aggregation, RefTarget
 from wdh.errors import InputError
@@ -172,8 +172,9 @@ def _null_cells(target: RefTarget, candidates: dict[str, Row], existing: dict[st
         for column in updatable:
             if current[column] is None:
                 value = candidate.get(column)
-                if value is not None and not is_blank(value):
-                    cells.append(Cell(key, column, str(value)))
+                if value is None or (value.__class__ is str and (not value or value.isspace())):
+                    continue  # is_blank, inline
+                cells.append(Cell(key, column, str(value)))
     return cells
 
 
@@ -318,14 +319,39 @@ def _insert_model(
     signature = (table, tuple(f.attname for f in fields))
     if signature in _INSERT_MODELS:
         return _INSERT_MODELS[signature]
-    if len(fields) == len(model._meta.concrete_fields):
-        _INSERT_MODELS[signature] = model
-        return model
     meta = type("Meta", (), {"managed": False, "db_table": table, "app_label": "refs", "apps": _INSERT_APPS})
-    attrs: dict[str, Any] = {"__module__": __name__, "Meta": meta, **{f.name: cast(Any, f).clone() for f in fields}}
+    attrs: dict[str, Any] = {"__module__": __name__, "Meta": meta, **{f.name: _insert_field(f) for f in fields}}
     name = f"Insert_{model.__name__}_{len(_INSERT_MODELS)}"
     _INSERT_MODELS[signature] = narrowed = type(name, (models.Model,), attrs)
     return narrowed
+
+
+class _TextValue:
+    """A text field whose ``str``/None value goes to the database as it is: the INSERT compiler
+    prepares every cell through get_db_prep_save → get_db_prep_value → get_prep_value →
+    to_python, which for text returns the very value. Anything else takes that path."""
+
+    def get_db_prep_save(self, value: Any, connection: Any) -> Any:
+        if value is None or value.__class__ is str:
+            return value
+        return super().get_db_prep_save(value, connection)  # type: ignore[misc]
+
+
+class _CharValue(_TextValue, models.CharField):  # type: ignore[type-arg]
+    pass
+
+
+class _TextFieldValue(_TextValue, models.TextField):  # type: ignore[type-arg]
+    pass
+
+
+def _insert_field(field: models.Field[Any, Any]) -> models.Field[Any, Any]:
+    """A copy of ``field`` for the insert model; plain text fields get the direct text path."""
+    kind = {models.CharField: _CharValue, models.TextField: _TextFieldValue}.get(type(field))
+    if kind is None:
+        return cast("models.Field[Any, Any]", cast(Any, field).clone())
+    _, _, args, kwargs = field.deconstruct()
+    return kind(*args, **kwargs)
 
 
 def _fill(plan: BackfillPlan, chunk_size: int) -> list[Cell]:
