@@ -29,7 +29,7 @@ from typing import Any, cast
 from django.apps import apps
 from django.apps.registry import Apps
 from django.db import connection, models
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models import F, Lookup, OuterRef, Q, Subquery
 from django.db.models.constants import OnConflict
 from django.db.models.functions import Coalesce
 from django.db.models.sql import InsertQuery, UpdateQuery
@@ -150,12 +150,28 @@ def backfill_plan(*, derivation: Derivation, mode: BackfillMode, chunk_size: int
     return plan
 
 
+class _AnyOf(Lookup):  # type: ignore[type-arg]
+    """``key = ANY(%s)`` with the chunk's keys as one array parameter. ``pk__in`` sends the
+    same rows but prepares each of up to chunk_size keys in Python and one placeholder each."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def get_db_prep_lookup(self, value: Any, connection: Any) -> tuple[str, list[Any]]:
+        return "%s", [list(value)]
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
+
+
 def _existing_rows(
     model: type[models.Model], target: RefTarget, keys: list[str], chunk_size: int, mode: BackfillMode
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     key = target.key[0]
     for chunk in chunks(keys, chunk_size):
-        queryset = model._default_manager.filter(pk__in=chunk)
+        queryset = model._default_manager.filter(_AnyOf(F("pk"), chunk))
         if mode is BackfillMode.FILL_NULL_ONLY:
             for row in queryset.values(key, *target.updatable):
                 yield row[key], row
@@ -371,7 +387,9 @@ def _fill(plan: BackfillPlan, chunk_size: int) -> list[Cell]:
         planned.setdefault(cell.key, []).append(cell.column)
     done: set[tuple[str, str]] = set()
     for chunk in chunks(list(planned), chunk_size):
-        locked = model._default_manager.select_for_update().filter(pk__in=chunk).values(key, *target.updatable)
+        locked = (
+            model._default_manager.select_for_update().filter(_AnyOf(F("pk"), chunk)).values(key, *target.updatable)
+        )
         rows: list[str] = []
         columns: set[str] = set()
         for row in locked:
@@ -401,7 +419,7 @@ def _fill_update(
         )
         for column in columns
     }
-    return model._default_manager.filter(null, pk__in=keys), values
+    return model._default_manager.filter(null, _AnyOf(F("pk"), keys)), values
 
 
 def _stage(plan: BackfillPlan) -> type[models.Model]:
@@ -468,7 +486,7 @@ def _fill_sql(plan: BackfillPlan, model: type[models.Model]) -> list[str]:
     return [
         f"-- stage {len(keys)} candidate rows: CREATE TEMPORARY TABLE "
         f'"wdh_stage_{target.name}" … ON COMMIT DROP; COPY … FROM STDIN',
-        str(model._default_manager.select_for_update().filter(pk__in=["…"]).values(key).query),
+        str(model._default_manager.select_for_update().filter(_AnyOf(F("pk"), ["…"])).values(key).query),
         f"-- fill {len(plan.fills)} NULL cell(s) in {len(keys)} row(s) ({counts}), "
         f"one statement per chunk of rows\n{query.get_compiler(connection=connection).as_sql()[0]}",
     ]
