@@ -436,21 +436,53 @@ def cleanse_sheet(
     check_columns(sheet)
     cleaner = _SheetCleaner(sheet.header, mappings, lookups)
     rows: list[dict[str, Any]] = []
+    numbers: list[int] = []  # the sheet row of each valid row, for the reference limits below
     errors: list[RowError] = []
     read = 0
     for number, values in sheet.iter_rows():
         read += 1
         try:
-            row = cleaner.fact_row(values)
-            _check_reference_limits(row, reference_limits)
-            rows.append(row)
+            rows.append(cleaner.fact_row(values))
+            numbers.append(number)
         except _RowProblem as problem:
             errors.append(RowError(str(sheet.path), sheet.sheet, number, *problem.args))
         if progress is not None and not read % PROGRESS_EVERY:
             progress(read)
+    if reference_limits and not _within_reference_limits(rows, reference_limits):
+        rows, errors = _reference_limit_errors(sheet, rows, numbers, errors, reference_limits)
     if progress is not None:
         progress(read)
     return CleansedSheet(rows, errors, rows_read=read, company_id_missing=cleaner.company_id_missing)
+
+
+def _within_reference_limits(rows: list[dict[str, Any]], limits: Sequence[ReferenceLimit]) -> bool:
+    """Whether no row breaks a limit: one pass in C per limit. False also when that pass cannot
+    tell (a row without the column, a value without a length): the row-by-row check decides."""
+    try:
+        return all(max(map(len, filter(None, map(operator.itemgetter(limit.source), rows))), default=0)
+                   <= limit.max_length for limit in limits)  # fmt: skip
+    except (KeyError, TypeError):
+        return False
+
+
+def _reference_limit_errors(
+    sheet: SheetData,
+    rows: list[dict[str, Any]],
+    numbers: list[int],
+    errors: list[RowError],
+    limits: Sequence[ReferenceLimit],
+) -> tuple[list[dict[str, Any]], list[RowError]]:
+    """The rows that fit the reference limits, and the errors with one for each row that does
+    not, in sheet order (each row has one error at most: the cleansing's or this one)."""
+    kept: list[dict[str, Any]] = []
+    found: list[RowError] = []
+    for number, row in zip(numbers, rows, strict=True):
+        try:
+            _check_reference_limits(row, limits)
+            kept.append(row)
+        except _RowProblem as problem:
+            found.append(RowError(str(sheet.path), sheet.sheet, number, *problem.args))
+    return kept, sorted([*errors, *found], key=lambda error: error.row)
 
 
 class _RowProblem(Exception):

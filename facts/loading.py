@@ -143,9 +143,9 @@ def facts_apply(plan: FactPlan) -> FactOutcome:
     inserted = 0
     for start in range(0, len(plan.rows), COPY_CHUNK):
         batch = plan.rows[start : start + COPY_CHUNK]
-        inserted += copy_rows(
-            plan.table.qualified, FACT_COLUMNS, ([_text(row[c]) for c in FACT_COLUMNS] for row in batch)
-        )
+        # The values as they are: copy_rows writes str() of each, which PostgreSQL reads as the
+        # same date and numeric as _text's isoformat() and format(…, "f") (``0E-4`` is 0.0000).
+        inserted += copy_rows(plan.table.qualified, FACT_COLUMNS, map(operator.itemgetter(*FACT_COLUMNS), batch))
     return FactOutcome(
         table=plan.table.qualified,
         mode=plan.mode,

@@ -13,18 +13,20 @@ import getpass
 import os
 import socket
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db import transaction
 from django.utils import timezone
 
 from refs.models import BackfillRun, RunCell, RunFile, RunKey, RunMode, RunStatus, RunTarget
+from wdh.identifiers import quote_ident
+from wdh.postgres import copy_rows
 
 if TYPE_CHECKING:
-    from wdh.jobs import JobRequest, RunResult
+    from django.db.models import Field
 
-AUDIT_CHUNK = 5000
+    from wdh.jobs import JobRequest, RunResult
 
 
 def _via() -> str:
@@ -109,18 +111,19 @@ def _details(run: BackfillRun, result: RunResult) -> None:
             rows_changed=outcome.rows_changed,
             warnings=outcome.warnings,
         )
-        _bulk(RunKey, [RunKey(run=run, target=outcome.target, key=key) for key in outcome.keys])
-        _bulk(
+        # Keys and cells can be tens of thousands of rows: COPY, not an INSERT per AUDIT_CHUNK.
+        _copy(RunKey, ["run", "target", "key"], ([run.pk, outcome.target, key] for key in outcome.keys))
+        _copy(
             RunCell,
-            [
-                RunCell(run=run, target=outcome.target, key=cell.key, column=cell.column, value=cell.value)
-                for cell in outcome.cells
-            ],
+            ["run", "target", "key", "column", "value"],
+            ([run.pk, outcome.target, cell.key, cell.column, cell.value] for cell in outcome.cells),
         )
 
 
-def _bulk(model: type[RunKey] | type[RunCell], objs: Sequence[Any]) -> None:
-    model.objects.bulk_create(objs, batch_size=AUDIT_CHUNK)
+def _copy(model: type[RunKey] | type[RunCell], fields: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """COPY ``rows`` (values of ``fields``, in that order) into the audit table of ``model``."""
+    columns = [cast("Field[Any, Any]", model._meta.get_field(name)).column for name in fields]
+    copy_rows(quote_ident(model._meta.db_table), columns, rows)
 
 
 def audit_abandon(*, host: str | None = None) -> list[int]:

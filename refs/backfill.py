@@ -10,30 +10,43 @@ comes from the database, and stays exact when other sessions write the table mea
   concurrent inserter and then skips its key); the keys we really inserted are the rows whose
   ``xmin`` is our transaction.
 - fill_null_only: the rows to fill are locked (SELECT … FOR UPDATE re-reads them after any
-  concurrent update), then one NULL-guarded queryset update per column and chunk sets the value
-  from a staged candidate table; the update's row count must equal the locked NULL cells.
+  concurrent update), then one NULL-guarded queryset update per chunk sets every column to
+  ``COALESCE(column, staged value)``; its row count must equal the locked rows with NULL cells
+  to fill, and the cells filled are those the locked rows showed NULL.
 """
 
 from __future__ import annotations
 
+import collections
 import enum
-import itertools
+import functools
+import operator
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, cast
 
 from django.apps import apps
+from django.apps.registry import Apps
 from django.db import connection, models
-from django.db.models import OuterRef, Subquery
+from django.db.models import F, Lookup, OuterRef, Q, Subquery
 from django.db.models.constants import OnConflict
+from django.db.models.functions import Coalesce
 from django.db.models.sql import InsertQuery, UpdateQuery
 
 from facts.cleansing import ReferenceLimit
-from refs.derivation import Derivation, is_blank
+from refs.derivation import Derivation
 from refs.models import reference_model
 from wdh.config import Aggregation, RefTarget
 from wdh.errors import InputError
-from wdh.postgres import copy_rows, create_stage_table, keys_written_here, require_table, require_unique_index
+from wdh.postgres import (
+    column_defaults,
+    copy_rows,
+    create_stage_table,
+    keys_written_here,
+    require_table,
+    require_unique_index,
+)
 
 Row = dict[str, str | None]
 
@@ -137,23 +150,46 @@ def backfill_plan(*, derivation: Derivation, mode: BackfillMode, chunk_size: int
     return plan
 
 
+class _AnyOf(Lookup):  # type: ignore[type-arg]
+    """``key = ANY(%s)`` with the chunk's keys as one array parameter. ``pk__in`` sends the
+    same rows but prepares each of up to chunk_size keys in Python and one placeholder each."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def get_db_prep_lookup(self, value: Any, connection: Any) -> tuple[str, list[Any]]:
+        return "%s", [list(value)]
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
+
+
 def _existing_rows(
     model: type[models.Model], target: RefTarget, keys: list[str], chunk_size: int, mode: BackfillMode
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     key = target.key[0]
-    columns = target.updatable if mode is BackfillMode.FILL_NULL_ONLY else ()
     for chunk in chunks(keys, chunk_size):
-        for row in model._default_manager.filter(pk__in=chunk).values(key, *columns):
-            yield row[key], row
+        queryset = model._default_manager.filter(_AnyOf(F("pk"), chunk))
+        if mode is BackfillMode.FILL_NULL_ONLY:
+            for row in queryset.values(key, *target.updatable):
+                yield row[key], row
+        else:  # only whether the key is there
+            for present in queryset.values_list(key, flat=True):
+                yield present, {}
 
 
 def _null_cells(target: RefTarget, candidates: dict[str, Row], existing: dict[str, dict[str, Any]]) -> list[Cell]:
     cells = []
+    updatable = target.updatable
     for key, current in existing.items():
         candidate = candidates[key]
-        for column in target.updatable:
-            value = candidate.get(column)
-            if current[column] is None and not is_blank(value):
+        for column in updatable:
+            if current[column] is None:
+                value = candidate.get(column)
+                if value is None or (value.__class__ is str and (not value or value.isspace())):
+                    continue  # is_blank, inline
                 cells.append(Cell(key, column, str(value)))
     return cells
 
@@ -164,6 +200,14 @@ def _check_lengths(model: type[models.Model], target: RefTarget, candidates: dic
     limits = {
         field.column: field.max_length for field in model._meta.concrete_fields if getattr(field, "max_length", None)
     }
+    rows = candidates.values()
+    first = next(iter(rows), {})
+    present = [(column, limit) for column, limit in limits.items() if column in first and limit is not None]
+    try:  # one pass in C per column; the loop below finds and names the first offender
+        if all(max(map(len, filter(None, map(itemgetter(c), rows))), default=0) <= n for c, n in present):
+            return
+    except (KeyError, TypeError):  # a column some rows lack, a value that is not text: the general loop
+        pass
     for key, row in candidates.items():
         for column, value in row.items():
             limit = limits.get(column)
@@ -223,44 +267,159 @@ def _with_totals(outcome: TargetOutcome, plan: BackfillPlan) -> TargetOutcome:
 
 
 def _insert(plan: BackfillPlan, chunk_size: int) -> list[str]:
+    """One ``bulk_create(ignore_conflicts=True)`` per chunk; then the keys whose rows carry our
+    transaction id, asked once for every key (the run holds one transaction throughout)."""
     target = plan.target
-    model = reference_model(target)
     key = target.key[0]
-    inserted: list[str] = []
+    insert = _Inserter.of(target)
     for chunk in chunks(plan.inserts, chunk_size):
-        model._default_manager.bulk_create([model(**row) for row in chunk], ignore_conflicts=True)
-        keys = [str(row[key]) for row in chunk]
-        inserted += keys_written_here(target.qualified_name, key, keys)
-    order = {row[key]: index for index, row in enumerate(plan.inserts)}
-    return sorted(inserted, key=order.__getitem__)
+        insert.model._default_manager.bulk_create(insert.objects(chunk), ignore_conflicts=True)
+    keys = [str(row[key]) for row in plan.inserts]
+    inserted = set(keys_written_here(target.qualified_name, key, keys))
+    return [k for k in keys if k in inserted]  # in the plan's order
+
+
+@dataclass(frozen=True)
+class _Inserter:
+    """The model ``bulk_create`` inserts the candidates with, and how to build its instances.
+
+    The reference model lists every column of the table, so Django would send an explicit NULL
+    for each column no rule derives (most of 组合计划's). The insert model keeps only the columns
+    whose value is not that NULL-for-want-of-a-value: the derived columns, fields with a Django
+    default (sent as today), and any column the table itself gives a default (sent NULL as
+    today, so the table's default never applies where it did not). Every other column is left
+    out of the INSERT, which stores the same NULL. Instances are built positionally, Django's
+    fast path of ``Model.__init__``.
+    """
+
+    model: type[models.Model]
+    fields: tuple[str, ...]  # attnames, in the insert model's field order
+    defaults: tuple[tuple[int, models.Field[Any, Any]], ...]  # (position, field) filled by get_default()
+
+    @classmethod
+    def of(cls, target: RefTarget) -> _Inserter:
+        model = reference_model(target)
+        derived = {rule.column for rule in target.columns}  # every candidate holds exactly these
+        table_defaults = column_defaults(target.qualified_name)
+        kept = tuple(
+            f
+            for f in model._meta.concrete_fields
+            if f.attname in derived
+            or f.primary_key
+            or f.has_default()
+            or f.db_default is not models.NOT_PROVIDED
+            or f.column in table_defaults
+        )
+        names = tuple(f.attname for f in kept)
+        defaults = tuple((i, f) for i, f in enumerate(kept) if f.attname not in derived)
+        return cls(_insert_model(model, target.qualified_name, kept), names, defaults)
+
+    def objects(self, rows: Iterable[Row]) -> list[models.Model]:
+        model, fields, defaults = self.model, self.fields, self.defaults
+        objs = []
+        for row in rows:
+            values: list[Any] = [row.get(name) for name in fields]
+            for index, f in defaults:
+                values[index] = f.get_default()
+            objs.append(model(*values))
+        return objs
+
+
+_INSERT_APPS = Apps(installed_apps=())  # insert models stay out of the project's app registry
+_INSERT_MODELS: dict[tuple[str, tuple[str, ...]], type[models.Model]] = {}
+
+
+def _insert_model(
+    model: type[models.Model], table: str, fields: Sequence[models.Field[Any, Any]]
+) -> type[models.Model]:
+    signature = (table, tuple(f.attname for f in fields))
+    if signature in _INSERT_MODELS:
+        return _INSERT_MODELS[signature]
+    meta = type("Meta", (), {"managed": False, "db_table": table, "app_label": "refs", "apps": _INSERT_APPS})
+    attrs: dict[str, Any] = {"__module__": __name__, "Meta": meta, **{f.name: _insert_field(f) for f in fields}}
+    name = f"Insert_{model.__name__}_{len(_INSERT_MODELS)}"
+    _INSERT_MODELS[signature] = narrowed = type(name, (models.Model,), attrs)
+    return narrowed
+
+
+class _TextValue:
+    """A text field whose ``str``/None value goes to the database as it is: the INSERT compiler
+    prepares every cell through get_db_prep_save → get_db_prep_value → get_prep_value →
+    to_python, which for text returns the very value. Anything else takes that path."""
+
+    def get_db_prep_save(self, value: Any, connection: Any) -> Any:
+        if value is None or value.__class__ is str:
+            return value
+        return super().get_db_prep_save(value, connection)  # type: ignore[misc]
+
+
+class _CharValue(_TextValue, models.CharField):  # type: ignore[type-arg]
+    pass
+
+
+class _TextFieldValue(_TextValue, models.TextField):  # type: ignore[type-arg]
+    pass
+
+
+def _insert_field(field: models.Field[Any, Any]) -> models.Field[Any, Any]:
+    """A copy of ``field`` for the insert model; plain text fields get the direct text path."""
+    kind = {models.CharField: _CharValue, models.TextField: _TextFieldValue}.get(type(field))
+    if kind is None:
+        return cast("models.Field[Any, Any]", cast(Any, field).clone())
+    _, _, args, kwargs = field.deconstruct()
+    return kind(*args, **kwargs)
 
 
 def _fill(plan: BackfillPlan, chunk_size: int) -> list[Cell]:
-    """Fill the planned cells that are still NULL; return them in the plan's order."""
+    """Fill the planned cells that are still NULL; return them in the plan's order.
+
+    Per chunk of keys: lock the rows (SELECT … FOR UPDATE re-reads them after any concurrent
+    update), work out from the locked values exactly which planned cells are still NULL, then
+    one NULL-guarded update of those rows sets each column to ``COALESCE(column, staged value)``
+    — the staged value is NULL where no cell of that row and column is planned, so a non-NULL
+    cell and an unplanned NULL cell both keep their value."""
     target = plan.target
     model = reference_model(target)
     key = target.key[0]
     stage = _stage(plan)
-    planned = {(cell.key, cell.column) for cell in plan.fills}
-    keys = list(dict.fromkeys(cell.key for cell in plan.fills))
+    planned: dict[str, list[str]] = {}  # key → planned columns, in the plan's key order
+    for cell in plan.fills:
+        planned.setdefault(cell.key, []).append(cell.column)
     done: set[tuple[str, str]] = set()
-    for chunk in chunks(keys, chunk_size):
-        locked = list(model._default_manager.select_for_update().filter(pk__in=chunk).values(key, *target.updatable))
-        for column in target.updatable:
-            todo = [row[key] for row in locked if row[column] is None and (row[key], column) in planned]
+    for chunk in chunks(list(planned), chunk_size):
+        locked = (
+            model._default_manager.select_for_update().filter(_AnyOf(F("pk"), chunk)).values(key, *target.updatable)
+        )
+        rows: list[str] = []
+        columns: set[str] = set()
+        for row in locked:
+            todo = [column for column in planned[row[key]] if row[column] is None]
             if todo:
-                _update_column(model, stage, key, column, todo)
-                done.update((row_key, column) for row_key in todo)
+                rows.append(row[key])
+                columns.update(todo)
+                done.update((row[key], column) for column in todo)
+        if rows:
+            query, values = _fill_update(model, stage, [c for c in target.updatable if c in columns], rows)
+            changed = query.update(**values)
+            if changed != len(rows):  # the rows are locked with a NULL cell: anything else is a bug, not a race
+                raise RuntimeError(f"fill: updated {changed} rows, {len(rows)} locked rows had NULL cells to fill")
     return [cell for cell in plan.fills if (cell.key, cell.column) in done]
 
 
-def _update_column(
-    model: type[models.Model], stage: type[models.Model], key: str, column: str, keys: list[str]
-) -> None:
-    value = Subquery(stage._default_manager.filter(pk=OuterRef("pk")).values(column)[:1])
-    changed = model._default_manager.filter(pk__in=keys, **{f"{column}__isnull": True}).update(**{column: value})
-    if changed != len(keys):  # the rows are locked and NULL: anything else is a bug, not a race
-        raise RuntimeError(f"fill {column}: updated {changed} rows, {len(keys)} were locked NULL cells")
+def _fill_update(
+    model: type[models.Model], stage: type[models.Model], columns: list[str], keys: list[str]
+) -> tuple[models.QuerySet[Any], dict[str, Any]]:
+    """The rows of ``keys`` with a NULL in one of ``columns``, and each column's NULL-guarded new value."""
+    null = functools.reduce(operator.or_, (Q(**{f"{column}__isnull": True}) for column in columns))
+    values = {
+        column: Coalesce(
+            F(column),
+            Subquery(stage._default_manager.filter(pk=OuterRef("pk")).values(column)[:1]),
+            output_field=cast("models.Field[Any, Any]", model._meta.get_field(column)),
+        )
+        for column in columns
+    }
+    return model._default_manager.filter(null, _AnyOf(F("pk"), keys)), values
 
 
 def _stage(plan: BackfillPlan) -> type[models.Model]:
@@ -298,8 +457,9 @@ def backfill_sql(plan: BackfillPlan, *, chunk_size: int) -> list[str]:
         if not plan.inserts:
             return []
         chunk_count = -(-len(plan.inserts) // chunk_size)
-        objs = [model(**row) for row in plan.inserts[:chunk_size]]
-        return [f"-- {len(plan.inserts)} rows in {chunk_count} chunk(s)\n{_insert_sql(model, objs)}"]
+        insert = _Inserter.of(target)
+        objs = insert.objects(plan.inserts[:chunk_size])
+        return [f"-- {len(plan.inserts)} rows in {chunk_count} chunk(s)\n{_insert_sql(insert.model, objs)}"]
     return _fill_sql(plan, model)
 
 
@@ -314,28 +474,22 @@ def _insert_sql(model: type[models.Model], objs: list[models.Model]) -> str:
 def _fill_sql(plan: BackfillPlan, model: type[models.Model]) -> list[str]:
     target = plan.target
     key = target.key[0]
-    by_column = {
-        column: [cell.key for cell in group]
-        for column, group in itertools.groupby(sorted(plan.fills, key=lambda c: c.column), key=lambda c: c.column)
-    }
-    if not by_column:
+    if not plan.fills:
         return []
     stage = _stage_model(target, '"pg_temp"."wdh_stage_' + target.name + '"', [key, *target.updatable])
-    statements = [
-        f"-- stage {len({cell.key for cell in plan.fills})} candidate rows: CREATE TEMPORARY TABLE "
+    keys = list(dict.fromkeys(cell.key for cell in plan.fills))
+    filled = {cell.column for cell in plan.fills}
+    queryset, values = _fill_update(model, stage, [c for c in target.updatable if c in filled], keys[:1])
+    query = cast(UpdateQuery, queryset.query.chain(UpdateQuery))
+    query.add_update_values(values)
+    counts = ", ".join(f"{c} {n}" for c, n in collections.Counter(cell.column for cell in plan.fills).items())
+    return [
+        f"-- stage {len(keys)} candidate rows: CREATE TEMPORARY TABLE "
         f'"wdh_stage_{target.name}" … ON COMMIT DROP; COPY … FROM STDIN',
-        str(model._default_manager.select_for_update().filter(pk__in=["…"]).values(key).query),
+        str(model._default_manager.select_for_update().filter(_AnyOf(F("pk"), ["…"])).values(key).query),
+        f"-- fill {len(plan.fills)} NULL cell(s) in {len(keys)} row(s) ({counts}), "
+        f"one statement per chunk of rows\n{query.get_compiler(connection=connection).as_sql()[0]}",
     ]
-    for column, keys in by_column.items():
-        value = Subquery(stage._default_manager.filter(pk=OuterRef("pk")).values(column)[:1])
-        query = cast(
-            UpdateQuery,
-            model._default_manager.filter(pk__in=keys[:1], **{f"{column}__isnull": True}).query.chain(UpdateQuery),
-        )
-        query.add_update_values({column: value})
-        sql = query.get_compiler(connection=connection).as_sql()[0]
-        statements.append(f"-- fill {len(keys)} NULL cell(s) of {column}\n{sql}")
-    return statements
 
 
 def backfill_keys(outcomes: Iterable[TargetOutcome]) -> int:

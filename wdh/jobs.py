@@ -15,6 +15,7 @@ Every run leaves exactly one audit record, whatever its end.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -138,7 +139,8 @@ def job_run(
         )
         logger.warning("marked unfinished run(s) %s abandoned", ids)
     try:
-        _run(request, result, run, render, progress)
+        with _no_cycle_collection():
+            _run(request, result, run, render, progress)
     except Exception as exc:  # every failure is recorded before it is reported
         _failed(result, exc)
         _finish(run, result, render)
@@ -153,6 +155,22 @@ def job_run(
         int(result.exit_code),
     )
     return result
+
+
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Pause Python's cycle collector for the run. The run's data (100,000 row dicts of str,
+    Decimal and date, their candidates and plans) holds no reference cycles, yet building it
+    makes the collector traverse all of it again each time the heap grows by a quarter, and
+    those pauses land in whatever step allocates next. Reference counting still frees
+    everything as usual; the few cycles a run leaves are collected once it ends."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _config_or_none() -> Config | None:

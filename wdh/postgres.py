@@ -13,8 +13,10 @@ Identifiers go through :func:`~wdh.identifiers.quote_ident`; values are always b
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import io
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -84,6 +86,18 @@ def table_columns(qualified_name: str) -> list[str] | None:
             [oid],
         )
         return [row[0] for row in cursor.fetchall()]
+
+
+def column_defaults(qualified_name: str) -> frozenset[str]:
+    """Names of the table's columns that have a default (``DEFAULT``, identity or generated):
+    the columns where leaving a column out of an INSERT differs from inserting NULL."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 "
+            "AND NOT attisdropped AND (atthasdef OR attidentity <> '' OR attgenerated <> '')",
+            [qualified_name],
+        )
+        return frozenset(row[0] for row in cursor.fetchall())
 
 
 def has_unique_index(qualified_name: str, columns: Sequence[str]) -> bool:
@@ -158,20 +172,53 @@ def _csv_line(row: Sequence[Any]) -> str:
     return ",".join("" if value is None else '"' + str(value).replace('"', '""') + '"' for value in row)
 
 
+class _CsvStream:
+    """``rows`` as CSV lines, produced a batch per ``read()``: COPY streams them to the server
+    without the whole table ever sitting in one buffer.
+
+    Rows go through the csv module's C writer, which leaves None an unquoted empty field
+    (NULL) and quotes a value holding a delimiter, quote or line break. It would write an empty
+    string the same way as None, so a row holding one is written by :func:`_csv_line` instead;
+    so is every row of a single column (the writer quotes a lone empty field, and an unquoted
+    ``\\.`` alone on a line would end the data). Lines end in CRLF so that a carriage return
+    inside a value is quoted too.
+    """
+
+    BATCH = 2000
+
+    def __init__(self, rows: Iterable[Sequence[Any]], width: int) -> None:
+        self.rows = iter(rows)
+        self.buffer = io.StringIO()
+        self.writer = csv.writer(self.buffer, lineterminator=_NEWLINE) if width > 1 else None
+
+    def read(self, size: int = -1) -> str:
+        batch = itertools.islice(self.rows, self.BATCH)
+        if self.writer is None:
+            return "".join(_csv_line(row) + _NEWLINE for row in batch)
+        self.buffer.seek(0)
+        self.buffer.truncate()
+        write, buffer = self.writer.writerow, self.buffer
+        for row in batch:
+            if "" in row:
+                buffer.write(_csv_line(row) + _NEWLINE)
+            else:
+                write(row)
+        return buffer.getvalue()
+
+
+_NEWLINE = "\r\n"
+
+
 def copy_rows(qualified_name: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
     """``COPY table (columns) FROM STDIN`` (CSV): ``None`` is NULL, other values ``str()``.
 
     Returns the number of rows copied as PostgreSQL reports it.
     """
-    buffer = io.StringIO()
-    for row in rows:
-        buffer.write(_csv_line(row))
-        buffer.write("\n")
-    buffer.seek(0)
     column_list = ", ".join(quote_ident(column) for column in columns)
     sql = f"COPY {qualified_name} ({column_list}) FROM STDIN WITH (FORMAT csv)"
     with connection.cursor() as cursor:
-        cursor.cursor.copy_expert(sql, buffer)  # psycopg2's COPY; Django's cursor wrapper has none
+        # psycopg2's COPY (Django's cursor wrapper has none), fed a batch of lines per read
+        cursor.cursor.copy_expert(sql, _CsvStream(rows, len(columns)), size=1 << 16)
         return int(cursor.cursor.rowcount)
 
 
