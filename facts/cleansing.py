@@ -28,7 +28,7 @@ import math
 import operator
 import re
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Context, Decimal
@@ -456,11 +456,16 @@ def cleanse_sheet(
 
 
 def _within_reference_limits(rows: list[dict[str, Any]], limits: Sequence[ReferenceLimit]) -> bool:
-    """Whether no row breaks a limit: one pass in C per limit. False also when that pass cannot
-    tell (a row without the column, a value without a length): the row-by-row check decides."""
+    return widths_fit(rows, [(limit.source, limit.max_length) for limit in limits])
+
+
+def widths_fit(rows: Iterable[Mapping[str, Any]], widths: Iterable[tuple[str, int]]) -> bool:
+    """Whether no value of ``rows`` is longer than its column's width: one pass in C per column.
+    False also when that pass cannot tell (a row without the column, a value without a length):
+    the caller's row-by-row check then decides, and names the offender."""
     try:
-        return all(max(map(len, filter(None, map(operator.itemgetter(limit.source), rows))), default=0)
-                   <= limit.max_length for limit in limits)  # fmt: skip
+        return all(max(map(len, filter(None, map(operator.itemgetter(column), rows))), default=0) <= width
+                   for column, width in widths)  # fmt: skip
     except (KeyError, TypeError):
         return False
 

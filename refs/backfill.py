@@ -23,7 +23,6 @@ import functools
 import operator
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Any, cast
 
 from django.apps import apps
@@ -34,8 +33,8 @@ from django.db.models.constants import OnConflict
 from django.db.models.functions import Coalesce
 from django.db.models.sql import InsertQuery, UpdateQuery
 
-from facts.cleansing import ReferenceLimit
-from refs.derivation import Derivation
+from facts.cleansing import ReferenceLimit, widths_fit
+from refs.derivation import Derivation, is_blank
 from refs.models import reference_model
 from wdh.config import Aggregation, RefTarget
 from wdh.errors import InputError
@@ -120,12 +119,20 @@ def reference_limits(targets: Iterable[RefTarget]) -> list[ReferenceLimit]:
     by ``backfill_plan``.)"""
     limits = []
     for target in targets:
-        fields = {field.column: field for field in reference_model(target)._meta.concrete_fields}
+        widths = _widths(reference_model(target))
         for rule in target.columns:
-            max_length = getattr(fields.get(rule.column), "max_length", None)
-            if rule.agg in SINGLE_ROW and rule.source and max_length:
-                limits.append(ReferenceLimit(rule.source, f"{target.table}.{rule.column}", max_length))
+            if rule.agg in SINGLE_ROW and rule.source and rule.column in widths:
+                limits.append(ReferenceLimit(rule.source, f"{target.table}.{rule.column}", widths[rule.column]))
     return limits
+
+
+def _widths(model: type[models.Model]) -> dict[str, int]:
+    """``{column: max_length}`` of the model's columns that have a width."""
+    widths: dict[str, int] = {}
+    for model_field in model._meta.concrete_fields:
+        if model_field.max_length:
+            widths[model_field.column] = model_field.max_length
+    return widths
 
 
 def backfill_plan(*, derivation: Derivation, mode: BackfillMode, chunk_size: int) -> BackfillPlan:
@@ -188,26 +195,18 @@ def _null_cells(target: RefTarget, candidates: dict[str, Row], existing: dict[st
         for column in updatable:
             if current[column] is None:
                 value = candidate.get(column)
-                if value is None or (value.__class__ is str and (not value or value.isspace())):
-                    continue  # is_blank, inline
-                cells.append(Cell(key, column, str(value)))
+                if not is_blank(value):
+                    cells.append(Cell(key, column, str(value)))
     return cells
 
 
 def _check_lengths(model: type[models.Model], target: RefTarget, candidates: dict[str, Row]) -> None:
     """A candidate value longer than its column is an input problem named by key and column,
     not a database error half-way through the run."""
-    limits = {
-        field.column: field.max_length for field in model._meta.concrete_fields if getattr(field, "max_length", None)
-    }
-    rows = candidates.values()
-    first = next(iter(rows), {})
-    present = [(column, limit) for column, limit in limits.items() if column in first and limit is not None]
-    try:  # one pass in C per column; the loop below finds and names the first offender
-        if all(max(map(len, filter(None, map(itemgetter(c), rows))), default=0) <= n for c, n in present):
-            return
-    except (KeyError, TypeError):  # a column some rows lack, a value that is not text: the general loop
-        pass
+    limits = _widths(model)
+    first = next(iter(candidates.values()), {})
+    if widths_fit(candidates.values(), [(column, limit) for column, limit in limits.items() if column in first]):
+        return
     for key, row in candidates.items():
         for column, value in row.items():
             limit = limits.get(column)
