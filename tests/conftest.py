@@ -68,6 +68,7 @@ def use_config(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
         path = tmp_path_factory.mktemp("config") / "data_sources.yml"
         path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
         settings.WDH_DATA_SOURCES = path
+        settings.WDH_MAPPINGS_DIR = shipped.parent / "mappings"  # the copy names the shipped files
         clear_config_cache()
         return get_config().domain(DEFAULT_DOMAIN)
 

@@ -8,6 +8,7 @@
 | ``ALLOWED_HOSTS`` | comma-separated host names for the admin | localhost only |
 | ``WDH_DATA_SOURCES`` | path of ``data_sources.yml`` | ``wdh/data_sources.yml`` |
 | ``WDH_DATA_BASE_DIR`` | root that relative ``base_dir`` entries resolve against | project directory |
+| ``WDH_MAPPINGS_DIR`` | a second folder mapping files may come from | only the configuration's folder |
 | ``WDH_HTTPS`` | ``1`` when the admin is served over HTTPS (secure cookies, HSTS) | off |
 | ``WDH_LOG_LEVEL`` | level of the ``wdh`` loggers | ``INFO`` |
 """
@@ -112,6 +113,7 @@ if _flag("WDH_HTTPS"):
 
 WDH_DATA_SOURCES = Path(os.environ.get("WDH_DATA_SOURCES") or BASE_DIR / "wdh" / "data_sources.yml")
 WDH_DATA_BASE_DIR = Path(os.environ.get("WDH_DATA_BASE_DIR") or BASE_DIR)
+WDH_MAPPINGS_DIR = Path(os.environ["WDH_MAPPINGS_DIR"]) if os.environ.get("WDH_MAPPINGS_DIR") else None
 
 LOGGING = {
     "version": 1,
