@@ -84,18 +84,38 @@ def _bounded_bytes(path: Path) -> bytes:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as exc:
         raise ConfigFileProblem(f"cannot be read: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as handle:
-        mode = os.fstat(fd).st_mode
-        kind = next((name for test, name in _FILE_KINDS if test(mode)), None)
-        if kind or not stat.S_ISREG(mode):
-            raise ConfigFileProblem(f"is {kind or 'not a regular file'}, not a regular file")
-        too_large = ConfigFileProblem(f"is larger than {MAX_CONFIG_FILE_BYTES // (1024 * 1024)} MiB")
-        if os.fstat(fd).st_size > MAX_CONFIG_FILE_BYTES:
-            raise too_large
-        raw = handle.read(MAX_CONFIG_FILE_BYTES + 1)  # bounded again: the file may grow meanwhile
+    try:
+        _refuse_unless_small_regular(os.fstat(fd))
+        raw = _read_at_most(fd, MAX_CONFIG_FILE_BYTES + 1)  # bounded again: the file may grow meanwhile
+    finally:
+        os.close(fd)
     if len(raw) > MAX_CONFIG_FILE_BYTES:
-        raise too_large
+        raise _too_large()
     return raw
+
+
+def _refuse_unless_small_regular(status: os.stat_result) -> None:
+    kind = next((name for test, name in _FILE_KINDS if test(status.st_mode)), None)
+    if kind or not stat.S_ISREG(status.st_mode):
+        raise ConfigFileProblem(f"is {kind}, not a regular file" if kind else "is not a regular file")
+    if status.st_size > MAX_CONFIG_FILE_BYTES:
+        raise _too_large()
+
+
+def _too_large() -> ConfigFileProblem:
+    return ConfigFileProblem(f"is larger than {MAX_CONFIG_FILE_BYTES // (1024 * 1024)} MiB")
+
+
+def _read_at_most(fd: int, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = os.read(fd, min(1 << 20, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _parse(text: str, *, name_keys: bool) -> ConfigDocument:
