@@ -1,13 +1,21 @@
-"""System checks: the refs configuration must agree with the reference models."""
+"""System checks: the configuration must load and agree with the reference models.
+
+The check carries its own tag, :data:`CONFIGURATION_TAG`, so that the commands that report a
+broken configuration themselves (the job commands) or never read it (``show_run``,
+``abandon_runs``) can run every other check without it (:mod:`wdh.startup`).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.core import checks
+from django.core.checks.registry import registry
 
 from wdh.config import DomainConfig, get_config
 from wdh.errors import ConfigError
+
+CONFIGURATION_TAG = "wdh_configuration"
 
 
 def refs_problems(domain: DomainConfig) -> list[tuple[str, str]]:
@@ -38,7 +46,12 @@ def refs_problems(domain: DomainConfig) -> list[tuple[str, str]]:
     return problems
 
 
-@checks.register(checks.Tags.models)
+def checks_except_configuration() -> list[str]:
+    """Tags of every registered system check but the configuration's."""
+    return sorted(tag for tag in registry.tags_available() if tag != CONFIGURATION_TAG)
+
+
+@checks.register(CONFIGURATION_TAG)
 def check_refs_configuration(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     try:
         config = get_config()

@@ -8,12 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError
 
 from wdh.errors import ExitCode
 from wdh.jobs import JobRequest, RunResult, job_run
 from wdh.report import result_json, result_text
+from wdh.startup import StartupCommand
 from wdh.tables import DEFAULT_DOMAIN
 
 
@@ -32,8 +33,9 @@ def sheet_choice(text: str) -> str | int:
     return int(text) if text.isdigit() else text
 
 
-class JobCommand(BaseCommand):
-    """Base of the two job commands: parse, build a :class:`JobRequest`, run, render."""
+class JobCommand(StartupCommand):
+    """Base of the two job commands: parse, build a :class:`JobRequest`, run, render. A broken
+    configuration is the run's own failure (exit 2, audit record), not a system-check stop."""
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--domain", default=DEFAULT_DOMAIN, help="Configured domain (default: %(default)s).")
@@ -78,6 +80,7 @@ class JobCommand(BaseCommand):
         verbosity = options["verbosity"]
         as_json = options["format"] == "json"
         show_progress = not as_json and verbosity > 0 and self.stderr.isatty()
+        self.require_database()
         try:
             result = job_run(
                 request,

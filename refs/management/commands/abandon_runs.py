@@ -6,18 +6,18 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from django.core.management.base import BaseCommand
-
 from refs.audit import audit_abandon
+from wdh.startup import StartupCommand
 
 
-class Command(BaseCommand):
+class Command(StartupCommand):
     help = (
         "Mark 'running' backfill runs of this host whose process no longer exists as 'abandoned'. "
         "Prints the ids it marked, one per line. Records of other hosts are left alone."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        self.require_database()
         abandoned = audit_abandon()
         for run_id in abandoned:
             self.stdout.write(str(run_id))

@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.urls import reverse
 from django.utils import timezone
 
 from refs.models import BackfillRun
 from wdh.errors import ExitCode
+from wdh.startup import StartupCommand
 
 KEY_SAMPLE = 20
 
 
-class Command(BaseCommand):
+class Command(StartupCommand):
     help = "Show one backfill audit record: how the run ended, its files, counts, keys, cells and error."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -26,6 +27,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        self.require_database()
         run = self._run(options)
         if options["format"] == "json":
             self.stdout.write(json.dumps(run.summary, ensure_ascii=False, indent=2))
