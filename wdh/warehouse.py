@@ -92,10 +92,34 @@ def _foreign_keys(domain: DomainConfig) -> list[str]:
         (domain.facts, "组合代码", portfolio_table, portfolios.key[0]),
     ]
     return [
-        f"ALTER TABLE {table.qualified} ADD CONSTRAINT {quote_ident(index_name(table.table, column, 'fk'))} "
-        f"FOREIGN KEY ({quote_ident(column)}) REFERENCES {target.qualified} ({quote_ident(key)})"
+        _constraint_once(
+            table,
+            index_name(table.table, column, "fk"),
+            f"FOREIGN KEY ({quote_ident(column)}) REFERENCES {target.qualified} ({quote_ident(key)})",
+        )
         for table, column, target, key in pairs
     ]
+
+
+def _constraint_once(table: TableName, name: str, definition: str) -> str:
+    """``ALTER TABLE … ADD CONSTRAINT`` that leaves a table which already has a constraint of
+    that name alone. PostgreSQL has no ``ADD CONSTRAINT IF NOT EXISTS``, so a DO block asks
+    ``pg_constraint`` first: a second ``warehouse_ddl --apply --with-foreign-keys`` is a no-op."""
+    alter = f"ALTER TABLE {table.qualified} ADD CONSTRAINT {quote_ident(name)} {definition}"
+    exists = (
+        f"SELECT 1 FROM pg_constraint WHERE conrelid = {_literal(table.qualified)}::regclass "
+        f"AND conname = {_literal(name)}"
+    )
+    body = f"BEGIN IF NOT EXISTS ({exists}) THEN {alter}; END IF; END"
+    tag = "$wdh$"
+    while tag in body:  # the body is identifiers from the configuration: keep the quote unambiguous
+        tag = f"$wdh{len(tag)}$"
+    return f"DO {tag} {body} {tag}"
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal (standard_conforming_strings, PostgreSQL's default since 9.1)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def warehouse_apply(statements: Sequence[str]) -> None:

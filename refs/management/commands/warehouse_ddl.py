@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError
 
 from wdh.config import get_config
 from wdh.errors import WdhError
+from wdh.startup import StartupCommand
 from wdh.tables import DEFAULT_DOMAIN
 from wdh.warehouse import warehouse_apply, warehouse_ddl
 
 
-class Command(BaseCommand):
+class Command(StartupCommand):
     help = (
         "Print (or, with --apply, run in one transaction) the CREATE statements for the "
         "configured schemas, reference tables, fact table and branch table. Existing tables "
-        "are left as they are (IF NOT EXISTS)."
+        "and foreign keys are left as they are, so applying twice changes nothing."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
