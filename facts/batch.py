@@ -66,7 +66,9 @@ def batch_read(
     for index, source in enumerate(sources, start=1):
         if progress:
             progress(f"reading {source.path.name} ({index}/{len(sources)})", 0, None)
-        data = read_sheet(source.path, domain.sheet if sheet is None else sheet)
+        data = read_sheet(
+            source.path, domain.sheet if sheet is None else sheet, sheet_key=f"domains.{domain.name}.sheet"
+        )
         check_columns(data)
         cleansed = cleanse_sheet(
             data,

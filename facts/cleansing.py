@@ -35,7 +35,7 @@ from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any, NamedTuple, overload
 
 from facts.customer_names import clean_customer_name
-from facts.excel import CellError, SheetData
+from facts.excel import CellError, SheetData, header_spellings
 from facts.models import AnnuityPerformance
 from wdh.config import Mappings
 from wdh.errors import InputError
@@ -401,11 +401,11 @@ _NUMBER_COLUMNS = (
 
 def check_columns(sheet: SheetData) -> None:
     """Raise InputError naming the file, the sheet, the missing required columns and those present."""
-    missing = [name for name in REQUIRED_COLUMNS if name not in sheet.header]
+    missing = [" or ".join(header_spellings(name)) for name in REQUIRED_COLUMNS if name not in sheet.header]
     if missing:
         present = ", ".join(name for name in sheet.header if name) or "none"
         raise InputError(
-            f"{sheet.path}: sheet {sheet.sheet!r} lacks the required column(s) {', '.join(missing)} "
+            f"{sheet.path}: sheet {sheet.sheet!r} lacks the required column(s) {'; '.join(missing)} "
             f"(columns present: {present})"
         )
 

@@ -112,7 +112,11 @@ def _explicit(path: Path) -> SourceFile:
 def _data_dir(domain: DomainConfig, data_dir: Path | None) -> Path:
     root = data_dir or domain.base_dir
     origin = "--data-dir" if data_dir else f"domains.{domain.name}.base_dir"
-    fix = f"set domains.{domain.name}.base_dir in the configuration or pass --data-dir"
+    fix = (
+        "pass an existing folder to --data-dir"
+        if data_dir
+        else f"set domains.{domain.name}.base_dir in the configuration or pass --data-dir"
+    )
     if not root.exists():
         raise InputError(f"data directory {root} (from {origin}) does not exist; {fix}")
     if not root.is_dir():

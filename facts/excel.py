@@ -37,6 +37,13 @@ _OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 _ENCRYPTION_STREAM = "EncryptionInfo".encode("utf-16-le")  # stream of an encrypted OOXML package
 
 _HEADER_RENAMES = {"机构": "机构名称", "计划号": "计划代码"}  # ANNUITY_PERFORMANCE.md §3
+
+
+def header_spellings(column: str) -> tuple[str, ...]:
+    """The header texts read as ``column``: itself and its older names (``计划号`` for ``计划代码``)."""
+    return (column, *(old for old, new in _HEADER_RENAMES.items() if new == column))
+
+
 _BRACKETED = re.compile(r"\(([^()]*)\)")
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 
@@ -146,8 +153,9 @@ def normalise_header(name: object) -> str:
             return text
 
 
-def read_sheet(path: Path, sheet: str | int) -> SheetData:
-    """Open ``path`` and read the header of ``sheet`` (a name, or a 0-based index).
+def read_sheet(path: Path, sheet: str | int, *, sheet_key: str = "the configured sheet") -> SheetData:
+    """Open ``path`` and read the header of ``sheet`` (a name, or a 0-based index); ``sheet_key``
+    is the configuration key a missing sheet's message tells to set.
 
     Reads the file only. The header row is the first non-blank row; the data rows stream from
     :meth:`SheetData.iter_rows`. Raises :class:`~wdh.errors.InputError` naming the file (and
@@ -156,7 +164,7 @@ def read_sheet(path: Path, sheet: str | int) -> SheetData:
     normalised name.
     """
     _check_file(path)
-    name, calamine_sheet, errors = _load_sheet(path, sheet)
+    name, calamine_sheet, errors = _load_sheet(path, sheet, sheet_key)
     rows = enumerate(calamine_sheet.iter_rows(), start=1)  # calamine pads the rows above its data
     header_row, cells = _header_row(rows, path, name)
     offset = calamine_sheet.start[1] if calamine_sheet.start else 0  # column of calamine's first cell
@@ -236,7 +244,7 @@ def _ole_instead_of_ooxml(path: Path) -> InputError:
     )
 
 
-def _load_sheet(path: Path, sheet: str | int) -> tuple[str, CalamineSheet, _ErrorCells]:
+def _load_sheet(path: Path, sheet: str | int, sheet_key: str) -> tuple[str, CalamineSheet, _ErrorCells]:
     """The real name of ``sheet``, its cells (only this sheet is read) and its error cells.
 
     The error scan runs on a second thread: calamine releases the GIL while it parses, so the
@@ -244,7 +252,7 @@ def _load_sheet(path: Path, sheet: str | int) -> tuple[str, CalamineSheet, _Erro
     """
     try:
         with CalamineWorkbook.from_path(path) as workbook, ThreadPoolExecutor(max_workers=1) as pool:
-            name = _sheet_name(path, workbook.sheet_names, sheet)
+            name = _sheet_name(path, workbook.sheet_names, sheet, sheet_key)
             scan = pool.submit(_error_cells, path, name) if path.suffix.lower() in _OOXML_SUFFIXES else None
             cells = workbook.get_sheet_by_name(name)
             return name, cells, scan.result() if scan else {}
@@ -263,7 +271,7 @@ def _damaged(path: Path, exc: Exception) -> InputError:
     )
 
 
-def _sheet_name(path: Path, names: list[str], sheet: str | int) -> str:
+def _sheet_name(path: Path, names: list[str], sheet: str | int, sheet_key: str) -> str:
     listed = ", ".join(repr(name) for name in names)
     if isinstance(sheet, int):
         if 0 <= sheet < len(names):
@@ -276,7 +284,7 @@ def _sheet_name(path: Path, names: list[str], sheet: str | int) -> str:
         return sheet
     raise InputError(
         f"{path}: no sheet named {sheet!r}; the workbook's sheets are {listed}. "
-        "Pass the right one with --sheet or set domains.<domain>.sheet"
+        f"Pass the right one with --sheet or set {sheet_key}"
     )
 
 

@@ -57,6 +57,7 @@ def audit_start(request: JobRequest, *, config_path: str, config_digest: str) ->
             pid=os.getpid(),
             argv=list(request.argv),
             options=request.options,
+            working_dir=request.working_dir,
             config_path=config_path,
             config_digest=config_digest,
         )

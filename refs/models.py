@@ -153,6 +153,9 @@ class BackfillRun(models.Model):
     pid = models.IntegerField(help_text="Process id, to tell a running run from an abandoned one.")
     argv = models.JSONField(default=list, help_text="The command line as given.")
     options = models.JSONField(default=dict, help_text="The options after parsing.")
+    working_dir = models.CharField(
+        max_length=4096, blank=True, default="", help_text="The directory the command was started in."
+    )
     config_path = models.CharField(max_length=1000)
     config_digest = models.CharField(max_length=64, help_text="SHA-256 of data_sources.yml and its mapping files.")
     statements = models.JSONField(default=list, help_text="SQL the run sent (execute) or would send (plan-only).")

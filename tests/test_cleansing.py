@@ -912,7 +912,7 @@ def test_check_columns_lists_missing_and_present_columns() -> None:
     message = str(raised.value)
     assert "/data/202602/2026年2月年金终稿数据.xlsx" in message
     assert "'规模明细'" in message
-    assert "lacks the required column(s) 计划代码, 当期收益率" in message
+    assert "lacks the required column(s) 计划代码 or 计划号; 当期收益率" in message
     assert "columns present: 月度, 业务类型, 计划类型, 计划名称" in message
 
 

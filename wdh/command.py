@@ -4,6 +4,7 @@ rendering the result, and turning its end into the documented exit code."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,11 @@ class JobCommand(StartupCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--domain", default=DEFAULT_DOMAIN, help="Configured domain (default: %(default)s).")
         mode = parser.add_mutually_exclusive_group()
-        mode.add_argument("--plan-only", action="store_true", help="Show what would be done; write nothing (default).")
+        mode.add_argument(
+            "--plan-only",
+            action="store_true",
+            help="Show what would be done; nothing is written to the warehouse (an audit record is) (default).",
+        )
         mode.add_argument("--execute", action="store_true", help="Write to the warehouse, in one transaction.")
         parser.add_argument("--data-dir", type=Path, help="Search this folder instead of the configured base_dir.")
         parser.add_argument(
@@ -64,6 +69,13 @@ class JobCommand(StartupCommand):
         )
 
     def request_kwargs(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The :class:`JobRequest` fields every job command shares. Paths are made absolute
+        here, once, so the run and its audit record name the files a relative path meant."""
+        options = {
+            **options,
+            "data_dir": _absolute(options["data_dir"]),
+            "files": list(map(_absolute, options["files"])),
+        }
         return {
             "domain": options["domain"],
             "execute": options["execute"],
@@ -73,6 +85,7 @@ class JobCommand(StartupCommand):
             "sheet": options["sheet"],
             "chunk_size": options["chunk_size"],
             "argv": tuple(sys.argv),
+            "working_dir": os.getcwd(),
             "options": {key: _plain(value) for key, value in options.items() if key not in {"stdout", "stderr"}},
         }
 
@@ -116,17 +129,21 @@ class JobCommand(StartupCommand):
         self.stderr.write(f"\r\033[K{step}{count}", ending="")
         self.stderr.flush()
 
-    def finish(self, result: RunResult, *, check: bool = False) -> None:
+    def finish(self, result: RunResult) -> None:
         """Raise the documented exit code (success returns normally)."""
         if self.progress_shown:
             self.stderr.write("\r\033[K", ending="")  # clear the progress line
-        if result.exit_code != ExitCode.SUCCESS:
-            raise CommandError(f"{result.error} [audit record {result.audit_id}]", returncode=int(result.exit_code))
-        if check and result.pending:
+        if result.exit_code == ExitCode.CHANGES_PENDING:
             raise CommandError(
-                "the plan is not empty: references are missing or fillable (--check)",
+                f"the plan is not empty: references are missing or fillable (--check) [audit record {result.audit_id}]",
                 returncode=int(ExitCode.CHANGES_PENDING),
             )
+        if result.exit_code != ExitCode.SUCCESS:
+            raise CommandError(f"{result.error} [audit record {result.audit_id}]", returncode=int(result.exit_code))
+
+
+def _absolute(path: Path | None) -> Path | None:
+    return None if path is None else path.absolute()
 
 
 def _plain(value: Any) -> Any:

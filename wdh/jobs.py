@@ -64,6 +64,7 @@ class JobRequest:
     backfill_mode: BackfillMode = BackfillMode.INSERT_MISSING
     fact_mode: FactMode | None = None  # None: the command has no fact step (backfill_refs)
     skip_facts: bool = False
+    check: bool = False  # backfill_refs --check: a plan that is not empty ends with exit 4
     data_dir: Path | None = None
     files: tuple[Path, ...] = ()
     max_files: int | None = None
@@ -71,6 +72,7 @@ class JobRequest:
     chunk_size: int = 1000
     argv: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
+    working_dir: str = ""  # where the command was started: what relative paths in argv meant
 
 
 @dataclass
@@ -193,6 +195,7 @@ def _run(
     _validate(domain, request, result)
     if not request.execute:
         _plan_only(domain, request, result, progress)
+        result.exit_code = _success_code(request, result)
         _finish(run, result, render)
         return
     if not advisory_lock_try():
@@ -207,11 +210,18 @@ def _run(
         with transaction.atomic():
             _execute(domain, request, result, batch, progress)
             result.status = RunStatus.SUCCEEDED
+            result.exit_code = _success_code(request, result)
             result.finished_at = timezone.now()
             with result.timed("audit"):
                 audit_finish(run, result, render(result))  # commits with the warehouse changes
     finally:
         _release_lock()
+
+
+def _success_code(request: JobRequest, result: RunResult) -> ExitCode:
+    """0, or 4 for ``--check`` when the plan is not empty: set before the output and the audit
+    record are rendered, so both carry the exit code the process ends with."""
+    return ExitCode.CHANGES_PENDING if request.check and result.pending else ExitCode.SUCCESS
 
 
 def _release_lock() -> None:

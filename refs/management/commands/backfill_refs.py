@@ -41,6 +41,7 @@ class Command(JobCommand):
             command="backfill_refs",
             targets=options["targets"],
             backfill_mode=BackfillMode(options["mode"]),
+            check=options["check"],
             **self.request_kwargs(options),
         )
-        self.finish(self.run_request(request, options), check=options["check"])
+        self.finish(self.run_request(request, options))

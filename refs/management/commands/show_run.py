@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
+from django.db.models import Count, Max, Min
 from django.urls import reverse
 from django.utils import timezone
 
@@ -41,7 +42,7 @@ class Command(StartupCommand):
         runs = BackfillRun.objects.all()
         run = runs.first() if options["latest"] else runs.filter(pk=options["run_id"]).first()
         if run is None:
-            raise CommandError("no such audit record", returncode=int(ExitCode.USER_ERROR))
+            raise CommandError(_not_found(options["run_id"]), returncode=int(ExitCode.USER_ERROR))
         return run
 
     def _lines(self, run: BackfillRun, verbosity: int) -> list[str]:
@@ -71,3 +72,15 @@ class Command(StartupCommand):
             lines.append(f"  error ({run.error_where}): {run.error}")
         lines.append(f"  in the admin: {reverse('admin:refs_backfillrun_change', args=[run.pk])}")
         return lines
+
+
+def _not_found(run_id: int | None) -> str:
+    """Which records exist, so a mistyped id (or an empty database) is obvious."""
+    if not BackfillRun.objects.exists():
+        return "there are no audit records yet: no run has been recorded in this database"
+    span = BackfillRun.objects.aggregate(first=Min("pk"), last=Max("pk"), count=Count("pk"))
+    asked = f"no audit record {run_id}" if run_id is not None else "no audit record"
+    return (
+        f"{asked}; {span['count']} record(s) exist, ids {span['first']}–{span['last']} "
+        f"(the latest: python manage.py show_run --latest)"
+    )
