@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from django.db import connection
 from django.urls import reverse
 
 from refs.models import BackfillRun, RunStatus
-from tests.processes import session
+from tests.processes import session, wait_until
 
 DOMAIN = "domains.annuity_performance"
 SHIPPED = Path(settings.BASE_DIR) / "wdh" / "data_sources.yml"
@@ -168,3 +170,35 @@ def test_an_unreachable_database_is_one_sentence(subprocess_env: dict[str, str],
     assert "cannot reach the database" in done.stderr and "DATABASE_URL" in done.stderr
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("bad_config", ["bad agg"], indirect=True)
+def test_runserver_serves_the_admin_with_a_broken_configuration(
+    transactional_db: None, subprocess_env: dict[str, str], bad_config: tuple[Path, str]
+) -> None:
+    with socket.socket() as probe:  # a free port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+        cwd=settings.BASE_DIR, env={**subprocess_env, "WDH_DATA_SOURCES": str(bad_config[0])},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    statuses: list[int] = []
+
+    def answered() -> bool:
+        if server.poll() is not None:
+            raise AssertionError(f"runserver ended (exit {server.returncode}):\n{server.communicate()[1]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/login/", timeout=5) as response:
+                statuses.append(response.status)
+        except OSError:
+            return False
+        return True
+
+    try:
+        wait_until(answered, timeout=60, what="runserver answers")
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+    assert statuses == [200]

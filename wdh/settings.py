@@ -54,8 +54,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "refs",  # before staticfiles: its runserver (which starts with a broken configuration) wins
     "django.contrib.staticfiles",
-    "refs",
     "facts",
 ]
 

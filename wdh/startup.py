@@ -5,7 +5,8 @@ configuration and the database are in.
   check (:data:`refs.checks.CONFIGURATION_TAG`) fails on any mistake in ``data_sources.yml``.
   The job commands report that mistake themselves — exit 2 with its key path, in text and
   JSON, with an audit record — and ``show_run`` / ``abandon_runs`` read audit records only, so
-  these commands run every check but that one. ``manage.py check`` still runs it.
+  these commands run every check but that one; so does ``runserver``, which serves the admin
+  (it reads audit records and reference rows only). ``manage.py check`` still runs it.
 - **Database.** :func:`database_require_ready` tells an unreachable database (exit 1) from one
   where ``migrate`` never ran or is behind (exit 2), each in one sentence with the fix.
 """
@@ -38,8 +39,8 @@ class DatabaseNotMigratedError(WdhError):
     exit_code = ExitCode.USER_ERROR
 
 
-class StartupCommand(BaseCommand):
-    """A command that starts with a broken configuration and checks the database itself."""
+class WithoutConfigurationCheck(BaseCommand):
+    """Runs every system check but the configuration's (unless tags are asked for explicitly)."""
 
     def check(
         self,
@@ -58,6 +59,10 @@ class StartupCommand(BaseCommand):
             fail_level,
             databases,
         )
+
+
+class StartupCommand(WithoutConfigurationCheck):
+    """A command that starts with a broken configuration and checks the database itself."""
 
     def require_database(self) -> None:
         """:func:`database_require_ready`, as the command's error (one sentence, no traceback)."""
