@@ -78,6 +78,7 @@ def test_a_configuration_mistake_is_exit_2_with_json_and_an_audit_record(
     assert summary["error"]["where"] == where
     run = BackfillRun.objects.get(pk=summary["audit_id"])
     assert run.status == RunStatus.FAILED and run.error_where == where
+    assert run.config_path == str(path)
 
 
 @pytest.mark.parametrize("bad_config", ["bad updatable"], indirect=True)
@@ -202,3 +203,13 @@ def test_runserver_serves_the_admin_with_a_broken_configuration(
         server.terminate()
         server.communicate(timeout=30)
     assert statuses == [200]
+
+
+def test_a_database_behind_the_migrations_says_run_migrate(empty_database: dict[str, str]) -> None:
+    migrated = manage(empty_database, "migrate", "refs", "0001")
+    assert migrated.returncode == 0, migrated.stderr
+    for args in (("show_run", "--latest"), ("run_job",)):
+        done = manage(empty_database, *args)
+        assert done.returncode == 2
+        assert "the database's wdh tables are behind this version" in done.stderr
+        assert "refs.0002_audit_indexes" in done.stderr and "run `python manage.py migrate`" in done.stderr

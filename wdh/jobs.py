@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
@@ -129,7 +130,7 @@ def job_run(
     abandoned = audit_abandon()  # earlier runs of this host killed before they could finish
     run = audit_start(
         request,
-        config_path=str(config.path) if config else "",
+        config_path=str(config.path) if config else str(settings.WDH_DATA_SOURCES),  # broken: still name it
         config_digest=config.digest if config else "",
     )
     result.audit_id = run.pk
