@@ -188,3 +188,9 @@ def test_keys_equal_as_text_count_as_repeated(tmp_path: Path) -> None:
 def test_the_configuration_file_itself_must_be_a_regular_file(tmp_path: Path) -> None:
     error = load_error(tmp_path)  # a directory
     assert error.path == "(file)" and "is a directory, not a regular file" in error.problem
+
+
+def test_a_deeply_nested_mapping_file_is_refused_not_a_crash(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    (tmp_path / "mappings" / "branch_overrides.yml").write_text("[" * 100_000, encoding="utf-8")
+    assert "is nested too deeply" in load_error(config).problem

@@ -128,6 +128,8 @@ def _parse(text: str, *, name_keys: bool) -> ConfigDocument:
         data = loader.construct_document(root)
     except yaml.YAMLError as exc:
         raise ConfigFileProblem(_yaml_problem(exc)) from None
+    except RecursionError:  # "[[[[…" thousands deep: the parser and the walk recurse per level
+        raise ConfigFileProblem("is nested too deeply to be configuration") from None
     finally:
         loader.dispose()
     lines = {key.value: key.start_mark.line + 1 for key, _ in root.value} if isinstance(root, yaml.MappingNode) else {}
