@@ -11,6 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from wdh.errors import ExitCode
+from wdh.interruption import RunInterrupted
 from wdh.jobs import JobRequest, RunNotStartedError, RunResult, job_run
 from wdh.report import result_json, result_text
 from wdh.tables import DEFAULT_DOMAIN
@@ -89,6 +90,10 @@ class JobCommand(BaseCommand):
             )
         except RunNotStartedError as exc:  # before the audit record exists: nothing was done
             raise CommandError(str(exc), returncode=int(exc.exit_code)) from exc
+        except RunInterrupted as exc:
+            raise CommandError(
+                f"{exc} before the run started; nothing was read or written", returncode=int(ExitCode.FAILURE)
+            ) from exc
         if as_json:
             self.stdout.write(json.dumps(result_json(result, verbosity=verbosity), ensure_ascii=False, indent=2))
         elif verbosity > 0:

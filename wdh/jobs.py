@@ -131,10 +131,11 @@ def job_run(
 ) -> RunResult:
     """Run the job and record it. Never raises for a run that failed or was interrupted: the
     result says how it ended (status, error, exit code) and the audit record says the same.
-    Raises :class:`RunNotStartedError` when the run's audit record cannot be created."""
+    Raises :class:`RunNotStartedError` when the run's audit record cannot be created, and
+    :class:`RunInterrupted` for a signal received before it was."""
     result = RunResult(request=request)
-    run = _start(request, result)
     with _no_cycle_collection(), interruptible() as interruption:
+        run = _start(request, result)  # interrupted here: RunInterrupted, the record is left to abandon_runs
         try:
             _run(request, result, run, render, progress, interruption)
             interruption.hold()
