@@ -14,12 +14,23 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg2
 import pytest
 from django.conf import settings
 from django.db import connection
 
 from refs.models import BackfillRun, RunFile, RunStatus
-from tests.processes import Finished, run_job_process, warehouse_contents
+from tests.processes import (
+    Finished,
+    finish,
+    run_holder,
+    run_job_process,
+    session,
+    start_job,
+    wait_until,
+    waits_on_lock,
+    warehouse_contents,
+)
 from tests.scenario import FILE_NAME, JOB_ROWS, PLANS, job_args
 from tests.test_backfill import run
 from tests.workbooks import write_workbook
@@ -153,3 +164,44 @@ def test_an_output_encoding_never_changes_a_committed_runs_exit_code(
     assert str(record.pk) in stdout
     if encoding != "gbk":
         assert "\\u6570\\u636e" in stdout  # 数据, escaped where the stream cannot encode it
+
+
+def allow_connections(allowed: bool) -> None:
+    """Whether the test database accepts new connections (set from the maintenance database:
+    PostgreSQL refuses it from a session of the database itself)."""
+    params = connection.settings_dict
+    other = psycopg2.connect(dbname="postgres", user=params["USER"], host=params["HOST"], port=params["PORT"] or None,
+                             password=params["PASSWORD"] or None)  # fmt: skip
+    other.autocommit = True
+    with other, other.cursor() as cursor:
+        cursor.execute(f'ALTER DATABASE "{params["NAME"]}" ALLOW_CONNECTIONS {str(allowed).lower()}')
+    other.close()
+
+
+def test_a_database_gone_mid_run_says_the_record_exists_and_stays_running(
+    seeded: dict[str, Any], job_file: Path, observer: Any, subprocess_env: dict[str, str]
+) -> None:
+    """The run's backend is terminated while it waits in the backfill, and no new connection is
+    accepted (as with a server that went down): the message says the connection was lost and
+    that audit record N could not be finished — not that the run could not start."""
+    blocker = session()
+    try:
+        with blocker.cursor() as cursor:
+            cursor.execute(f"INSERT INTO {PLANS} (\"年金计划号\") VALUES ('P0003')")
+        process = start_job({**subprocess_env, "WDH_LOCK_TIMEOUT": "0"}, *job_args(job_file))
+        pid = run_holder(observer, process)
+        wait_until(lambda: waits_on_lock(observer, pid), what="run waits in its backfill")
+        allow_connections(False)
+        with observer.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        done = finish(process)
+    finally:
+        allow_connections(True)
+        blocker.close()
+    assert done.returncode == 1, done.stderr
+    record = BackfillRun.objects.get(pid=process.pid)
+    assert "the connection to the database was lost during the run" in done.stderr
+    assert f"the end of audit record {record.pk} could not be written: the connection to the database" in done.stderr
+    assert "cannot reach the database to start the run" not in done.stderr and "Traceback" not in done.stderr
+    assert record.status == RunStatus.RUNNING
+    assert warehouse_contents() == seeded

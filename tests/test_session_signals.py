@@ -8,6 +8,7 @@ backfill's INSERT, the fact load's DELETE, and — in append mode — the fact l
 
 from __future__ import annotations
 
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,9 @@ from tests.processes import (
     warehouse_contents,
 )
 from tests.scenario import FACTS, PLANS, job_args
+from tests.test_backfill import run_failing
 from tests.test_faults import assert_next_run_succeeds, big_workbook  # noqa: F401 — a fixture
+from wdh import postgres
 
 pytestmark = pytest.mark.slow
 
@@ -122,4 +125,29 @@ def test_a_signal_during_a_write_stage_rolls_back_and_records_interrupted(
     assert_interrupted(done, signum, stage.split(" (")[0], admin_client)
     assert lock_holder(observer) is None
     assert warehouse_contents() == seeded
+    assert_next_run_succeeds(job_file)
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: s.name)
+def test_a_signal_while_copy_reads_the_fact_rows_records_interrupted_not_a_copy_error(
+    seeded: dict[str, Any], job_file: Path, monkeypatch: pytest.MonkeyPatch, signum: signal.Signals
+) -> None:
+    """The signal lands inside the stream COPY reads from (psycopg2 would report it as "COPY from
+    stdin failed: error in .read() call"): the run is still ``interrupted``, during facts."""
+    read = postgres._CsvStream.read
+
+    def read_then_signal(stream: Any, size: int = -1) -> str:
+        data = read(stream, size)
+        os.kill(os.getpid(), signum)  # delivered to this (main) thread before the next line runs
+        return data
+
+    monkeypatch.setattr(postgres._CsvStream, "read", read_then_signal)
+    error, summary = run_failing(*job_args(job_file), "--mode", "append")
+    assert error.returncode == 1
+    message = summary["error"]["message"]
+    assert message.startswith(f"interrupted by {signum.name} during facts: the run's transaction was rolled back")
+    record = BackfillRun.objects.get(pk=summary["audit_id"])
+    assert (record.status, record.error) == (RunStatus.INTERRUPTED, message)
+    assert warehouse_contents() == seeded
+    monkeypatch.undo()
     assert_next_run_succeeds(job_file)
