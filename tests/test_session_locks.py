@@ -59,6 +59,7 @@ def assert_names_blocker(done: Finished, blocker_pid: int, table: str) -> str:
     assert "nothing was written" in message and "Traceback" not in done.stderr
     record = BackfillRun.objects.get(pk=summary["audit_id"])
     assert (record.status, record.error) == (RunStatus.FAILED, message)
+    assert table in record.error_where  # the stage and its tables, e.g. 'backfill plans on "mapping"."年金计划"'
     return message
 
 

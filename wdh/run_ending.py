@@ -41,6 +41,8 @@ def run_failed(result: RunResult, exc: BaseException, *, interrupted_by: str = "
         result.status, result.error = RunStatus.REFUSED_LOCKED, str(exc)
     else:
         result.status, result.error = RunStatus.FAILED, _failure_text(result, exc)
+        if isinstance(exc, DatabaseError) and not connection_lost(exc):  # the server refused it here
+            result.error_where = " on ".join(filter(None, [result.stage, ", ".join(result.stage_tables)]))
 
 
 def _interrupted(result: RunResult, signal_name: str) -> None:
