@@ -12,8 +12,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from wdh.errors import ExitCode
 from wdh.interruption import RunInterrupted
-from wdh.jobs import JobRequest, RunNotStartedError, RunResult, job_run
+from wdh.jobs import JobRequest, RunResult, job_run
 from wdh.report import result_json, result_text
+from wdh.run_ending import RunNotStartedError
 from wdh.tables import DEFAULT_DOMAIN
 
 

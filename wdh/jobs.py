@@ -47,11 +47,10 @@ from refs.derivation import derive_candidates
 from refs.models import BackfillRun, RunStatus
 from wdh.config import Config, DomainConfig, get_config
 from wdh.errors import ConfigError, ExitCode, WdhError
-from wdh.failure import failure_describe
 from wdh.identifiers import quote_ident
 from wdh.interruption import Interruption, RunInterrupted, interruptible
-from wdh.postgres import advisory_lock_release, advisory_lock_try, connection_lost, read_only_transaction
-from wdh.run_ending import audit_unwritten, locked_error, run_failed
+from wdh.postgres import advisory_lock_release, advisory_lock_try, read_only_transaction
+from wdh.run_ending import RunNotStartedError, audit_unwritten, locked_error, run_failed
 from wdh.session import session_configure
 
 logger = logging.getLogger("wdh.jobs")
@@ -177,24 +176,6 @@ def _start(request: JobRequest, result: RunResult) -> BackfillRun:
         )
         logger.warning("marked unfinished run(s) %s abandoned", ids)
     return run
-
-
-class RunNotStartedError(WdhError):
-    """The run's audit record could not be created: nothing was read or written."""
-
-    def __init__(self, exc: DatabaseError) -> None:
-        if connection_lost(exc):
-            text = (
-                f"cannot reach the database to start the run ({' '.join(str(exc).split())}); nothing was read "
-                "or written and no audit record could be kept. Check that the server is up and DATABASE_URL "
-                "is right, then run again."
-            )
-        else:
-            text = (
-                f"the database refused to create the run's audit record (refs_backfillrun): {failure_describe(exc)}. "
-                "Nothing was read or written."
-            )
-        super().__init__(text)
 
 
 @contextlib.contextmanager

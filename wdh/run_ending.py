@@ -27,6 +27,24 @@ if TYPE_CHECKING:
 _LOCKED = "another wdh execute run holds the backfill lock on this database; this run did nothing. "
 
 
+class RunNotStartedError(WdhError):
+    """The run's audit record could not be created: nothing was read or written."""
+
+    def __init__(self, exc: DatabaseError) -> None:
+        if connection_lost(exc):
+            text = (
+                f"cannot reach the database to start the run ({' '.join(str(exc).split())}); nothing was read "
+                "or written and no audit record could be kept. Check that the server is up and DATABASE_URL "
+                "is right, then run again."
+            )
+        else:
+            text = (
+                f"the database refused to create the run's audit record (refs_backfillrun): {failure_describe(exc)}. "
+                "Nothing was read or written."
+            )
+        super().__init__(text)
+
+
 def run_failed(result: RunResult, exc: BaseException, *, interrupted_by: str = "") -> None:
     """Fill in how the run ended from ``exc`` (and the signal that interrupted it, if any).
     Reads the database only to name the sessions that blocked a lock-timed-out run."""
