@@ -13,6 +13,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -32,6 +33,7 @@ from tests.processes import (
 from tests.scenario import FACTS, PLANS, job_args
 from tests.test_backfill import run_failing
 from tests.test_faults import assert_next_run_succeeds, big_workbook  # noqa: F401 — a fixture
+from tests.test_operator import SCHEMA
 from wdh import postgres
 
 pytestmark = pytest.mark.slow
@@ -55,6 +57,7 @@ def assert_interrupted(done: Any, signum: signal.Signals, stage: str, admin_clie
         "was written. Run it again when ready."
     )
     assert summary["status"] == "interrupted" and summary["backfill"]["targets"] == []
+    jsonschema.validate(summary, SCHEMA)
     assert "Traceback" not in done.stderr and "KeyboardInterrupt" not in done.stderr
     assert "COPY from stdin failed" not in done.stderr
     errors = [line for line in done.stderr.splitlines() if "interrupted by" in line]
@@ -144,6 +147,7 @@ def test_a_signal_while_copy_reads_the_fact_rows_records_interrupted_not_a_copy_
     monkeypatch.setattr(postgres._CsvStream, "read", read_then_signal)
     error, summary = run_failing(*job_args(job_file), "--mode", "append")
     assert error.returncode == 1
+    jsonschema.validate(summary, SCHEMA)
     message = summary["error"]["message"]
     assert message.startswith(f"interrupted by {signum.name} during facts: the run's transaction was rolled back")
     record = BackfillRun.objects.get(pk=summary["audit_id"])
