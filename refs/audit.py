@@ -135,7 +135,7 @@ def audit_abandon(*, host: str | None = None) -> list[int]:
     """
     host = host or socket.gethostname()
     stale = [
-        run.pk for run in BackfillRun.objects.filter(status=RunStatus.RUNNING, host=host) if not _process_alive(run.pid)
+        run.pk for run in BackfillRun.objects.filter(status=RunStatus.RUNNING, host=host) if not process_alive(run.pid)
     ]
     BackfillRun.objects.filter(pk__in=stale, status=RunStatus.RUNNING).update(
         status=RunStatus.ABANDONED,
@@ -145,7 +145,8 @@ def audit_abandon(*, host: str | None = None) -> list[int]:
     return stale
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host exists (ours always does)."""
     if pid == os.getpid():
         return True
     try:

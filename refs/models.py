@@ -122,6 +122,7 @@ class RunStatus(models.TextChoices):
     FAILED = "failed", "failed"
     REFUSED_LOCKED = "refused_locked", "refused: another run in progress"
     ABANDONED = "abandoned", "abandoned (never finished)"
+    INTERRUPTED = "interrupted", "interrupted (SIGTERM/SIGINT; rolled back)"
 
 
 class RunMode(models.TextChoices):
@@ -138,7 +139,7 @@ class BackfillRun(models.Model):
     """
 
     command = models.CharField(max_length=40, help_text="Management command that ran.")
-    domain = models.CharField(max_length=100, help_text="Configured domain, e.g. annuity_performance.")
+    domain = models.TextField(help_text="Configured domain, e.g. annuity_performance (as given: it may be unknown).")
     mode = models.CharField(max_length=20, choices=RunMode.choices, help_text="Plan-only or execute.")
     backfill_mode = models.CharField(
         max_length=20, blank=True, help_text="insert_missing or fill_null_only; empty when no backfill ran."
@@ -156,13 +157,13 @@ class BackfillRun(models.Model):
     working_dir = models.CharField(
         max_length=4096, blank=True, default="", help_text="The directory the command was started in."
     )
-    config_path = models.CharField(max_length=1000)
+    config_path = models.TextField()
     config_digest = models.CharField(max_length=64, help_text="SHA-256 of data_sources.yml and its mapping files.")
     statements = models.JSONField(default=list, help_text="SQL the run sent (execute) or would send (plan-only).")
     warnings = models.JSONField(default=list)
     summary = models.JSONField(default=dict, help_text="The run's result as printed by --format json.")
     error = models.TextField(blank=True)
-    error_where = models.CharField(max_length=1000, blank=True, help_text="Step, file, sheet, row, column or key.")
+    error_where = models.TextField(blank=True, help_text="Step, file, sheet, row, column or key.")
     facts_deleted = models.IntegerField(null=True, blank=True)
     facts_inserted = models.IntegerField(null=True, blank=True)
     row_errors = models.IntegerField(default=0)
@@ -187,10 +188,12 @@ class RunFile(models.Model):
     """A workbook a run read."""
 
     run = models.ForeignKey(BackfillRun, on_delete=models.CASCADE, related_name="files")
-    path = models.CharField(max_length=2000, db_index=True)
+    # Text, not a bounded varchar: any path the filesystem allows is kept whole. No btree index
+    # (an entry over ~2,700 bytes is refused); the admin searches paths by substring anyway.
+    path = models.TextField()
     size = models.BigIntegerField()
     sha256 = models.CharField(max_length=64)
-    sheet = models.CharField(max_length=255, blank=True)
+    sheet = models.TextField(blank=True)
     rows_read = models.IntegerField(default=0)
     rows_valid = models.IntegerField(default=0)
 

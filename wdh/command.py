@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
-from django.db import DatabaseError
 
 from wdh.errors import ExitCode
+from wdh.interruption import RunInterrupted
 from wdh.jobs import JobRequest, RunResult, job_run
 from wdh.report import result_json, result_text
+from wdh.run_ending import RunNotStartedError
 from wdh.startup import StartupCommand
 from wdh.tables import DEFAULT_DOMAIN
 
@@ -37,6 +38,10 @@ def sheet_choice(text: str) -> str | int:
 class JobCommand(StartupCommand):
     """Base of the two job commands: parse, build a :class:`JobRequest`, run, render. A broken
     configuration is the run's own failure (exit 2, audit record), not a system-check stop."""
+
+    def execute(self, *args: Any, **options: Any) -> str | None:
+        _escape_unencodable(sys.stdout, sys.stderr)
+        return super().execute(*args, **options)
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--domain", default=DEFAULT_DOMAIN, help="Configured domain (default: %(default)s).")
@@ -100,12 +105,11 @@ class JobCommand(StartupCommand):
                 progress=self._progress if show_progress else None,
                 render=lambda r: result_json(r, verbosity=2),
             )
-        except DatabaseError as exc:  # before the audit record exists: nothing was done
+        except RunNotStartedError as exc:  # before the audit record exists: nothing was done
+            raise CommandError(str(exc), returncode=int(exc.exit_code)) from exc
+        except RunInterrupted as exc:
             raise CommandError(
-                f"cannot reach the database to start the run ({' '.join(str(exc).split())}); "
-                "nothing was read or written and no audit record could be kept. Check that the "
-                "server is up and DATABASE_URL is right, then run again.",
-                returncode=int(ExitCode.FAILURE),
+                f"{exc} before the run started; nothing was read or written", returncode=int(ExitCode.FAILURE)
             ) from exc
         if as_json:
             self.stdout.write(json.dumps(result_json(result, verbosity=verbosity), ensure_ascii=False, indent=2))
@@ -144,6 +148,16 @@ class JobCommand(StartupCommand):
 
 def _absolute(path: Path | None) -> Path | None:
     return None if path is None else path.absolute()
+
+
+def _escape_unencodable(*streams: Any) -> None:
+    """Write what the stream's encoding cannot represent (PYTHONIOENCODING=latin-1, a gbk
+    console) as backslash escapes: the output of a committed run must never fail, and with it
+    turn the exit code of the run into 1."""
+    for stream in streams:
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
 
 
 def _plain(value: Any) -> Any:

@@ -47,8 +47,12 @@ from refs.checks import refs_problems
 from refs.derivation import derive_candidates
 from refs.models import BackfillRun, RunStatus
 from wdh.config import Config, DomainConfig, get_config
-from wdh.errors import ConfigError, ExitCode, RunLockedError, WdhError
-from wdh.postgres import advisory_lock_release, advisory_lock_try, connection_lost, read_only_transaction
+from wdh.errors import ConfigError, ExitCode, WdhError
+from wdh.identifiers import quote_ident
+from wdh.interruption import Interruption, RunInterrupted, interruptible
+from wdh.postgres import advisory_lock_release, advisory_lock_try, read_only_transaction
+from wdh.run_ending import RunNotStartedError, audit_unwritten, locked_error, run_failed
+from wdh.session import session_configure
 
 logger = logging.getLogger("wdh.jobs")
 Progress = Callable[[str, int, int | None], None]
@@ -99,6 +103,11 @@ class RunResult:
     error_where: str = ""
     exit_code: ExitCode = ExitCode.SUCCESS
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step, in run order
+    stage: str = ""  # the step under way, and the tables it works on: where a failure happened
+    stage_tables: tuple[str, ...] = ()
+
+    def at(self, stage: str, *tables: str) -> None:
+        self.stage, self.stage_tables = stage, tables
 
     @contextlib.contextmanager
     def timed(self, step: str) -> Iterator[None]:
@@ -122,33 +131,22 @@ class RunResult:
 def job_run(
     request: JobRequest, *, progress: Progress | None = None, render: Callable[[RunResult], dict[str, Any]]
 ) -> RunResult:
-    """Run the job and record it. Never raises for a run that failed: the result says how it
-    ended (status, error, exit code) and the audit record says the same. Raises DatabaseError
-    only when the database cannot be reached to record the run at all."""
+    """Run the job and record it. Never raises for a run that failed or was interrupted: the
+    result says how it ended (status, error, exit code) and the audit record says the same.
+    Raises :class:`RunNotStartedError` when the run's audit record cannot be created, and
+    :class:`RunInterrupted` for a signal received before it was."""
     result = RunResult(request=request)
-    config = _config_or_none()
-    abandoned = audit_abandon()  # earlier runs of this host killed before they could finish
-    run = audit_start(
-        request,
-        config_path=str(config.path) if config else str(settings.WDH_DATA_SOURCES),  # broken: still name it
-        config_digest=config.digest if config else "",
-    )
-    result.audit_id = run.pk
-    if abandoned:
-        ids = ", ".join(map(str, abandoned))
-        result.warnings.append(
-            f"marked unfinished run(s) {ids} abandoned: their process on this host ended without "
-            "finishing (killed or crashed), so nothing they did was committed"
-        )
-        logger.warning("marked unfinished run(s) %s abandoned", ids)
-    try:
-        with _no_cycle_collection():
-            _run(request, result, run, render, progress)
-    except Exception as exc:  # every failure is recorded before it is reported
-        _failed(result, exc)
-        _finish(run, result, render)
-        if not isinstance(exc, WdhError | DatabaseError):
-            logger.exception("run %s failed unexpectedly", run.pk)
+    with _no_cycle_collection(), interruptible() as interruption:
+        run = _start(request, result)  # interrupted here: RunInterrupted, the record is left to abandon_runs
+        try:
+            _run(request, result, run, render, progress, interruption)
+            interruption.hold()
+        except (Exception, RunInterrupted) as exc:  # every failure is recorded before it is reported
+            interruption.hold()
+            run_failed(result, exc, interrupted_by=interruption.signal_name)
+            _finish(run, result, render)
+            if not isinstance(exc, WdhError | DatabaseError | RunInterrupted):
+                logger.exception("run %s failed unexpectedly", run.pk)
     logger.info(
         "run %s %s %s: %s (exit %s)",
         run.pk,
@@ -158,6 +156,29 @@ def job_run(
         int(result.exit_code),
     )
     return result
+
+
+def _start(request: JobRequest, result: RunResult) -> BackfillRun:
+    """Mark earlier unfinished runs abandoned and commit this run's ``running`` record."""
+    config = _config_or_none()
+    try:
+        abandoned = audit_abandon()  # earlier runs of this host killed before they could finish
+        run = audit_start(
+            request,
+            config_path=str(config.path) if config else str(settings.WDH_DATA_SOURCES),  # broken: still name it
+            config_digest=config.digest if config else "",
+        )
+    except DatabaseError as exc:
+        raise RunNotStartedError(exc) from exc
+    result.audit_id = run.pk
+    if abandoned:
+        ids = ", ".join(map(str, abandoned))
+        result.warnings.append(
+            f"marked unfinished run(s) {ids} abandoned: their process on this host ended without "
+            "finishing (killed or crashed), so nothing they did was committed"
+        )
+        logger.warning("marked unfinished run(s) %s abandoned", ids)
+    return run
 
 
 @contextlib.contextmanager
@@ -189,7 +210,9 @@ def _run(
     run: BackfillRun,
     render: Callable[[RunResult], dict[str, Any]],
     progress: Progress | None,
+    interruption: Interruption,
 ) -> None:
+    interruption.cancel = session_configure(run.pk)
     config = get_config()
     domain = config.domain(request.domain)
     result.config_digest = config.digest
@@ -200,11 +223,9 @@ def _run(
         _finish(run, result, render)
         return
     if not advisory_lock_try():
-        raise RunLockedError(
-            "another wdh execute run holds the backfill lock on this database; this run did nothing. "
-            "Wait for it to finish (see the running record in the admin) and run again."
-        )
+        raise locked_error()
     try:
+        result.at("read", *_lookup_tables(domain))
         with result.timed("read"):
             batch = _read(domain, request, progress)
         _absorb(result, batch)
@@ -213,8 +234,10 @@ def _run(
             result.status = RunStatus.SUCCEEDED
             result.exit_code = _success_code(request, result)
             result.finished_at = timezone.now()
+            result.at("audit record", quote_ident(BackfillRun._meta.db_table))
             with result.timed("audit"):
                 audit_finish(run, result, render(result))  # commits with the warehouse changes
+            interruption.hold()  # a signal from here on must not stop the COMMIT half-way
     finally:
         _release_lock()
 
@@ -247,6 +270,12 @@ def _validate(domain: DomainConfig, request: JobRequest, result: RunResult) -> N
             )
 
 
+def _lookup_tables(domain: DomainConfig) -> list[str]:
+    """The tables reading consults (branch codes, plans' company ids)."""
+    plans = [domain.refs["plans"].qualified_name] if "plans" in domain.refs else []
+    return [domain.branches.qualified, *plans] if domain.branches else plans
+
+
 def _read(domain: DomainConfig, request: JobRequest, progress: Progress | None) -> FactBatch:
     lookups = lookups_read(domain)
     return batch_read(
@@ -274,6 +303,7 @@ def _absorb(result: RunResult, batch: FactBatch) -> None:
 
 
 def _plan_only(domain: DomainConfig, request: JobRequest, result: RunResult, progress: Progress | None) -> None:
+    result.at("read", *_lookup_tables(domain))
     with result.timed("read"):
         batch = _read(domain, request, progress)
     _absorb(result, batch)
@@ -281,6 +311,7 @@ def _plan_only(domain: DomainConfig, request: JobRequest, result: RunResult, pro
         for plan in _plans(domain, request, result, batch):
             result.targets.append(plan_outcome(plan))
         if _loads_facts(request):
+            result.at("plan facts", domain.facts.qualified)
             facts_validate(domain.facts, domain=domain.name)
             result.facts = facts_plan_outcome(facts_plan(table=domain.facts, rows=batch.rows, mode=_fact_mode(request)))
         else:
@@ -295,11 +326,13 @@ def _execute(
     if _loads_facts(request):
         facts_validate(domain.facts, domain=domain.name)  # before the first write
     for plan in _plans(domain, request, result, batch):
+        result.at(f"backfill {plan.target.name}", plan.target.qualified_name)
         if progress:
             progress(f"backfilling {plan.target.name}", 0, None)
         with result.timed(f"backfill {plan.target.name}"):
             result.targets.append(backfill_apply(plan, chunk_size=request.chunk_size))
     if _loads_facts(request):
+        result.at("facts", domain.facts.qualified)
         if progress:
             progress(f"loading {len(batch.rows)} fact rows", 0, None)
         with result.timed("facts"):
@@ -316,6 +349,7 @@ def _plans(domain: DomainConfig, request: JobRequest, result: RunResult, batch: 
         backfill_validate(target, request.backfill_mode, domain=domain.name)
     plans = []
     for target in targets:
+        result.at(f"plan {target.name}", target.qualified_name)
         with result.timed(f"derive {target.name}"):
             derivation = derive_candidates(batch.rows, target)
         with result.timed(f"plan {target.name}"):
@@ -340,37 +374,20 @@ def _skipped_facts(domain: DomainConfig, request: JobRequest) -> FactOutcome | N
     return FactOutcome(table=domain.facts.qualified, mode=request.fact_mode, planned=not request.execute, skipped=True)
 
 
-def _failed(result: RunResult, exc: BaseException) -> None:
-    result.finished_at = timezone.now()
-    result.targets = [] if result.request.execute else result.targets  # rolled back: nothing happened
-    result.facts = None if result.request.execute else result.facts
-    if isinstance(exc, RunLockedError):
-        result.status = RunStatus.REFUSED_LOCKED
-    else:
-        result.status = RunStatus.FAILED
-    result.exit_code = exc.exit_code if isinstance(exc, WdhError) else ExitCode.FAILURE
-    result.error = str(exc)
-    if connection_lost(exc):  # libpq's own text ("the server terminated abnormally") misleads
-        result.error = (
-            f"the connection to the database was lost during the run ({' '.join(result.error.split())}); "
-            "PostgreSQL rolled back the run's open transaction, so nothing was written. "
-            "Check that the server is up and reachable, then run the job again."
-        )
-    result.error_where = getattr(exc, "path", "") or type(exc).__name__
-
-
 def _finish(run: BackfillRun, result: RunResult, render: Callable[[RunResult], dict[str, Any]]) -> None:
-    """Record the end of a plan-only, failed or refused run, in its own transaction.
+    """Record the end of a plan-only, failed, refused or interrupted run, in its own transaction.
 
     When the failure was the connection itself (server restart, terminated backend), the first
-    attempt fails too: reconnect once and write the record on a fresh connection.
+    attempt fails too: reconnect once and write the record on a fresh connection. When that
+    fails as well, the result says so and exits 1 (never raises): the record stays ``running``.
     """
     for attempt in (1, 2):
         try:
             with transaction.atomic():
                 audit_finish(run, result, render(result))
             return
-        except DatabaseError:
+        except DatabaseError as exc:
             if attempt == 2:
-                raise
+                audit_unwritten(result, exc)
+                return
             connection.close()

@@ -11,6 +11,8 @@
 | ``WDH_MAPPINGS_DIR`` | a second folder mapping files may come from | only the configuration's folder |
 | ``WDH_HTTPS`` | ``1`` when the admin is served over HTTPS (secure cookies, HSTS) | off |
 | ``WDH_LOG_LEVEL`` | level of the ``wdh`` loggers | ``INFO`` |
+| ``WDH_LOCK_TIMEOUT`` | longest a run waits for a lock another session holds (PostgreSQL ``lock_timeout``) | ``30s`` |
+| ``WDH_STATEMENT_TIMEOUT`` | longest one statement of a run may take (``statement_timeout``) | ``30min`` |
 """
 
 from __future__ import annotations
@@ -114,6 +116,9 @@ if _flag("WDH_HTTPS"):
 WDH_DATA_SOURCES = Path(os.environ.get("WDH_DATA_SOURCES") or BASE_DIR / "wdh" / "data_sources.yml")
 WDH_DATA_BASE_DIR = Path(os.environ.get("WDH_DATA_BASE_DIR") or BASE_DIR)
 WDH_MAPPINGS_DIR = Path(os.environ["WDH_MAPPINGS_DIR"]) if os.environ.get("WDH_MAPPINGS_DIR") else None
+# PostgreSQL durations ("30s", "500ms", "30min"; "0" turns the limit off), set on a run's session.
+WDH_LOCK_TIMEOUT = os.environ.get("WDH_LOCK_TIMEOUT", "").strip() or "30s"
+WDH_STATEMENT_TIMEOUT = os.environ.get("WDH_STATEMENT_TIMEOUT", "").strip() or "30min"
 
 LOGGING = {
     "version": 1,
