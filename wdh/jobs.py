@@ -29,16 +29,18 @@ from django.utils import timezone
 
 from facts.batch import FactBatch, SourceSummary, batch_read
 from facts.cleansing import RowError
-from facts.loading import FactMode, FactOutcome, facts_apply, facts_plan, facts_validate
+from facts.loading import FactMode, FactOutcome, FactPlan, facts_apply, facts_plan, facts_validate, facts_write
 from facts.loading import plan_outcome as facts_plan_outcome
 from facts.lookups import lookups_read
 from refs.audit import audit_abandon, audit_finish, audit_start
 from refs.backfill import (
     BackfillMode,
+    BackfillPlan,
     TargetOutcome,
     backfill_apply,
     backfill_plan,
     backfill_validate,
+    backfill_write,
     plan_outcome,
     reference_limits,
 )
@@ -48,6 +50,7 @@ from refs.models import BackfillRun, RunStatus
 from wdh.config import Config, DomainConfig, get_config
 from wdh.errors import ConfigError, ExitCode, RunLockedError, WdhError
 from wdh.postgres import advisory_lock_release, advisory_lock_try, connection_lost, read_only_transaction
+from wdh.preflight import domain_reads, preflight_reads, preflight_writes
 
 logger = logging.getLogger("wdh.jobs")
 Progress = Callable[[str, int, int | None], None]
@@ -234,6 +237,8 @@ def _validate(domain: DomainConfig, request: JobRequest, result: RunResult) -> N
                 f"domains.{domain.name}.refs is absent: using the built-in defaults "
                 "(unqualified 年金计划 / 组合计划, keys 年金计划号 / 组合代码)"
             )
+    targets = domain.targets(request.targets) if request.targets else ()
+    preflight_reads(domain_reads(domain, targets=targets, facts=request.fact_mode is FactMode.DELETE_INSERT))
 
 
 def _read(domain: DomainConfig, request: JobRequest, progress: Progress | None) -> FactBatch:
@@ -267,13 +272,11 @@ def _plan_only(domain: DomainConfig, request: JobRequest, result: RunResult, pro
         batch = _read(domain, request, progress)
     _absorb(result, batch)
     with read_only_transaction():
-        for plan in _plans(domain, request, result, batch):
-            result.targets.append(plan_outcome(plan))
-        if _loads_facts(request):
-            facts_validate(domain.facts, domain=domain.name)
-            result.facts = facts_plan_outcome(facts_plan(table=domain.facts, rows=batch.rows, mode=_fact_mode(request)))
-        else:
-            result.facts = _skipped_facts(domain, request)
+        plans = _plans(domain, request, result, batch)
+        result.targets = [plan_outcome(plan) for plan in plans]
+        fact_plan = _fact_plan(domain, request, batch)
+        result.facts = facts_plan_outcome(fact_plan) if fact_plan else _skipped_facts(domain, request)
+        _preflight(domain, request, plans, fact_plan)  # the plan stays shown when it fails
     result.status = RunStatus.PLANNED
     result.finished_at = timezone.now()
 
@@ -281,23 +284,43 @@ def _plan_only(domain: DomainConfig, request: JobRequest, result: RunResult, pro
 def _execute(
     domain: DomainConfig, request: JobRequest, result: RunResult, batch: FactBatch, progress: Progress | None
 ) -> None:
-    if _loads_facts(request):
-        facts_validate(domain.facts, domain=domain.name)  # before the first write
-    for plan in _plans(domain, request, result, batch):
+    fact_plan = _fact_plan(domain, request, batch)
+    plans = _plans(domain, request, result, batch)
+    _preflight(domain, request, plans, fact_plan)  # before the first write
+    for plan in plans:
         if progress:
             progress(f"backfilling {plan.target.name}", 0, None)
         with result.timed(f"backfill {plan.target.name}"):
             result.targets.append(backfill_apply(plan, chunk_size=request.chunk_size))
-    if _loads_facts(request):
+    if fact_plan:
         if progress:
             progress(f"loading {len(batch.rows)} fact rows", 0, None)
         with result.timed("facts"):
-            result.facts = facts_apply(facts_plan(table=domain.facts, rows=batch.rows, mode=_fact_mode(request)))
+            result.facts = facts_apply(fact_plan)
     else:
         result.facts = _skipped_facts(domain, request)
 
 
-def _plans(domain: DomainConfig, request: JobRequest, result: RunResult, batch: FactBatch) -> list[Any]:
+def _fact_plan(domain: DomainConfig, request: JobRequest, batch: FactBatch) -> FactPlan | None:
+    if not _loads_facts(request):
+        return None
+    facts_validate(domain.facts, domain=domain.name)
+    return facts_plan(table=domain.facts, rows=batch.rows, mode=_fact_mode(request))
+
+
+def _preflight(
+    domain: DomainConfig, request: JobRequest, plans: list[BackfillPlan], fact_plan: FactPlan | None
+) -> None:
+    """Refuse, before the first write, what the database would refuse half-way (wdh.preflight)."""
+    writes = [backfill_write(plan) for plan in plans] + ([facts_write(fact_plan)] if fact_plan else [])
+    run_job = request.fact_mode is not None
+    fix = f"add {'--backfill-refs' if run_job else '--targets'} {{}}"
+    if request.targets and request.backfill_mode is BackfillMode.FILL_NULL_ONLY:
+        fix += f" with {'--backfill-mode' if run_job else '--mode'} insert_missing"
+    preflight_writes(writes, fixes={t.qualified_name: fix.format(t.name) for t in domain.targets("all")})
+
+
+def _plans(domain: DomainConfig, request: JobRequest, result: RunResult, batch: FactBatch) -> list[BackfillPlan]:
     if not request.targets:
         return []
     targets = domain.targets(request.targets)
