@@ -261,3 +261,21 @@ def test_role_without_update_for_fill_null_only(role: dict[str, str], workbook: 
         ("backfill_refs", "--file", str(workbook), "--targets", "plans", "--mode", "fill_null_only"),
         f'no UPDATE privilege on {PLANS} (columns "计划全称"',
     )
+
+
+def test_role_without_usage_on_the_sequence_of_a_serial_id(role: dict[str, str], workbook: Path) -> None:
+    """A warehouse whose fact id is serial (not identity): the COPY leaves id out, so its
+    default calls nextval on a sequence the role was never granted."""
+    sequence = f'"{SCHEMA}"."规模明细_id_seq"'
+    execute(f'ALTER TABLE {FACTS} ALTER COLUMN "id" DROP IDENTITY')
+    execute(f'CREATE SEQUENCE {sequence} OWNED BY {FACTS}."id"')
+    execute(f"ALTER TABLE {FACTS} ALTER COLUMN \"id\" SET DEFAULT nextval('{sequence}')")
+    assert_refused_as_role(
+        role,
+        ("run_job", "--file", str(workbook)),
+        f'no USAGE privilege on the sequence {sequence}, which gives the column "id" of {FACTS} its value',
+    )
+    execute(f"GRANT USAGE ON SEQUENCE {sequence} TO {ROLE}")
+    granted = run_job_process(role, "run_job", "--file", str(workbook), "--execute")
+    assert granted.returncode == 0, granted.stderr
+    assert len(contents()[FACTS]) == 2

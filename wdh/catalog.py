@@ -82,6 +82,26 @@ def temporary_tables_allowed() -> bool:
         return bool(cursor.fetchone()[0])
 
 
+def sequences_unusable(oid: int) -> dict[str, str]:
+    """``{column: sequence}`` for each column whose default draws from a sequence the session
+    may not use (``nextval`` needs USAGE or UPDATE): a serial column, or a DEFAULT nextval(…).
+    Identity columns are not listed — PostgreSQL draws their values without a privilege check."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT a.attname, n.nspname, s.relname FROM pg_attrdef ad "
+            "JOIN pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum "
+            "JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid "
+            "AND d.refclassid = 'pg_class'::regclass "
+            "JOIN pg_class s ON s.oid = d.refobjid JOIN pg_namespace n ON n.oid = s.relnamespace "
+            # CASE, not AND: the planner may test the privilege before relkind, and
+            # has_sequence_privilege raises for a table the default also depends on
+            "WHERE ad.adrelid = %s AND CASE WHEN s.relkind = 'S' THEN NOT has_sequence_privilege(s.oid, 'USAGE') "
+            "AND NOT has_sequence_privilege(s.oid, 'UPDATE') ELSE false END ORDER BY a.attnum",
+            [oid],
+        )
+        return {column: quote_qualified(schema, name) for column, schema, name in cursor.fetchall()}
+
+
 def table_catalog_columns(oid: int) -> dict[str, Column]:
     """The table's columns in table order, with type, NOT NULL and whether they have a default."""
     with connection.cursor() as cursor:

@@ -38,8 +38,8 @@ class PreflightError(SchemaError):
         self.problems = list(problems)
         listed = "\n".join(f"  - {problem}" for problem in self.problems)
         super().__init__(
-            f"the database would refuse this run's writes ({len(self.problems)} problem(s)), so nothing "
-            f"was written; fix them and run again:\n{listed}"
+            f"the database would refuse this run's writes ({len(self.problems)} problem(s)); execute "
+            f"refuses them before writing anything. Fix them and run again:\n{listed}"
         )
 
 
@@ -144,6 +144,7 @@ def _privilege_problems(write: TableWrite, oid: int, columns: Mapping[str, catal
                 f"no {privilege} privilege on {write.table} (columns {names}), which {write.purpose} needs; "
                 f"GRANT {privilege} ON {write.table} {grant}"
             )
+    problems += _sequence_problems(write, oid)
     if write.deletes and not catalog.table_privileged(oid, "DELETE"):
         problems.append(
             f"no DELETE privilege on {write.table}, which {write.purpose} needs to replace the batch's "
@@ -155,6 +156,17 @@ def _privilege_problems(write: TableWrite, oid: int, columns: Mapping[str, catal
             f"GRANT TEMPORARY ON DATABASE <the database> {grant}"
         )
     return problems
+
+
+def _sequence_problems(write: TableWrite, oid: int) -> list[str]:
+    if not write.columns:
+        return []
+    return [
+        f"no USAGE privilege on the sequence {sequence}, which gives the column {quote_ident(column)} of "
+        f"{write.table} its value in {write.purpose}; GRANT USAGE ON SEQUENCE {sequence} TO <the role wdh connects as>"
+        for column, sequence in catalog.sequences_unusable(oid).items()
+        if column not in write.columns  # left out of the INSERT, so its default draws from the sequence
+    ]
 
 
 def _column_problems(write: TableWrite, columns: Mapping[str, catalog.Column]) -> list[str]:
@@ -183,7 +195,8 @@ def _column_problems(write: TableWrite, columns: Mapping[str, catalog.Column]) -
             problems.append(
                 f"the column {quote_ident(column.name)} of {write.table} is NOT NULL, and {len(empty)} of the "
                 f"{len(write.rows)} row(s) {write.purpose} would insert have no value for it "
-                f"({_sample(_labels(write, empty))}); allow NULL in the column or give those rows a value"
+                f"({_sample(_labels(write, empty))}); allow NULL in the column, or make wdh give it a value "
+                "(a derivation rule in data_sources.yml for a reference column, the source cells for a fact column)"
             )
     return problems
 
