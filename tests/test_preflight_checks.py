@@ -179,6 +179,28 @@ def test_column_the_insert_writes_implicitly_must_exist(plain: Any, workbook: Pa
     )
 
 
+def test_values_longer_than_the_table_column(plain: Any, workbook: Path) -> None:
+    """The table, not the model, decides the width: a warehouse whose 计划全称 is varchar(2)."""
+    execute(f'ALTER TABLE {PLANS} ALTER COLUMN "计划全称" TYPE varchar(2)')
+    execute(f'ALTER TABLE {FACTS} ALTER COLUMN "组合名称" TYPE varchar(2)')
+    assert_refused(
+        ("run_job", "--file", str(workbook), "--backfill-refs", "plans"),
+        f'2 value(s) the plans backfill would write into the column "计划全称" of {PLANS} are longer than its '
+        "2 characters (年金计划号 P0001: '甲计划', 年金计划号 P0002: '乙计划')",
+        f'2 value(s) the fact load would write into the column "组合名称" of {FACTS} are longer than its 2 characters',
+    )
+
+
+def test_filled_values_longer_than_the_table_column(plain: Any, workbook: Path) -> None:
+    execute(f"INSERT INTO {PLANS} (\"年金计划号\") VALUES ('P0001')")
+    execute(f'ALTER TABLE {PLANS} ALTER COLUMN "计划全称" TYPE varchar(2)')
+    assert_refused(
+        ("backfill_refs", "--file", str(workbook), "--targets", "plans", "--mode", "fill_null_only"),
+        f"1 value(s) the plans backfill would write into the column \"计划全称\" of {PLANS} are longer than its "
+        "2 characters ('甲计划')",
+    )
+
+
 @pytest.fixture
 def role(plain: Any, subprocess_env: dict[str, str]) -> Iterator[dict[str, str]]:
     """A login role with every privilege a run needs; a test revokes one. Returns the

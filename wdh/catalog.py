@@ -22,6 +22,7 @@ class Column:
     type: str  # format_type(), e.g. "character varying(255)": castable text
     not_null: bool
     has_default: bool  # DEFAULT, identity or generated: left out of an INSERT, it is not NULL
+    max_length: int | None = None  # characters, for varchar(n) / char(n)
 
 
 @dataclass(frozen=True)
@@ -107,11 +108,17 @@ def table_catalog_columns(oid: int) -> dict[str, Column]:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT attname, format_type(atttypid, atttypmod), attnotnull, "
-            "atthasdef OR attidentity <> '' OR attgenerated <> '' "
+            "atthasdef OR attidentity <> '' OR attgenerated <> '', "
+            # a varchar(n) / char(n) typmod is n + 4 (the header PostgreSQL counts in)
+            "CASE WHEN atttypid IN ('varchar'::regtype, 'bpchar'::regtype) AND atttypmod > 0 "
+            "THEN atttypmod - 4 END "
             "FROM pg_attribute WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
             [oid],
         )
-        return {name: Column(name, kind, bool(not_null), bool(default)) for name, kind, not_null, default in cursor}
+        return {
+            name: Column(name, kind, bool(not_null), bool(default), width)
+            for name, kind, not_null, default, width in cursor
+        }
 
 
 _FOREIGN_KEYS = """

@@ -125,6 +125,7 @@ def preflight_writes(writes: Sequence[TableWrite], *, fixes: Mapping[str, str]) 
         columns = catalog.table_catalog_columns(oid)
         problems += _privilege_problems(write, oid, columns)
         problems += _column_problems(write, columns)
+        problems += _width_problems(write, columns)
         for key in catalog.foreign_keys(oid):
             writers = writes if key.deferred else writes[:index]  # not deferred: checked per statement
             problems += _foreign_key_problems(write, key, writers, fix_by_oid.get(key.referenced_oid))
@@ -201,6 +202,33 @@ def _column_problems(write: TableWrite, columns: Mapping[str, catalog.Column]) -
     return problems
 
 
+def _width_problems(write: TableWrite, columns: Mapping[str, catalog.Column]) -> list[str]:
+    """Values longer than the table's varchar(n) / char(n) (the table, not the model, decides)."""
+    problems = []
+    for name, rows in [
+        *((name, write.rows) for name in write.columns),
+        *((name, [{name: value} for value in values]) for name, values in write.updates.items()),
+    ]:
+        limit = columns[name].max_length if name in columns else None
+        if limit is None or _longest([row.get(name) for row in rows]) <= limit:
+            continue
+        long = [row for row in rows if isinstance(row.get(name), str) and len(row[name]) > limit]
+        shown = [f"{_label(write, row)}{row[name]!r}" for row in long]
+        problems.append(
+            f"{len(long)} value(s) {write.purpose} would write into the column {quote_ident(name)} of {write.table} "
+            f"are longer than its {limit} characters ({_sample(shown)}); widen the column or correct the source"
+        )
+    return problems
+
+
+def _longest(values: Sequence[Any]) -> int:
+    """The longest text among ``values``: one pass in C, or row by row when some value is not text."""
+    try:
+        return max(map(len, filter(None, values)), default=0)
+    except TypeError:
+        return max((len(value) for value in values if isinstance(value, str)), default=0)
+
+
 def _foreign_key_problems(
     write: TableWrite, key: ForeignKey, earlier: Sequence[TableWrite], fix: str | None
 ) -> list[str]:
@@ -244,6 +272,11 @@ def _key_values(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> se
 
 def _labels(write: TableWrite, rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return [", ".join(f"{column} {row.get(column)}" for column in write.label) for row in rows]
+
+
+def _label(write: TableWrite, row: Mapping[str, Any]) -> str:
+    """``"年金计划号 P0001: "`` — the row's label as a prefix, empty when the write has none."""
+    return "".join(_labels(write, [row])) + ": " if write.label else ""
 
 
 def _sample(items: Sequence[str]) -> str:
