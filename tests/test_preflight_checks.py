@@ -157,7 +157,7 @@ def test_not_null_column_without_default_that_wdh_does_not_derive(plain: Any, wo
 def test_not_null_column_the_insert_sends_null(plain: Any, workbook: Path) -> None:
     """计划简称 gets a table default, so the insert names it (keeping NULL, as before the default
     existed) — and NOT NULL then refuses that NULL."""
-    execute(f"ALTER TABLE {PLANS} ALTER COLUMN \"计划简称\" SET DEFAULT '-', ALTER COLUMN \"计划简称\" SET NOT NULL")
+    execute(f'ALTER TABLE {PLANS} ALTER COLUMN "计划简称" SET DEFAULT \'-\', ALTER COLUMN "计划简称" SET NOT NULL')
     assert_refused(
         ("run_job", "--file", str(workbook), "--backfill-refs", "all"),
         f'the column "计划简称" of {PLANS} is NOT NULL, and 2 of the 2 row(s) the plans backfill would insert '
@@ -167,7 +167,9 @@ def test_not_null_column_the_insert_sends_null(plain: Any, workbook: Path) -> No
 
 def test_not_null_fact_column_added_to_the_table(plain: Any, workbook: Path) -> None:
     execute(f'ALTER TABLE {FACTS} ADD COLUMN "审核人" text NOT NULL')
-    assert_refused(("run_job", "--file", str(workbook)), f'the column "审核人" of {FACTS} is NOT NULL without a default')
+    assert_refused(
+        ("run_job", "--file", str(workbook)), f'the column "审核人" of {FACTS} is NOT NULL without a default'
+    )
 
 
 def test_column_the_insert_writes_implicitly_must_exist(plain: Any, workbook: Path) -> None:
@@ -196,7 +198,7 @@ def test_filled_values_longer_than_the_table_column(plain: Any, workbook: Path) 
     execute(f'ALTER TABLE {PLANS} ALTER COLUMN "计划全称" TYPE varchar(2)')
     assert_refused(
         ("backfill_refs", "--file", str(workbook), "--targets", "plans", "--mode", "fill_null_only"),
-        f"1 value(s) the plans backfill would write into the column \"计划全称\" of {PLANS} are longer than its "
+        f'1 value(s) the plans backfill would write into the column "计划全称" of {PLANS} are longer than its '
         "2 characters ('甲计划')",
     )
 
