@@ -234,7 +234,7 @@ def _role_exists() -> bool:
 def assert_refused_as_role(env: dict[str, str], args: tuple[str, ...], *fragments: str) -> dict[str, Any]:
     before = contents()
     planned = run_job_process(env, *args)
-    summary = json.loads(planned.stdout)
+    summary: dict[str, Any] = json.loads(planned.stdout)
     assert (planned.returncode, summary["status"]) == (2, "failed"), planned.stderr
     for fragment in fragments:
         assert fragment in summary["error"]["message"]
