@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 
 from tests.processes import run_job_process
@@ -113,6 +116,25 @@ def test_foreign_keys_of_the_fact_table_need_the_referenced_keys(with_foreign_ke
     )
     assert planned["facts"]["inserted"] == 2  # the plan is still shown
     assert any(statement.startswith("-- 2 rows\nCOPY") for statement in planned["statements"])
+
+
+def test_plan_only_text_shows_the_plan_and_exits_2_with_the_fix(with_foreign_keys: Any, workbook: Path) -> None:
+    out = StringIO()
+    with pytest.raises(CommandError) as caught:
+        call_command("run_job", "--file", str(workbook), stdout=out, stderr=StringIO())
+    assert caught.value.returncode == 2
+    assert "add --backfill-refs plans" in str(caught.value) and "add --backfill-refs portfolios" in str(caught.value)
+    shown = out.getvalue()
+    assert "-- statements an execute run would send:" in shown
+    assert "run_job annuity_performance (plan-only): failed" in shown
+    assert f"facts → {FACTS} (delete_insert): would delete 0 row(s) in 1 scope(s), would insert 2" in shown
+
+
+def test_skip_facts_checks_no_fact_table(with_foreign_keys: Any, workbook: Path) -> None:
+    """--skip-facts writes no fact: the fact table's foreign keys and privileges do not apply."""
+    summary = run("run_job", "--file", str(workbook), "--backfill-refs", "plans", "--skip-facts", "--execute")
+    assert summary["status"] == "succeeded"
+    assert [row[0] for row in contents()[PLANS]] == ["P0001", "P0002"] and contents()[FACTS] == []
 
 
 def test_keys_the_run_backfills_satisfy_the_foreign_keys(with_foreign_keys: Any, workbook: Path) -> None:

@@ -9,6 +9,9 @@ transaction they run in and whether the plans are applied:
   at once), then ONE transaction for every target and the fact load, in that order, with the
   audit record's success written inside it.
 
+Both check the plans against the warehouse before the first write (``wdh.preflight``): what
+the database would refuse half-way is refused up front, exit 2, with the plan still shown.
+
 Every run leaves exactly one audit record, whatever its end.
 """
 
@@ -238,7 +241,8 @@ def _validate(domain: DomainConfig, request: JobRequest, result: RunResult) -> N
                 "(unqualified 年金计划 / 组合计划, keys 年金计划号 / 组合代码)"
             )
     targets = domain.targets(request.targets) if request.targets else ()
-    preflight_reads(domain_reads(domain, targets=targets, facts=request.fact_mode is FactMode.DELETE_INSERT))
+    counts_facts = _loads_facts(request) and request.fact_mode is FactMode.DELETE_INSERT
+    preflight_reads(domain_reads(domain, targets=targets, facts=counts_facts))
 
 
 def _read(domain: DomainConfig, request: JobRequest, progress: Progress | None) -> FactBatch:
@@ -313,11 +317,11 @@ def _preflight(
 ) -> None:
     """Refuse, before the first write, what the database would refuse half-way (wdh.preflight)."""
     writes = [backfill_write(plan) for plan in plans] + ([facts_write(fact_plan)] if fact_plan else [])
-    run_job = request.fact_mode is not None
-    fix = f"add {'--backfill-refs' if run_job else '--targets'} {{}}"
-    if request.targets and request.backfill_mode is BackfillMode.FILL_NULL_ONLY:
-        fix += f" with {'--backfill-mode' if run_job else '--mode'} insert_missing"
-    preflight_writes(writes, fixes={t.qualified_name: fix.format(t.name) for t in domain.targets("all")})
+    run_job = request.fact_mode is not None  # backfill_refs spells the same flags differently
+    flag, mode_flag = ("--backfill-refs", "--backfill-mode") if run_job else ("--targets", "--mode")
+    filling = request.targets and request.backfill_mode is BackfillMode.FILL_NULL_ONLY
+    then = f" with {mode_flag} insert_missing" if filling else ""
+    preflight_writes(writes, fixes={t.qualified_name: f"add {flag} {t.name}{then}" for t in domain.targets("all")})
 
 
 def _plans(domain: DomainConfig, request: JobRequest, result: RunResult, batch: FactBatch) -> list[BackfillPlan]:

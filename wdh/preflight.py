@@ -246,9 +246,11 @@ def _foreign_key_problems(
     if not remaining:
         return []
     where = f"the foreign key {quote_ident(key.name)} ({', '.join(key.columns)} → {key.referenced})"
-    referenced_oid = key.referenced_oid
-    if not catalog.table_privileged(referenced_oid, "SELECT"):
-        return [f"cannot check {where}: no SELECT privilege on {key.referenced}; GRANT SELECT ON {key.referenced}"]
+    if not catalog.table_privileged(key.referenced_oid, "SELECT"):
+        return [
+            f"cannot check {where}: no SELECT privilege on {key.referenced}; "
+            f"GRANT SELECT ON {key.referenced} TO <the role wdh connects as>"
+        ]
     missing = sorted(catalog.keys_absent(key, remaining))
     if not missing:
         return []
