@@ -26,6 +26,7 @@ from django.db.models import Count, Q
 from facts.models import FACT_COLUMNS, AnnuityPerformance, AnnuityPerformanceColumns
 from wdh.config import FactsTable
 from wdh.postgres import copy_rows, require_table
+from wdh.preflight import TableWrite
 
 DELETE_CHUNK = 1000  # key tuples per DELETE statement
 COPY_CHUNK = 50_000  # rows per COPY, so the CSV buffer stays small
@@ -117,6 +118,22 @@ def facts_sql(plan: FactPlan) -> list[str]:
     columns = ", ".join(f'"{column}"' for column in FACT_COLUMNS)
     statements.append(f"-- {len(plan.rows)} rows\nCOPY {plan.table.qualified} ({columns}) FROM STDIN WITH (FORMAT csv)")
     return statements
+
+
+ROW_LABEL = ("月度", "计划代码", "组合代码")  # how a fact row is named in a preflight message
+
+
+def facts_write(plan: FactPlan) -> TableWrite:
+    """What ``facts_apply`` would write for ``plan``, for the checks before the first write
+    (:mod:`wdh.preflight`): the COPY's columns and rows, and whether it deletes first. Pure."""
+    return TableWrite(
+        table=plan.table.qualified,
+        purpose="the fact load",
+        columns=FACT_COLUMNS,
+        rows=plan.rows,
+        deletes=plan.mode is FactMode.DELETE_INSERT,
+        label=ROW_LABEL,
+    )
 
 
 def plan_outcome(plan: FactPlan) -> FactOutcome:

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from django.apps import apps
-from django.apps.registry import Apps
 from django.db import connection, models
 from django.db.models import F, Lookup, OuterRef, Q, Subquery
 from django.db.models.constants import OnConflict
@@ -35,19 +34,18 @@ from django.db.models.sql import InsertQuery, UpdateQuery
 
 from facts.cleansing import ReferenceLimit, widths_fit
 from refs.derivation import Derivation, is_blank
+from refs.insertion import Inserter, Row, insertion_write
 from refs.models import reference_model
 from wdh.config import Aggregation, RefTarget
 from wdh.errors import InputError
 from wdh.postgres import (
-    column_defaults,
     copy_rows,
     create_stage_table,
     keys_written_here,
     require_table,
     require_unique_index,
 )
-
-Row = dict[str, str | None]
+from wdh.preflight import TableWrite
 
 
 class BackfillMode(enum.StrEnum):
@@ -270,103 +268,12 @@ def _insert(plan: BackfillPlan, chunk_size: int) -> list[str]:
     transaction id, asked once for every key (the run holds one transaction throughout)."""
     target = plan.target
     key = target.key[0]
-    insert = _Inserter.of(target)
+    insert = Inserter.of(target)
     for chunk in chunks(plan.inserts, chunk_size):
         insert.model._default_manager.bulk_create(insert.objects(chunk), ignore_conflicts=True)
     keys = [str(row[key]) for row in plan.inserts]
     inserted = set(keys_written_here(target.qualified_name, key, keys))
     return [k for k in keys if k in inserted]  # in the plan's order
-
-
-@dataclass(frozen=True)
-class _Inserter:
-    """The model ``bulk_create`` inserts the candidates with, and how to build its instances.
-
-    The reference model lists every column of the table, so Django would send an explicit NULL
-    for each column no rule derives (most of 组合计划's). The insert model keeps only the columns
-    whose value is not that NULL-for-want-of-a-value: the derived columns, fields with a Django
-    default (sent as today), and any column the table itself gives a default (sent NULL as
-    today, so the table's default never applies where it did not). Every other column is left
-    out of the INSERT, which stores the same NULL. Instances are built positionally, Django's
-    fast path of ``Model.__init__``.
-    """
-
-    model: type[models.Model]
-    fields: tuple[str, ...]  # attnames, in the insert model's field order
-    defaults: tuple[tuple[int, models.Field[Any, Any]], ...]  # (position, field) filled by get_default()
-
-    @classmethod
-    def of(cls, target: RefTarget) -> _Inserter:
-        model = reference_model(target)
-        derived = {rule.column for rule in target.columns}  # every candidate holds exactly these
-        table_defaults = column_defaults(target.qualified_name)
-        kept = tuple(
-            f
-            for f in model._meta.concrete_fields
-            if f.attname in derived
-            or f.primary_key
-            or f.has_default()
-            or f.db_default is not models.NOT_PROVIDED
-            or f.column in table_defaults
-        )
-        names = tuple(f.attname for f in kept)
-        defaults = tuple((i, f) for i, f in enumerate(kept) if f.attname not in derived)
-        return cls(_insert_model(model, target.qualified_name, kept), names, defaults)
-
-    def objects(self, rows: Iterable[Row]) -> list[models.Model]:
-        model, fields, defaults = self.model, self.fields, self.defaults
-        objs = []
-        for row in rows:
-            values: list[Any] = [row.get(name) for name in fields]
-            for index, f in defaults:
-                values[index] = f.get_default()
-            objs.append(model(*values))
-        return objs
-
-
-_INSERT_APPS = Apps(installed_apps=())  # insert models stay out of the project's app registry
-_INSERT_MODELS: dict[tuple[str, tuple[str, ...]], type[models.Model]] = {}
-
-
-def _insert_model(
-    model: type[models.Model], table: str, fields: Sequence[models.Field[Any, Any]]
-) -> type[models.Model]:
-    signature = (table, tuple(f.attname for f in fields))
-    if signature in _INSERT_MODELS:
-        return _INSERT_MODELS[signature]
-    meta = type("Meta", (), {"managed": False, "db_table": table, "app_label": "refs", "apps": _INSERT_APPS})
-    attrs: dict[str, Any] = {"__module__": __name__, "Meta": meta, **{f.name: _insert_field(f) for f in fields}}
-    name = f"Insert_{model.__name__}_{len(_INSERT_MODELS)}"
-    _INSERT_MODELS[signature] = narrowed = type(name, (models.Model,), attrs)
-    return narrowed
-
-
-class _TextValue:
-    """A text field whose ``str``/None value goes to the database as it is: the INSERT compiler
-    prepares every cell through get_db_prep_save → get_db_prep_value → get_prep_value →
-    to_python, which for text returns the very value. Anything else takes that path."""
-
-    def get_db_prep_save(self, value: Any, connection: Any) -> Any:
-        if value is None or value.__class__ is str:
-            return value
-        return super().get_db_prep_save(value, connection)  # type: ignore[misc]
-
-
-class _CharValue(_TextValue, models.CharField):  # type: ignore[type-arg]
-    pass
-
-
-class _TextFieldValue(_TextValue, models.TextField):  # type: ignore[type-arg]
-    pass
-
-
-def _insert_field(field: models.Field[Any, Any]) -> models.Field[Any, Any]:
-    """A copy of ``field`` for the insert model; plain text fields get the direct text path."""
-    kind = {models.CharField: _CharValue, models.TextField: _TextFieldValue}.get(type(field))
-    if kind is None:
-        return cast("models.Field[Any, Any]", cast(Any, field).clone())
-    _, _, args, kwargs = field.deconstruct()
-    return kind(*args, **kwargs)
 
 
 def _fill(plan: BackfillPlan, chunk_size: int) -> list[Cell]:
@@ -447,6 +354,20 @@ def _stage_model(target: RefTarget, table: str, columns: list[str]) -> type[mode
         return type(name, (models.Model,), attrs)
 
 
+def backfill_write(plan: BackfillPlan) -> TableWrite:
+    """What ``backfill_apply`` would write for ``plan``, for the checks before the first write
+    (:mod:`wdh.preflight`): the INSERT's columns and values, or the values the fill may set."""
+    target = plan.target
+    if plan.mode is BackfillMode.INSERT_MISSING:
+        return insertion_write(target, plan.inserts)
+    updates: dict[str, list[str]] = {}
+    for cell in plan.fills:
+        updates.setdefault(cell.column, []).append(cell.value)
+    return TableWrite(
+        table=target.qualified_name, purpose=f"the {target.name} backfill", updates=updates, stages=bool(plan.fills)
+    )
+
+
 def backfill_sql(plan: BackfillPlan, *, chunk_size: int) -> list[str]:
     """The statements ``backfill_apply`` sends for ``plan``, as Django compiles them (first chunk
     shown; the placeholders are bound values). Pure: compiles, never executes."""
@@ -456,7 +377,7 @@ def backfill_sql(plan: BackfillPlan, *, chunk_size: int) -> list[str]:
         if not plan.inserts:
             return []
         chunk_count = -(-len(plan.inserts) // chunk_size)
-        insert = _Inserter.of(target)
+        insert = Inserter.of(target)
         objs = insert.objects(plan.inserts[:chunk_size])
         return [f"-- {len(plan.inserts)} rows in {chunk_count} chunk(s)\n{_insert_sql(insert.model, objs)}"]
     return _fill_sql(plan, model)

@@ -220,23 +220,24 @@ def test_table_without_unique_index_is_refused_before_any_write(
 
 
 def test_failed_run_leaves_warehouse_unchanged_and_audited(warehouse: None, tmp_path: Path) -> None:
-    # the database rejects a value: 计划全称 narrowed to 4 characters in this warehouse
+    # the database rejects a value: a CHECK constraint (which the preflight does not evaluate)
+    # allows 计划全称 4 characters in this warehouse
     with connection.cursor() as cursor:
-        cursor.execute('ALTER TABLE "mapping"."年金计划" ALTER COLUMN "计划全称" TYPE varchar(4)')
+        cursor.execute('ALTER TABLE "mapping"."年金计划" ADD CONSTRAINT "短名" CHECK (length("计划全称") <= 4)')
     try:
         rows = [{**ROWS[0], "计划名称": "一个很长的计划名称"}, ROWS[2]]
         workbook = write_workbook(tmp_path / "2026年2月年金终稿数据.xlsx", rows)
         error, summary = run_failing("run_job", "--file", str(workbook), "--backfill-refs", "all", "--execute")
         assert error.returncode == 1
-        assert "value too long" in summary["error"]["message"]
+        assert "violates check constraint" in summary["error"]["message"]
         assert table_rows('"mapping"."年金计划"') == [] and table_rows('"mapping"."组合计划"') == []
         assert table_rows('"business"."规模明细"') == []
         record = BackfillRun.objects.get(pk=summary["audit_id"])
-        assert record.status == RunStatus.FAILED and "value too long" in record.error
+        assert record.status == RunStatus.FAILED and "violates check constraint" in record.error
         assert not RunTarget.objects.filter(run=record).exists()  # nothing claimed
     finally:
         with connection.cursor() as cursor:
-            cursor.execute('ALTER TABLE "mapping"."年金计划" ALTER COLUMN "计划全称" TYPE varchar(255)')
+            cursor.execute('ALTER TABLE "mapping"."年金计划" DROP CONSTRAINT "短名"')
 
 
 def test_a_row_whose_value_would_not_fit_the_derived_column_is_a_row_error(warehouse: None, tmp_path: Path) -> None:

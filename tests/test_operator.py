@@ -89,14 +89,14 @@ def test_every_documented_exit_code_comes_from_a_real_process(
         assert manage(subprocess_env, "backfill_refs", *file, "--execute").returncode == 3
     finally:
         holder.close()
-    with connection.cursor() as cursor:
-        cursor.execute('ALTER TABLE "mapping"."年金计划" ALTER COLUMN "计划全称" TYPE varchar(2)')
+    with connection.cursor() as cursor:  # a CHECK constraint: what the preflight leaves to the database
+        cursor.execute('ALTER TABLE "mapping"."年金计划" ADD CONSTRAINT "短名" CHECK (length("计划全称") <= 2)')
     try:
         failed = manage(subprocess_env, "backfill_refs", *file, "--execute")
     finally:
         with connection.cursor() as cursor:
-            cursor.execute('ALTER TABLE "mapping"."年金计划" ALTER COLUMN "计划全称" TYPE varchar(255)')
-    assert failed.returncode == 1 and "value too long" in failed.stderr
+            cursor.execute('ALTER TABLE "mapping"."年金计划" DROP CONSTRAINT "短名"')
+    assert failed.returncode == 1 and "violates check constraint" in failed.stderr
     done = manage(subprocess_env, "backfill_refs", *file, "--execute")
     assert done.returncode == 0, done.stderr
     assert manage(subprocess_env, "backfill_refs", *file, "--check").returncode == 0  # nothing pending now

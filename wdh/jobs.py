@@ -9,6 +9,9 @@ transaction they run in and whether the plans are applied:
   at once), then ONE transaction for every target and the fact load, in that order, with the
   audit record's success written inside it.
 
+Both check the plans against the warehouse before the first write (``wdh.preflight``): what
+the database would refuse half-way is refused up front, exit 2, with the plan still shown.
+
 Every run leaves exactly one audit record, whatever its end.
 """
 
@@ -30,16 +33,18 @@ from django.utils import timezone
 
 from facts.batch import FactBatch, SourceSummary, batch_read
 from facts.cleansing import RowError
-from facts.loading import FactMode, FactOutcome, facts_apply, facts_plan, facts_validate
+from facts.loading import FactMode, FactOutcome, FactPlan, facts_apply, facts_plan, facts_validate, facts_write
 from facts.loading import plan_outcome as facts_plan_outcome
 from facts.lookups import lookups_read
 from refs.audit import audit_abandon, audit_finish, audit_start
 from refs.backfill import (
     BackfillMode,
+    BackfillPlan,
     TargetOutcome,
     backfill_apply,
     backfill_plan,
     backfill_validate,
+    backfill_write,
     plan_outcome,
     reference_limits,
 )
@@ -51,6 +56,7 @@ from wdh.errors import ConfigError, ExitCode, WdhError
 from wdh.identifiers import quote_ident
 from wdh.interruption import Interruption, RunInterrupted, interruptible
 from wdh.postgres import advisory_lock_release, advisory_lock_try, read_only_transaction
+from wdh.preflight import domain_reads, preflight_reads, preflight_writes
 from wdh.run_ending import RunNotStartedError, audit_unwritten, locked_error, run_failed
 from wdh.session import session_configure
 
@@ -268,6 +274,9 @@ def _validate(domain: DomainConfig, request: JobRequest, result: RunResult) -> N
                 f"domains.{domain.name}.refs is absent: using the built-in defaults "
                 "(unqualified 年金计划 / 组合计划, keys 年金计划号 / 组合代码)"
             )
+    targets = domain.targets(request.targets) if request.targets else ()
+    counts_facts = _loads_facts(request) and request.fact_mode is FactMode.DELETE_INSERT
+    preflight_reads(domain_reads(domain, targets=targets, facts=counts_facts))
 
 
 def _lookup_tables(domain: DomainConfig) -> list[str]:
@@ -308,14 +317,13 @@ def _plan_only(domain: DomainConfig, request: JobRequest, result: RunResult, pro
         batch = _read(domain, request, progress)
     _absorb(result, batch)
     with read_only_transaction():
-        for plan in _plans(domain, request, result, batch):
-            result.targets.append(plan_outcome(plan))
+        plans = _plans(domain, request, result, batch)
+        result.targets = [plan_outcome(plan) for plan in plans]
         if _loads_facts(request):
             result.at("plan facts", domain.facts.qualified)
-            facts_validate(domain.facts, domain=domain.name)
-            result.facts = facts_plan_outcome(facts_plan(table=domain.facts, rows=batch.rows, mode=_fact_mode(request)))
-        else:
-            result.facts = _skipped_facts(domain, request)
+        fact_plan = _fact_plan(domain, request, batch)
+        result.facts = facts_plan_outcome(fact_plan) if fact_plan else _skipped_facts(domain, request)
+        _preflight(domain, request, plans, fact_plan)  # the plan stays shown when it fails
     result.status = RunStatus.PLANNED
     result.finished_at = timezone.now()
 
@@ -323,25 +331,45 @@ def _plan_only(domain: DomainConfig, request: JobRequest, result: RunResult, pro
 def _execute(
     domain: DomainConfig, request: JobRequest, result: RunResult, batch: FactBatch, progress: Progress | None
 ) -> None:
-    if _loads_facts(request):
-        facts_validate(domain.facts, domain=domain.name)  # before the first write
-    for plan in _plans(domain, request, result, batch):
+    fact_plan = _fact_plan(domain, request, batch)
+    plans = _plans(domain, request, result, batch)
+    _preflight(domain, request, plans, fact_plan)  # before the first write
+    for plan in plans:
         result.at(f"backfill {plan.target.name}", plan.target.qualified_name)
         if progress:
             progress(f"backfilling {plan.target.name}", 0, None)
         with result.timed(f"backfill {plan.target.name}"):
             result.targets.append(backfill_apply(plan, chunk_size=request.chunk_size))
-    if _loads_facts(request):
+    if fact_plan:
         result.at("facts", domain.facts.qualified)
         if progress:
             progress(f"loading {len(batch.rows)} fact rows", 0, None)
         with result.timed("facts"):
-            result.facts = facts_apply(facts_plan(table=domain.facts, rows=batch.rows, mode=_fact_mode(request)))
+            result.facts = facts_apply(fact_plan)
     else:
         result.facts = _skipped_facts(domain, request)
 
 
-def _plans(domain: DomainConfig, request: JobRequest, result: RunResult, batch: FactBatch) -> list[Any]:
+def _fact_plan(domain: DomainConfig, request: JobRequest, batch: FactBatch) -> FactPlan | None:
+    if not _loads_facts(request):
+        return None
+    facts_validate(domain.facts, domain=domain.name)
+    return facts_plan(table=domain.facts, rows=batch.rows, mode=_fact_mode(request))
+
+
+def _preflight(
+    domain: DomainConfig, request: JobRequest, plans: list[BackfillPlan], fact_plan: FactPlan | None
+) -> None:
+    """Refuse, before the first write, what the database would refuse half-way (wdh.preflight)."""
+    writes = [backfill_write(plan) for plan in plans] + ([facts_write(fact_plan)] if fact_plan else [])
+    run_job = request.fact_mode is not None  # backfill_refs spells the same flags differently
+    flag, mode_flag = ("--backfill-refs", "--backfill-mode") if run_job else ("--targets", "--mode")
+    filling = request.targets and request.backfill_mode is BackfillMode.FILL_NULL_ONLY
+    then = f" with {mode_flag} insert_missing" if filling else ""
+    preflight_writes(writes, fixes={t.qualified_name: f"add {flag} {t.name}{then}" for t in domain.targets("all")})
+
+
+def _plans(domain: DomainConfig, request: JobRequest, result: RunResult, batch: FactBatch) -> list[BackfillPlan]:
     if not request.targets:
         return []
     targets = domain.targets(request.targets)

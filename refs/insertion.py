@@ -1,0 +1,134 @@
+"""How the backfill inserts candidate rows: an insert model per table that names only the
+columns an INSERT must send, and the values it sends for each candidate.
+
+``backfill_apply`` inserts with it, ``backfill_sql`` compiles its statement, and
+``insertion_write`` describes the same INSERT — its columns and every value — for the checks
+made before the first write (:mod:`wdh.preflight`), so they check exactly what is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from django.apps.registry import Apps
+from django.db import models
+
+from refs.models import reference_model
+from wdh.config import RefTarget
+from wdh.postgres import column_defaults
+from wdh.preflight import TableWrite
+
+Row = dict[str, str | None]
+
+
+@dataclass(frozen=True)
+class Inserter:
+    """The model ``bulk_create`` inserts the candidates with, and how to build its instances.
+
+    The reference model lists every column of the table, so Django would send an explicit NULL
+    for each column no rule derives (most of 组合计划's). The insert model keeps only the columns
+    whose value is not that NULL-for-want-of-a-value: the derived columns, fields with a Django
+    default (sent as today), and any column the table itself gives a default (sent NULL as
+    today, so the table's default never applies where it did not). Every other column is left
+    out of the INSERT, which stores the same NULL. Instances are built positionally, Django's
+    fast path of ``Model.__init__``.
+    """
+
+    model: type[models.Model]
+    fields: tuple[str, ...]  # attnames, in the insert model's field order
+    defaults: tuple[tuple[int, models.Field[Any, Any]], ...]  # (position, field) filled by get_default()
+
+    @classmethod
+    def of(cls, target: RefTarget) -> Inserter:
+        model = reference_model(target)
+        derived = {rule.column for rule in target.columns}  # every candidate holds exactly these
+        table_defaults = column_defaults(target.qualified_name)
+        kept = tuple(
+            f
+            for f in model._meta.concrete_fields
+            if f.attname in derived
+            or f.primary_key
+            or f.has_default()
+            or f.db_default is not models.NOT_PROVIDED
+            or f.column in table_defaults
+        )
+        names = tuple(f.attname for f in kept)
+        defaults = tuple((i, f) for i, f in enumerate(kept) if f.attname not in derived)
+        return cls(_insert_model(model, target.qualified_name, kept), names, defaults)
+
+    def objects(self, rows: Iterable[Row]) -> list[models.Model]:
+        model = self.model
+        return [model(*values) for values in self.values(rows)]
+
+    def values(self, rows: Iterable[Row]) -> Iterator[list[Any]]:
+        """Each row's values in ``fields`` order: what the INSERT sends."""
+        fields, defaults = self.fields, self.defaults
+        for row in rows:
+            values: list[Any] = [row.get(name) for name in fields]
+            for index, f in defaults:
+                values[index] = f.get_default()
+            yield values
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The INSERT's column list."""
+        return tuple(f.column for f in self.model._meta.concrete_fields)
+
+
+_INSERT_APPS = Apps(installed_apps=())  # insert models stay out of the project's app registry
+_INSERT_MODELS: dict[tuple[str, tuple[str, ...]], type[models.Model]] = {}
+
+
+def _insert_model(
+    model: type[models.Model], table: str, fields: Sequence[models.Field[Any, Any]]
+) -> type[models.Model]:
+    signature = (table, tuple(f.attname for f in fields))
+    if signature in _INSERT_MODELS:
+        return _INSERT_MODELS[signature]
+    meta = type("Meta", (), {"managed": False, "db_table": table, "app_label": "refs", "apps": _INSERT_APPS})
+    attrs: dict[str, Any] = {"__module__": __name__, "Meta": meta, **{f.name: _insert_field(f) for f in fields}}
+    name = f"Insert_{model.__name__}_{len(_INSERT_MODELS)}"
+    _INSERT_MODELS[signature] = narrowed = type(name, (models.Model,), attrs)
+    return narrowed
+
+
+class _TextValue:
+    """A text field whose ``str``/None value goes to the database as it is: the INSERT compiler
+    prepares every cell through get_db_prep_save → get_db_prep_value → get_prep_value →
+    to_python, which for text returns the very value. Anything else takes that path."""
+
+    def get_db_prep_save(self, value: Any, connection: Any) -> Any:
+        if value is None or value.__class__ is str:
+            return value
+        return super().get_db_prep_save(value, connection)  # type: ignore[misc]
+
+
+class _CharValue(_TextValue, models.CharField):  # type: ignore[type-arg]
+    pass
+
+
+class _TextFieldValue(_TextValue, models.TextField):  # type: ignore[type-arg]
+    pass
+
+
+def _insert_field(field: models.Field[Any, Any]) -> models.Field[Any, Any]:
+    """A copy of ``field`` for the insert model; plain text fields get the direct text path."""
+    kind = {models.CharField: _CharValue, models.TextField: _TextFieldValue}.get(type(field))
+    if kind is None:
+        return cast("models.Field[Any, Any]", cast(Any, field).clone())
+    _, _, args, kwargs = field.deconstruct()
+    return kind(*args, **kwargs)
+
+
+def insertion_write(target: RefTarget, rows: Sequence[Row]) -> TableWrite:
+    """The INSERT of ``rows`` into ``target``'s table as the checks before the first write see
+    it: its column list and, per row, every value it sends. Reads the catalog (column defaults)."""
+    purpose = f"the {target.name} backfill"
+    if not rows:
+        return TableWrite(table=target.qualified_name, purpose=purpose)
+    insert = Inserter.of(target)
+    columns = insert.columns
+    sent = [dict(zip(columns, values, strict=True)) for values in insert.values(rows)]
+    return TableWrite(table=target.qualified_name, purpose=purpose, columns=columns, rows=sent, label=target.key)
