@@ -99,10 +99,11 @@ def test_a_missing_privilege_on_a_warehouse_table_fails_the_run_naming_table_and
     grant("GRANT SELECT ON ALL TABLES IN SCHEMA mapping, business TO {role}")
     before = warehouse_contents()
     done = run_job_process(env, *job_args(write_workbook(tmp_path / FILE_NAME, JOB_ROWS)))
-    assert done.returncode == 1, done.stderr
+    # The preflight check finds the missing privilege before the first write: exit 2 with the fix.
+    assert done.returncode == 2, done.stderr
     message = done.summary["error"]["message"]
-    assert message.startswith("the database role lacks a privilege the run needs")
-    assert f"during backfill plans on {PLANS}" in message and "nothing was written" in message
+    assert message.startswith("the database would refuse this run's writes")
+    assert f"no INSERT privilege on {PLANS}" in message and "GRANT INSERT" in message
     assert "cannot reach" not in done.stderr and "Traceback" not in done.stderr
     record = BackfillRun.objects.get(pk=done.summary["audit_id"])
     assert (record.status, record.error) == (RunStatus.FAILED, message)
