@@ -110,10 +110,17 @@ def log_in(browser: WebDriver, base: str) -> None:
 
 
 def search(browser: WebDriver, term: str) -> None:
+    """Submit ``term`` and wait until the new result page has replaced the old one.
+
+    Waiting for ``q=`` in the address is not enough from the second search on: the old
+    page's address has it already, and its rows go stale under the reader.
+    """
+    page = browser.find_element(By.TAG_NAME, "html")
     box = browser.find_element(By.ID, "searchbar")
     box.clear()
     box.send_keys(term + Keys.ENTER)
-    wait_for(browser, expected_conditions.url_contains("q="))
+    wait_for(browser, expected_conditions.staleness_of(page))
+    wait_for(browser, expected_conditions.presence_of_element_located((By.ID, "changelist")))
 
 
 def listed_runs(browser: WebDriver) -> list[str]:
