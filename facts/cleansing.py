@@ -147,7 +147,7 @@ def clean_text(value: Any) -> str | None:
 
 def _reject_special(value: Any, expected: str) -> None:
     if isinstance(value, CellError):
-        raise CellProblem(f"formula error {value.code}")
+        raise CellProblem(value.problem)
     if isinstance(value, bool):
         raise CellProblem(f"a TRUE/FALSE cell is not {expected}")
 

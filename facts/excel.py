@@ -9,13 +9,14 @@ cleansing step must know about those types:
 - date cells (also custom formats such as ``yyyy"年"m"月"``) are ``date``, or ``datetime`` when
   they carry a time; time and duration cells are ``time`` / ``timedelta``;
 - text is ``str`` exactly as written (not stripped); booleans are ``bool``;
-- a formula gives its cached value; a formula never calculated (some generated files) is ``None``;
+- a formula gives its cached value; a formula never calculated (no cached value, as some
+  generated files have) is a :class:`CellError` with ``uncalculated`` set, in every column read;
 - a merged area gives its value in the top-left cell and ``None`` in the others.
 """
 
 from __future__ import annotations
 
-import posixpath
+import contextlib
 import re
 import unicodedata
 import zipfile
@@ -23,11 +24,14 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from xml.etree import ElementTree
 
 from python_calamine import CalamineError, CalamineSheet, CalamineWorkbook, PasswordError
 
+from facts.package import PackageRefusal, check_calamine_parts, check_directory, copy_with_part, sheet_part
+from facts.sheet_choice import sheet_choice
+from facts.sheet_scan import FAR_COLUMN, Mark, ScanRefusal, copy_without, scan_extent, scan_marks
 from wdh.errors import InputError
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
@@ -40,22 +44,26 @@ _HEADER_RENAMES = {"机构": "机构名称", "计划号": "计划代码"}  # ANN
 _BRACKETED = re.compile(r"\(([^()]*)\)")
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 
-_CHUNK = 1 << 20
-_ERROR_MARK = b't="e"'
-_ERROR_CELL = re.compile(
-    rb'<c\s([^>]*?\bt="e"[^>]*)>(?:<f\b[^>]*/>|<f\b[^>]*>[^<]*</f>)?<v>([^<]*)</v>',
-)
-_CELL_REF = re.compile(rb'\br="([A-Z]+)([0-9]+)"')
+UNCALCULATED = "formula was never calculated (open and save the workbook in Excel)"
+NAMED_OUTSIDE = 5  # cells outside the table named in warnings; the rest are counted
 
 
 @dataclass(frozen=True)
 class CellError:
-    """A formula error value in a cell: ``#N/A``, ``#DIV/0!``, ``#REF!``, ``#VALUE!``…"""
+    """A cell the reader cannot give a value for: a formula error value (``#N/A``, ``#DIV/0!``,
+    ``#REF!``…) or, with ``uncalculated``, a formula without a cached value (``code`` is then
+    the formula, ``=`` first)."""
 
     code: str
+    uncalculated: bool = False
 
     def __str__(self) -> str:
         return self.code
+
+    @property
+    def problem(self) -> str:
+        """The row error's message."""
+        return UNCALCULATED if self.uncalculated else f"formula error {self.code}"
 
 
 _ErrorCells = dict[int, dict[int, CellError]]  # Excel row number -> 0-based column -> error
@@ -66,8 +74,9 @@ class SheetData:
     """One sheet: its header and a one-pass stream of its non-blank rows below the header.
 
     ``header[i]``, ``raw_header[i]`` and ``column_letters[i]`` describe the ``i``-th value of
-    every row. Columns outside the header (no name to the left of the first or right of the
-    last header cell) are not read.
+    every row. Cells outside the header's columns (no name to the left of the first or right of
+    the last header cell) are not read; each non-blank one below the header row is named in
+    ``warnings`` (the first few; then a count), filled as the rows stream.
     """
 
     path: Path
@@ -77,13 +86,14 @@ class SheetData:
     column_letters: tuple[str, ...]  # Excel's letters of each header column ("A", "B", …)
     header_row: int  # Excel row number of the header row
     _stream: _RowStream = field(repr=False, compare=False)
+    warnings: list[str] = field(default_factory=list, compare=False)
 
     def iter_rows(self) -> Iterator[tuple[int, tuple[Any, ...]]]:
         """``(Excel row number, values aligned to header)`` for each non-blank row; once only.
 
         A blank row (every cell empty or whitespace) is skipped and counted in ``blank_rows``.
         """
-        return self._stream.take()
+        return self._stream.take(self)
 
     @property
     def blank_rows(self) -> int:
@@ -94,28 +104,27 @@ class SheetData:
 class _RowStream:
     """calamine's row iterator below the header, cut to the header's columns."""
 
-    def __init__(
-        self,
-        rows: Iterator[tuple[int, list[Any]]],
-        columns: slice,
-        errors: _ErrorCells,
-    ) -> None:
+    def __init__(self, rows: Iterator[tuple[int, list[Any]]], columns: slice, errors: _ErrorCells, offset: int) -> None:
         self._rows = rows
         self._columns = columns
         self._errors = errors
+        self._offset = offset  # sheet column of calamine's first column
         self._taken = False
         self.blank_rows = 0
+        self.outside: list[str] = []  # references of non-blank cells outside the header's columns
 
-    def take(self) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    def take(self, data: SheetData) -> Iterator[tuple[int, tuple[Any, ...]]]:
         if self._taken:
             raise RuntimeError("the rows of a SheetData can be iterated only once; call read_sheet() again")
         self._taken = True
-        return self._generate()
+        return self._generate(data)
 
-    def _generate(self) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    def _generate(self, data: SheetData) -> Iterator[tuple[int, tuple[Any, ...]]]:
         columns, errors = self._columns, self._errors
         width = columns.stop - columns.start
         for number, row in self._rows:
+            if len(row) > width:
+                self._note_outside(number, row)
             values = [None if value == "" else value for value in row[columns]]
             if len(values) < width:
                 values.extend([None] * (width - len(values)))
@@ -126,6 +135,23 @@ class _RowStream:
                 self.blank_rows += 1
                 continue
             yield number, tuple(values)
+        data.warnings.extend(_outside_warnings(self.outside, data.column_letters))
+
+    def _note_outside(self, number: int, row: list[Any]) -> None:
+        start, stop = self._columns.start, self._columns.stop
+        for index in (*range(start), *range(stop, len(row))):
+            if not _is_blank([row[index]]):
+                self.outside.append(f"{column_letter(self._offset + index)}{number}")
+
+
+def _outside_warnings(cells: list[str], letters: tuple[str, ...]) -> list[str]:
+    if not cells:
+        return []
+    table = f"{letters[0]}–{letters[-1]}"
+    named = [f"cell {cell} lies outside the table {table} and was ignored" for cell in cells[:NAMED_OUTSIDE]]
+    if len(cells) > NAMED_OUTSIDE:
+        named.append(f"{len(cells) - NAMED_OUTSIDE} more non-blank cell(s) outside the table {table} were ignored")
+    return named
 
 
 def normalise_header(name: object) -> str:
@@ -151,21 +177,56 @@ def read_sheet(path: Path, sheet: str | int) -> SheetData:
 
     Reads the file only. The header row is the first non-blank row; the data rows stream from
     :meth:`SheetData.iter_rows`. Raises :class:`~wdh.errors.InputError` naming the file (and
-    sheet) when the file is missing, unreadable, not a workbook, damaged or password-protected,
-    when the sheet does not exist or has no header row, and when two header cells have the same
+    sheet) when the file is missing, unreadable, not a workbook, damaged, password-protected or
+    beyond the reader's limits (:func:`check_workbook`), when the sheet does not exist or has
+    no header row, when a header cell holds a NUL, and when two header cells have the same
     normalised name.
     """
     _check_file(path)
-    name, calamine_sheet, errors = _load_sheet(path, sheet)
+    loaded = _load_sheet(path, sheet)
+    name, calamine_sheet = loaded.name, loaded.cells
     rows = enumerate(calamine_sheet.iter_rows(), start=1)  # calamine pads the rows above its data
     header_row, cells = _header_row(rows, path, name)
     offset = calamine_sheet.start[1] if calamine_sheet.start else 0  # column of calamine's first cell
+    _check_storable(path, name, cells, offset)
     columns, header = _header_columns(cells, path, name)
     raw_header = tuple(_cell_text(cell) for cell in cells[columns])
     letters = tuple(column_letter(offset + index) for index in range(columns.start, columns.stop))
     _check_unique(path, name, header, raw_header, letters)
-    positions = _error_positions(errors, first=offset + columns.start, width=len(header))
-    return SheetData(path, name, header, raw_header, letters, header_row, _RowStream(rows, columns, positions))
+    first = offset + columns.start
+    _check_dropped(path, name, loaded.dropped, first=first, stop=offset + columns.stop)
+    positions = _error_positions(loaded.marks, first=first, width=len(header))
+    stream = _RowStream(rows, columns, positions, offset)
+    stream.outside.extend(f"{column_letter(column)}{row}" for row, column in loaded.dropped)
+    return SheetData(path, name, header, raw_header, letters, header_row, stream, loaded.warnings)
+
+
+def check_workbook(path: Path, sheet: str | int) -> None:
+    """Check, reading the file only, that ``path`` can be read within the reader's limits: a
+    readable workbook; no part of its package decompressing to more than ``WDH_MAX_PART_MB``
+    or holding a text longer than any Excel cell; ``sheet`` exists; its XML has no tag or cell
+    beyond the scan's bounds. Raises :class:`~wdh.errors.InputError` naming the file.
+    Execute runs call it before taking the advisory lock; :func:`read_sheet` checks the same."""
+    _check_file(path)
+    with _guarded(path), _opened(path) as (workbook, archive):
+        name, _ = sheet_choice(path, workbook.sheets_metadata, sheet)
+        part = sheet_part(archive, name) if archive else None
+        if archive and part:
+            with archive.open(part) as stream:
+                scan_extent(stream)
+
+
+@contextlib.contextmanager
+def _opened(path: Path) -> Iterator[tuple[CalamineWorkbook, zipfile.ZipFile | None]]:
+    """calamine's workbook and, for .xlsx/.xlsm, the zip package, its limits checked first:
+    calamine reads the shared strings as it opens the workbook."""
+    with contextlib.ExitStack() as stack:
+        archive = None
+        if path.suffix.lower() in _OOXML_SUFFIXES:
+            archive = stack.enter_context(zipfile.ZipFile(path))
+            check_directory(archive)
+            check_calamine_parts(archive)
+        yield stack.enter_context(CalamineWorkbook.from_path(path)), archive
 
 
 def column_letter(index: int) -> str:
@@ -176,13 +237,6 @@ def column_letter(index: int) -> str:
         number, rest = divmod(number - 1, 26)
         letters = chr(ord("A") + rest) + letters
     return letters
-
-
-def _column_index(letters: str) -> int:
-    number = 0
-    for letter in letters:
-        number = number * 26 + ord(letter) - ord("A") + 1
-    return number - 1
 
 
 def _cell_text(value: object) -> str:
@@ -236,23 +290,75 @@ def _ole_instead_of_ooxml(path: Path) -> InputError:
     )
 
 
-def _load_sheet(path: Path, sheet: str | int) -> tuple[str, CalamineSheet, _ErrorCells]:
-    """The real name of ``sheet``, its cells (only this sheet is read) and its error cells.
+@dataclass
+class _Loaded:
+    name: str  # the real sheet name
+    cells: CalamineSheet
+    marks: _ErrorCells = field(default_factory=dict)  # sheet row → sheet column → error
+    dropped: list[tuple[int, int]] = field(default_factory=list)  # far cells calamine did not see
+    warnings: list[str] = field(default_factory=list)
 
-    The error scan runs on a second thread: calamine releases the GIL while it parses, so the
-    scan costs no wall-clock time.
+
+def _load_sheet(path: Path, sheet: str | int) -> _Loaded:
+    """The sheet's cells (only this sheet is read), with its error marks and far cells.
+
+    An .xlsx/.xlsm is checked as :func:`check_workbook` does; when its sheet has value cells
+    from column AA on or in rows from 1,000,000 on, calamine reads a copy without them (its
+    dense range would otherwise reach them). The mark scan runs on a second thread: calamine
+    releases the GIL while it parses, so the scan costs no wall-clock time.
     """
+    with _guarded(path), _opened(path) as (workbook, archive), ThreadPoolExecutor(max_workers=1) as pool:
+        name, warnings = sheet_choice(path, workbook.sheets_metadata, sheet)
+        part = sheet_part(archive, name) if archive else None
+        if archive is None or part is None:
+            return _Loaded(name, workbook.get_sheet_by_name(name), warnings=warnings)
+        with archive.open(part) as stream:
+            far = scan_extent(stream).far
+        marks = pool.submit(_marks, path, part)
+        cells = _far_free_cells(workbook, path, name, part, far)
+        return _Loaded(name, cells, marks.result(), sorted(far), warnings)
+
+
+def _far_free_cells(
+    workbook: CalamineWorkbook, path: Path, name: str, part: str, far: list[tuple[int, int]]
+) -> CalamineSheet:
+    if not far:
+        return workbook.get_sheet_by_name(name)
+    positions = set(far)
+    rewrite = copy_with_part(path, part, lambda source, out: copy_without(source, out, positions))
+    with rewrite as copy, CalamineWorkbook.from_path(copy) as sanitised:
+        return sanitised.get_sheet_by_name(name)
+
+
+def _marks(path: Path, part: str) -> _ErrorCells:
+    with zipfile.ZipFile(path) as archive, archive.open(part) as stream:
+        found = scan_marks(stream)
+    marks: _ErrorCells = {}
+    for mark in found:
+        marks.setdefault(mark.row, {})[mark.column] = _cell_error(mark)
+    return marks
+
+
+def _cell_error(mark: Mark) -> CellError:
+    if mark.error is not None:
+        return CellError(mark.error)
+    return CellError(f"={mark.formula}", uncalculated=True)
+
+
+@contextlib.contextmanager
+def _guarded(path: Path) -> Iterator[None]:
+    """Every failure to read the package as an InputError naming the file."""
     try:
-        with CalamineWorkbook.from_path(path) as workbook, ThreadPoolExecutor(max_workers=1) as pool:
-            name = _sheet_name(path, workbook.sheet_names, sheet)
-            scan = pool.submit(_error_cells, path, name) if path.suffix.lower() in _OOXML_SUFFIXES else None
-            cells = workbook.get_sheet_by_name(name)
-            return name, cells, scan.result() if scan else {}
+        yield
     except PasswordError:
         raise InputError(
             f"{path}: the workbook is password-protected; remove the password in Excel and save it again"
         ) from None
-    except (CalamineError, OSError) as exc:
+    except (PackageRefusal, ScanRefusal) as exc:
+        raise InputError(f"{path}: {exc}") from None
+    except MemoryError:
+        raise InputError(f"{path}: reading the workbook ran out of memory; check that this is the right file") from None
+    except (CalamineError, zipfile.BadZipFile, KeyError, ElementTree.ParseError, OSError) as exc:
         raise _damaged(path, exc) from None
 
 
@@ -260,23 +366,6 @@ def _damaged(path: Path, exc: Exception) -> InputError:
     return InputError(
         f"{path}: cannot be read as an Excel workbook ({exc}); the file may be damaged or truncated — "
         "copy it again, or open it in Excel and save it again"
-    )
-
-
-def _sheet_name(path: Path, names: list[str], sheet: str | int) -> str:
-    listed = ", ".join(repr(name) for name in names)
-    if isinstance(sheet, int):
-        if 0 <= sheet < len(names):
-            return names[sheet]
-        raise InputError(
-            f"{path}: no sheet at index {sheet}; the workbook has {len(names)} sheet(s), "
-            f"indexes 0–{len(names) - 1}: {listed}"
-        )
-    if sheet in names:
-        return sheet
-    raise InputError(
-        f"{path}: no sheet named {sheet!r}; the workbook's sheets are {listed}. "
-        "Pass the right one with --sheet or set domains.<domain>.sheet"
     )
 
 
@@ -295,6 +384,33 @@ def _header_columns(cells: list[Any], path: Path, sheet: str) -> tuple[slice, tu
         raise _empty_sheet(path, sheet)
     columns = slice(named[0], named[-1] + 1)
     return columns, tuple(names[columns])
+
+
+def _check_storable(path: Path, sheet: str, cells: list[Any], offset: int) -> None:
+    """A header name goes into the audit record and the error messages: PostgreSQL's text cannot
+    hold a NUL character, so a header with one is refused before anything is written."""
+    for index, cell in enumerate(cells):
+        if "\x00" in _cell_text(cell):
+            raise InputError(
+                f"{path}, sheet {sheet!r}: header cell {column_letter(offset + index)} holds a NUL character "
+                f"({_cell_text(cell)!r}), which PostgreSQL cannot store; retype that header in Excel"
+            )
+
+
+def _check_dropped(path: Path, sheet: str, dropped: list[tuple[int, int]], *, first: int, stop: int) -> None:
+    """Far cells calamine did not see must lie outside the table: a table reaching column Z
+    may go on beyond it, and a far row inside the table's columns is a row past 999,999."""
+    if not dropped:
+        return
+    inside = next(((row, column) for row, column in dropped if first <= column < stop), None)
+    if inside is None and stop < FAR_COLUMN:
+        return
+    cell = f"{column_letter(inside[1])}{inside[0]}" if inside else f"{column_letter(dropped[0][1])}{dropped[0][0]}"
+    raise InputError(
+        f"{path}, sheet {sheet!r}: cell {cell} lies beyond what wdh reads (columns A–Z, rows up to 999,999) "
+        "and may belong to the table; delete the cells far to the right or below the table, "
+        "or move the table within A–Z"
+    )
 
 
 def _empty_sheet(path: Path, sheet: str) -> InputError:
@@ -326,72 +442,3 @@ def _error_positions(errors: _ErrorCells, *, first: int, width: int) -> _ErrorCe
         if inside:
             positions[number] = inside
     return positions
-
-
-def _error_cells(path: Path, sheet: str) -> _ErrorCells:
-    """Formula error cells of an .xlsx/.xlsm sheet: Excel row number → 0-based column → error.
-
-    python-calamine 0.9 reads error cells as ``""`` (its issue #105), indistinguishable from an
-    empty cell, so a ``#N/A`` would quietly become a default value downstream. One pass over the
-    sheet's XML finds them; it costs about a tenth of calamine's own read.
-    """
-    try:
-        with zipfile.ZipFile(path) as archive:
-            part = _sheet_part(archive, sheet)
-            if part is None:
-                return {}
-            with archive.open(part) as stream:
-                return _scan_errors(stream)
-    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError, OSError) as exc:
-        raise _damaged(path, exc) from None
-
-
-def _sheet_part(archive: zipfile.ZipFile, sheet: str) -> str | None:
-    """The archive member holding ``sheet``'s cells, from the workbook and its relationships."""
-    workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
-    relation = next(
-        (
-            _attribute(element, "id")
-            for element in workbook.iter()
-            if _local(element.tag) == "sheet" and element.get("name") == sheet
-        ),
-        None,
-    )
-    relations = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
-    target = next((element.get("Target") for element in relations.iter() if element.get("Id") == relation), None)
-    if relation is None or target is None:
-        return None
-    return target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
-
-
-def _local(tag: str) -> str:
-    return tag.rpartition("}")[2]
-
-
-def _attribute(element: ElementTree.Element, local_name: str) -> str | None:
-    return next((value for key, value in element.attrib.items() if _local(key) == local_name), None)
-
-
-def _scan_errors(stream: IO[bytes]) -> _ErrorCells:
-    """Read the sheet XML in chunks cut at row ends, so no cell straddles two chunks."""
-    errors: _ErrorCells = {}
-    carry = b""
-    while chunk := stream.read(_CHUNK):
-        block = carry + chunk
-        end = block.rfind(b"</row>")
-        if end >= 0:
-            _collect_errors(block[:end], errors)
-            block = block[end:]
-        carry = block
-    _collect_errors(carry, errors)
-    return errors
-
-
-def _collect_errors(block: bytes, errors: _ErrorCells) -> None:
-    if _ERROR_MARK not in block:
-        return
-    for match in _ERROR_CELL.finditer(block):
-        reference = _CELL_REF.search(match[1])
-        if reference:  # a cell without its r="B7" cannot be placed; calamine's "" stands
-            row = errors.setdefault(int(reference[2]), {})
-            row[_column_index(reference[1].decode("ascii"))] = CellError(match[2].decode("utf-8", "replace"))

@@ -5,9 +5,10 @@ Plan-only and execute run the same steps and build the same plans; the only bran
 transaction they run in and whether the plans are applied:
 
 - plan-only: a read-only, repeatable-read transaction; nothing can be written.
-- execute: the backfill advisory lock (taken before the slow reading, so a second run is refused
-  at once), then ONE transaction for every target and the fact load, in that order, with the
-  audit record's success written inside it.
+- execute: the workbooks checked against the reader's limits (no lock held meanwhile), then the
+  backfill advisory lock (taken before the slow reading, so a second run is refused at once),
+  then ONE transaction for every target and the fact load, in that order, with the audit
+  record's success written inside it.
 
 Every run leaves exactly one audit record, whatever its end.
 """
@@ -27,7 +28,7 @@ from typing import Any
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from facts.batch import FactBatch, SourceSummary, batch_read
+from facts.batch import FactBatch, SourceSummary, batch_check, batch_read
 from facts.cleansing import RowError
 from facts.loading import FactMode, FactOutcome, facts_apply, facts_plan, facts_validate
 from facts.loading import plan_outcome as facts_plan_outcome
@@ -195,6 +196,14 @@ def _run(
         _plan_only(domain, request, result, progress)
         _finish(run, result, render)
         return
+    with result.timed("check"):  # the workbooks' limits, before the lock: a bad file holds nothing up
+        batch_check(
+            domain,
+            data_dir=request.data_dir,
+            files=list(request.files),
+            max_files=request.max_files,
+            sheet=request.sheet,
+        )
     if not advisory_lock_try():
         raise RunLockedError(
             "another wdh execute run holds the backfill lock on this database; this run did nothing. "
@@ -258,6 +267,7 @@ def _absorb(result: RunResult, batch: FactBatch) -> None:
     result.company_id_missing = batch.company_id_missing
     if batch.errors:
         result.warnings.append(f"{len(batch.errors)} row(s) failed cleansing and are left out of the load")
+    result.warnings += batch.warnings
     if batch.company_id_missing:
         result.warnings.append(f"{batch.company_id_missing} row(s) have no company_id (left empty, never invented)")
 

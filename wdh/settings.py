@@ -10,6 +10,7 @@
 | ``WDH_DATA_BASE_DIR`` | root that relative ``base_dir`` entries resolve against | project directory |
 | ``WDH_HTTPS`` | ``1`` when the admin is served over HTTPS (secure cookies, HSTS) | off |
 | ``WDH_LOG_LEVEL`` | level of the ``wdh`` loggers | ``INFO`` |
+| ``WDH_MAX_PART_MB`` | largest decompressed size of one part of a workbook (a larger one is refused) | ``1024`` |
 """
 
 from __future__ import annotations
@@ -112,6 +113,7 @@ if _flag("WDH_HTTPS"):
 
 WDH_DATA_SOURCES = Path(os.environ.get("WDH_DATA_SOURCES") or BASE_DIR / "wdh" / "data_sources.yml")
 WDH_DATA_BASE_DIR = Path(os.environ.get("WDH_DATA_BASE_DIR") or BASE_DIR)
+WDH_MAX_PART_MB = int(os.environ.get("WDH_MAX_PART_MB") or 1024)
 
 LOGGING = {
     "version": 1,
