@@ -213,7 +213,7 @@ def check_workbook(path: Path, sheet: str | int) -> None:
         part = sheet_part(archive, name) if archive else None
         if archive and part:
             with archive.open(part) as stream:
-                scan_extent(stream)
+                scan_extent(stream, marks=True)
 
 
 @contextlib.contextmanager

@@ -72,14 +72,17 @@ def column_index(letters: str) -> int:
     return number - 1
 
 
-def scan_extent(stream: IO[bytes]) -> SheetScan:
+def scan_extent(stream: IO[bytes], *, marks: bool = False) -> SheetScan:
     """The value cells of the sheet XML in ``stream`` from column AA on or in rows from 1,000,000
-    on (:attr:`SheetScan.far`): the cells that can make calamine's dense range huge. Runs before
-    calamine reads; raises :class:`ScanRefusal`."""
+    on (:attr:`SheetScan.far`): the cells that can make calamine's dense range huge; with
+    ``marks``, the marks too (:func:`scan_marks`) in the same pass. Runs before calamine reads;
+    raises :class:`ScanRefusal`."""
     scan = SheetScan()
     for block in _blocks(stream):
         for match in _FAR.finditer(block):
             _far(block, match.start(), scan)
+        if marks:
+            _mark(block, scan)
     return scan
 
 
@@ -88,11 +91,15 @@ def scan_marks(stream: IO[bytes]) -> list[Mark]:
     calamine reads: calamine releases the GIL). Raises :class:`ScanRefusal`."""
     scan = SheetScan()
     for block in _blocks(stream):
-        if _ERROR_MARK in block:
-            _errors(block, scan)
-        if b"<f" in block:
-            _uncalculated(block, scan)
+        _mark(block, scan)
     return scan.marks
+
+
+def _mark(block: bytes, scan: SheetScan) -> None:
+    if _ERROR_MARK in block:
+        _errors(block, scan)
+    if b"<f" in block:
+        _uncalculated(block, scan)
 
 
 def copy_without(stream: IO[bytes], out: IO[bytes], far: set[tuple[int, int]]) -> None:
