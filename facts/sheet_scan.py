@@ -34,10 +34,11 @@ _UNCALCULATED = re.compile(rb"(?:</f>|<f\b[^<>]*/>)(?!\s*<v\b[^<>]*>[^<])")
 _ATTRIBUTE = re.compile(rb'([\w:]+)\s*=\s*"([^"]*)"')
 _VALUE_AFTER_TAG = re.compile(rb"\s*(?:<f\b[^<>]*/>|<f\b[^<>]*>([^<]*)</f>)?\s*(?:<v\b[^<>]*>([^<]*)</v>)?")
 _REFERENCE = re.compile(r"([A-Z]{1,3})([0-9]{1,7})")
-# Value-cell candidates from column AA on, in rows ≥ 1,000,000, or placed unusually (no ``r``
-# first, which Excel always writes): the rare cells the scan looks at one by one. A table within
-# A–Z and rows below 1,000,000 makes a dense range of at most 26 × 1,000,000 cells.
-_FAR = re.compile(rb'<c(?:>|\s+(?!r=")| r="[A-Z]{2,3}[0-9]| r="[A-Z]{1,3}[0-9]{7})')
+# Every cell but the usual ``<c r="B7"`` (one letter, fewer than seven digits): the cells from
+# column AA on or in rows from 1,000,000 on, and those placed unusually (no ``r`` first, which
+# Excel always writes) — the rare cells the scan looks at one by one. A table within A–Z and
+# rows below 1,000,000 makes a dense range of at most 26 × 1,000,000 cells.
+_FAR = re.compile(rb'<c(?:>|\s(?!r="[A-Z][0-9]{1,6}"))')
 FAR_COLUMN, FAR_ROW = 26, 1_000_000
 _HAS_VALUE = re.compile(rb"\s*(?:<f\b|<v\b[^<>]*>[^<]|<is\b)")
 
@@ -79,8 +80,8 @@ def scan_extent(stream: IO[bytes], *, marks: bool = False) -> SheetScan:
     raises :class:`ScanRefusal`."""
     scan = SheetScan()
     for block in _blocks(stream):
-        for match in _FAR.finditer(block):
-            _far(block, match.start(), scan)
+        for start in (match.start() for match in _FAR.finditer(block)):
+            _far(block, start, scan)
         if marks:
             _mark(block, scan)
     return scan
@@ -106,11 +107,11 @@ def copy_without(stream: IO[bytes], out: IO[bytes], far: set[tuple[int, int]]) -
     """Copy the sheet XML from ``stream`` to ``out`` without the cells at the ``far`` positions."""
     for block in _blocks(stream):
         position = 0
-        for match in _FAR.finditer(block):
-            attributes, end = _cell_at(block, match.start())
+        for start in (match.start() for match in _FAR.finditer(block)):
+            attributes, end = _cell_at(block, start)
             reference = _REFERENCE.fullmatch(attributes.get(b"r", b"").decode("ascii", "replace"))
             if reference and (int(reference[2]), column_index(reference[1])) in far:
-                out.write(block[position : match.start()])
+                out.write(block[position:start])
                 position = end if block[end - 2 : end] == b"/>" else block.index(b"</c>", end) + 4
         out.write(block[position:])
 
