@@ -17,8 +17,6 @@ cleansing step must know about those types:
 from __future__ import annotations
 
 import contextlib
-import re
-import unicodedata
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +29,17 @@ from python_calamine import CalamineError, CalamineSheet, CalamineWorkbook, Pass
 
 from facts.package import PackageRefusal, check_calamine_parts, check_directory, copy_with_part, sheet_part
 from facts.sheet_choice import sheet_choice
-from facts.sheet_scan import FAR_COLUMN, Mark, ScanRefusal, copy_without, scan_extent, scan_marks
+from facts.sheet_header import (
+    cell_text,
+    check_dropped,
+    check_storable,
+    check_unique,
+    column_letter,
+    find_header_row,
+    header_columns,
+    is_blank,
+)
+from facts.sheet_scan import Mark, ScanRefusal, copy_without, scan_extent, scan_marks
 from wdh.errors import InputError
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
@@ -39,10 +47,6 @@ _OOXML_SUFFIXES = (".xlsx", ".xlsm")
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 _ENCRYPTION_STREAM = "EncryptionInfo".encode("utf-16-le")  # stream of an encrypted OOXML package
-
-_HEADER_RENAMES = {"机构": "机构名称", "计划号": "计划代码"}  # ANNUITY_PERFORMANCE.md §3
-_BRACKETED = re.compile(r"\(([^()]*)\)")
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 
 UNCALCULATED = "formula was never calculated (open and save the workbook in Excel)"
 NAMED_OUTSIDE = 5  # cells outside the table named in warnings; the rest are counted
@@ -131,7 +135,7 @@ class _RowStream:
             if number in errors:
                 for position, error in errors[number].items():
                     values[position] = error
-            if _is_blank(values):
+            if is_blank(values):
                 self.blank_rows += 1
                 continue
             yield number, tuple(values)
@@ -140,7 +144,7 @@ class _RowStream:
     def _note_outside(self, number: int, row: list[Any]) -> None:
         start, stop = self._columns.start, self._columns.stop
         for index in (*range(start), *range(stop, len(row))):
-            if not _is_blank([row[index]]):
+            if not is_blank([row[index]]):
                 self.outside.append(f"{column_letter(self._offset + index)}{number}")
 
 
@@ -152,24 +156,6 @@ def _outside_warnings(cells: list[str], letters: tuple[str, ...]) -> list[str]:
     if len(cells) > NAMED_OUTSIDE:
         named.append(f"{len(cells) - NAMED_OUTSIDE} more non-blank cell(s) outside the table {table} were ignored")
     return named
-
-
-def normalise_header(name: object) -> str:
-    """A header cell as the pipeline names it (ANNUITY_PERFORMANCE.md §3).
-
-    No whitespace at all (line breaks and stray spaces are typing accidents), NFKC (full-width
-    to half-width), ``机构`` → ``机构名称``, ``计划号`` → ``计划代码``, then ``X(Y)`` → ``X_Y``
-    (``流失（含待遇支付）`` → ``流失_含待遇支付``).
-    """
-    text = unicodedata.normalize("NFKC", _cell_text(name)).translate(_INVISIBLE)
-    # Normalised again once spaces are gone: NFKC turns "¯" into a space and a combining mark,
-    # which composes with the letter before it when the space goes ("U¯" → "Ū").
-    text = unicodedata.normalize("NFKC", "".join(text.split()))
-    text = _HEADER_RENAMES.get(text, text)
-    while True:  # innermost brackets first: "A(B(C))" → "A(B_C)" → "A_B_C"
-        text, replaced = _BRACKETED.subn(r"_\1", text)
-        if not replaced:
-            return text
 
 
 def read_sheet(path: Path, sheet: str | int) -> SheetData:
@@ -186,15 +172,15 @@ def read_sheet(path: Path, sheet: str | int) -> SheetData:
     loaded = _load_sheet(path, sheet)
     name, calamine_sheet = loaded.name, loaded.cells
     rows = enumerate(calamine_sheet.iter_rows(), start=1)  # calamine pads the rows above its data
-    header_row, cells = _header_row(rows, path, name)
+    header_row, cells = find_header_row(rows, path, name)
     offset = calamine_sheet.start[1] if calamine_sheet.start else 0  # column of calamine's first cell
-    _check_storable(path, name, cells, offset)
-    columns, header = _header_columns(cells, path, name)
-    raw_header = tuple(_cell_text(cell) for cell in cells[columns])
+    check_storable(path, name, cells, offset)
+    columns, header = header_columns(cells, path, name)
+    raw_header = tuple(cell_text(cell) for cell in cells[columns])
     letters = tuple(column_letter(offset + index) for index in range(columns.start, columns.stop))
-    _check_unique(path, name, header, raw_header, letters)
+    check_unique(path, name, header, raw_header, letters)
     first = offset + columns.start
-    _check_dropped(path, name, loaded.dropped, first=first, stop=offset + columns.stop)
+    check_dropped(path, name, loaded.dropped, first=first, stop=offset + columns.stop)
     positions = _error_positions(loaded.marks, first=first, width=len(header))
     stream = _RowStream(rows, columns, positions, offset)
     stream.outside.extend(f"{column_letter(column)}{row}" for row, column in loaded.dropped)
@@ -227,28 +213,6 @@ def _opened(path: Path) -> Iterator[tuple[CalamineWorkbook, zipfile.ZipFile | No
             check_directory(archive)
             check_calamine_parts(archive)
         yield stack.enter_context(CalamineWorkbook.from_path(path)), archive
-
-
-def column_letter(index: int) -> str:
-    """Excel's letters of a 0-based column index: 0 → ``A``, 25 → ``Z``, 26 → ``AA``."""
-    letters = ""
-    number = index + 1
-    while number:
-        number, rest = divmod(number - 1, 26)
-        letters = chr(ord("A") + rest) + letters
-    return letters
-
-
-def _cell_text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _is_blank(values: list[Any]) -> bool:
-    return all(value is None or (isinstance(value, str) and not value.strip()) for value in values)
 
 
 def _check_file(path: Path) -> None:
@@ -367,71 +331,6 @@ def _damaged(path: Path, exc: Exception) -> InputError:
         f"{path}: cannot be read as an Excel workbook ({exc}); the file may be damaged or truncated — "
         "copy it again, or open it in Excel and save it again"
     )
-
-
-def _header_row(rows: Iterator[tuple[int, list[Any]]], path: Path, sheet: str) -> tuple[int, list[Any]]:
-    for number, cells in rows:
-        if not _is_blank(cells):
-            return number, cells
-    raise _empty_sheet(path, sheet)
-
-
-def _header_columns(cells: list[Any], path: Path, sheet: str) -> tuple[slice, tuple[str, ...]]:
-    """The span from the first to the last named header cell, and the normalised names in it."""
-    names = [normalise_header(cell) for cell in cells]
-    named = [index for index, text in enumerate(names) if text]
-    if not named:
-        raise _empty_sheet(path, sheet)
-    columns = slice(named[0], named[-1] + 1)
-    return columns, tuple(names[columns])
-
-
-def _check_storable(path: Path, sheet: str, cells: list[Any], offset: int) -> None:
-    """A header name goes into the audit record and the error messages: PostgreSQL's text cannot
-    hold a NUL character, so a header with one is refused before anything is written."""
-    for index, cell in enumerate(cells):
-        if "\x00" in _cell_text(cell):
-            raise InputError(
-                f"{path}, sheet {sheet!r}: header cell {column_letter(offset + index)} holds a NUL character "
-                f"({_cell_text(cell)!r}), which PostgreSQL cannot store; retype that header in Excel"
-            )
-
-
-def _check_dropped(path: Path, sheet: str, dropped: list[tuple[int, int]], *, first: int, stop: int) -> None:
-    """Far cells calamine did not see must lie outside the table: a table reaching column Z
-    may go on beyond it, and a far row inside the table's columns is a row past 999,999."""
-    if not dropped:
-        return
-    inside = next(((row, column) for row, column in dropped if first <= column < stop), None)
-    if inside is None and stop < FAR_COLUMN:
-        return
-    cell = f"{column_letter(inside[1])}{inside[0]}" if inside else f"{column_letter(dropped[0][1])}{dropped[0][0]}"
-    raise InputError(
-        f"{path}, sheet {sheet!r}: cell {cell} lies beyond what wdh reads (columns A–Z, rows up to 999,999) "
-        "and may belong to the table; delete the cells far to the right or below the table, "
-        "or move the table within A–Z"
-    )
-
-
-def _empty_sheet(path: Path, sheet: str) -> InputError:
-    return InputError(f"{path}, sheet {sheet!r}: the sheet is empty (no header row); check that it is the right sheet")
-
-
-def _check_unique(
-    path: Path, sheet: str, header: tuple[str, ...], raw_header: tuple[str, ...], letters: tuple[str, ...]
-) -> None:
-    first_seen: dict[str, int] = {}
-    for index, name in enumerate(header):
-        if not name:
-            continue
-        if name in first_seen:
-            earlier = first_seen[name]
-            raise InputError(
-                f"{path}, sheet {sheet!r}: header {name!r} appears twice, in columns "
-                f"{letters[earlier]} ({raw_header[earlier]!r}) and {letters[index]} ({raw_header[index]!r}); "
-                "rename or delete one of them"
-            )
-        first_seen[name] = index
 
 
 def _error_positions(errors: _ErrorCells, *, first: int, width: int) -> _ErrorCells:

@@ -13,7 +13,8 @@ from openpyxl import Workbook
 from openpyxl.styles import PatternFill
 
 from facts import excel, sheet_scan
-from facts.excel import CellError, column_letter, normalise_header, read_sheet
+from facts.excel import CellError, read_sheet
+from facts.sheet_header import column_letter, normalise_header
 from wdh.errors import InputError
 
 HEADER = ["月度", "业务类型", "计划号", "组合代码", "期末资产规模", "机构"]
