@@ -97,7 +97,7 @@ class SheetData:
 
         A blank row (every cell empty or whitespace) is skipped and counted in ``blank_rows``.
         """
-        return self._stream.take(self)
+        return self._stream.take()
 
     @property
     def blank_rows(self) -> int:
@@ -108,8 +108,19 @@ class SheetData:
 class _RowStream:
     """calamine's row iterator below the header, cut to the header's columns."""
 
-    def __init__(self, rows: Iterator[tuple[int, list[Any]]], columns: slice, errors: _ErrorCells, offset: int) -> None:
+    def __init__(
+        self,
+        rows: Iterator[tuple[int, list[Any]]],
+        columns: slice,
+        errors: _ErrorCells,
+        *,
+        offset: int,
+        letters: tuple[str, ...],
+        warnings: list[str],
+    ) -> None:
         self._rows = rows
+        self._letters = letters  # of the header's columns, for the warnings
+        self._warnings = warnings  # the SheetData's, extended once the rows are done
         self._columns = columns
         self._errors = errors
         self._offset = offset  # sheet column of calamine's first column
@@ -117,13 +128,13 @@ class _RowStream:
         self.blank_rows = 0
         self.outside: list[str] = []  # references of non-blank cells outside the header's columns
 
-    def take(self, data: SheetData) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    def take(self) -> Iterator[tuple[int, tuple[Any, ...]]]:
         if self._taken:
             raise RuntimeError("the rows of a SheetData can be iterated only once; call read_sheet() again")
         self._taken = True
-        return self._generate(data)
+        return self._generate()
 
-    def _generate(self, data: SheetData) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    def _generate(self) -> Iterator[tuple[int, tuple[Any, ...]]]:
         columns, errors = self._columns, self._errors
         width = columns.stop - columns.start
         for number, row in self._rows:
@@ -139,7 +150,7 @@ class _RowStream:
                 self.blank_rows += 1
                 continue
             yield number, tuple(values)
-        data.warnings.extend(_outside_warnings(self.outside, data.column_letters))
+        self._warnings.extend(_outside_warnings(self.outside, self._letters))
 
     def _note_outside(self, number: int, row: list[Any]) -> None:
         start, stop = self._columns.start, self._columns.stop
@@ -182,7 +193,7 @@ def read_sheet(path: Path, sheet: str | int) -> SheetData:
     first = offset + columns.start
     check_dropped(path, name, loaded.dropped, first=first, stop=offset + columns.stop)
     positions = _error_positions(loaded.marks, first=first, width=len(header))
-    stream = _RowStream(rows, columns, positions, offset)
+    stream = _RowStream(rows, columns, positions, offset=offset, letters=letters, warnings=loaded.warnings)
     stream.outside.extend(f"{column_letter(column)}{row}" for row, column in loaded.dropped)
     return SheetData(path, name, header, raw_header, letters, header_row, stream, loaded.warnings)
 

@@ -107,8 +107,9 @@ def copy_with_part(path: Path, part: str, rewrite: Callable[[IO[bytes], IO[bytes
     with tempfile.TemporaryDirectory(prefix="wdh-") as folder:
         copy = Path(folder) / f"sanitised{path.suffix.lower()}"
         with zipfile.ZipFile(path) as source, zipfile.ZipFile(copy, "w", zipfile.ZIP_DEFLATED) as target:
+            check_directory(source)
             for info in source.infolist():
-                with open_part(source, info.filename) as original, target.open(info.filename, "w") as out:
+                with source.open(info) as original, target.open(info.filename, "w") as out:
                     if info.filename == part:
                         rewrite(original, out)
                     else:
