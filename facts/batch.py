@@ -13,7 +13,7 @@ from typing import Any
 
 from facts.cleansing import Lookups, ReferenceLimit, RowError, check_columns, cleanse_sheet
 from facts.discovery import discover_files
-from facts.excel import read_sheet
+from facts.excel import check_workbook, read_sheet
 from wdh.config import DomainConfig
 from wdh.errors import InputError
 
@@ -38,6 +38,7 @@ class FactBatch:
     errors: list[RowError] = field(default_factory=list)
     rows_read: int = 0
     company_id_missing: int = 0
+    warnings: list[str] = field(default_factory=list)  # the reader's, per file (hidden sheet, cells ignored)
 
 
 def file_sha256(path: Path) -> str:
@@ -91,9 +92,19 @@ def batch_read(
         batch.errors += cleansed.errors
         batch.rows_read += cleansed.rows_read
         batch.company_id_missing += cleansed.company_id_missing
+        batch.warnings += data.warnings
     _reject_empty(batch)
     _reject_mostly_invalid(batch)
     return batch
+
+
+def batch_check(
+    domain: DomainConfig, *, data_dir: Path | None, files: list[Path], max_files: int | None, sheet: str | int | None
+) -> None:
+    """Check, reading the files only, that every selected workbook is within the reader's limits
+    (:func:`facts.excel.check_workbook`); raises InputError naming the file."""
+    for source in discover_files(domain, data_dir=data_dir, files=files, max_files=max_files):
+        check_workbook(source.path, domain.sheet if sheet is None else sheet, sheet_key=f"domains.{domain.name}.sheet")
 
 
 def _reject_empty(batch: FactBatch) -> None:

@@ -35,8 +35,9 @@ from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any, NamedTuple, overload
 
 from facts.customer_names import clean_customer_name
-from facts.excel import CellError, SheetData, header_spellings
+from facts.excel import CellError, SheetData
 from facts.models import AnnuityPerformance
+from facts.sheet_header import header_spellings
 from wdh.config import Mappings
 from wdh.errors import InputError
 
@@ -147,7 +148,7 @@ def clean_text(value: Any) -> str | None:
 
 def _reject_special(value: Any, expected: str) -> None:
     if isinstance(value, CellError):
-        raise CellProblem(f"formula error {value.code}")
+        raise CellProblem(value.problem)
     if isinstance(value, bool):
         raise CellProblem(f"a TRUE/FALSE cell is not {expected}")
 

@@ -9,25 +9,37 @@ cleansing step must know about those types:
 - date cells (also custom formats such as ``yyyy"年"m"月"``) are ``date``, or ``datetime`` when
   they carry a time; time and duration cells are ``time`` / ``timedelta``;
 - text is ``str`` exactly as written (not stripped); booleans are ``bool``;
-- a formula gives its cached value; a formula never calculated (some generated files) is ``None``;
+- a formula gives its cached value; a formula never calculated (no cached value, as some
+  generated files have) is a :class:`CellError` with ``uncalculated`` set, in every column read;
 - a merged area gives its value in the top-left cell and ``None`` in the others.
 """
 
 from __future__ import annotations
 
-import posixpath
-import re
-import unicodedata
+import contextlib
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from xml.etree import ElementTree
 
 from python_calamine import CalamineError, CalamineSheet, CalamineWorkbook, PasswordError
 
+from facts.package import PackageRefusal, check_calamine_parts, check_directory, copy_with_part, sheet_part
+from facts.sheet_choice import sheet_choice
+from facts.sheet_header import (
+    cell_text,
+    check_dropped,
+    check_storable,
+    check_unique,
+    column_letter,
+    find_header_row,
+    header_columns,
+    is_blank,
+)
+from facts.sheet_scan import Mark, ScanRefusal, copy_without, scan_extent, scan_marks
 from wdh.errors import InputError
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
@@ -36,33 +48,26 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 _ENCRYPTION_STREAM = "EncryptionInfo".encode("utf-16-le")  # stream of an encrypted OOXML package
 
-_HEADER_RENAMES = {"机构": "机构名称", "计划号": "计划代码"}  # ANNUITY_PERFORMANCE.md §3
-
-
-def header_spellings(column: str) -> tuple[str, ...]:
-    """The header texts read as ``column``: itself and its older names (``计划号`` for ``计划代码``)."""
-    return (column, *(old for old, new in _HEADER_RENAMES.items() if new == column))
-
-
-_BRACKETED = re.compile(r"\(([^()]*)\)")
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
-
-_CHUNK = 1 << 20
-_ERROR_MARK = b't="e"'
-_ERROR_CELL = re.compile(
-    rb'<c\s([^>]*?\bt="e"[^>]*)>(?:<f\b[^>]*/>|<f\b[^>]*>[^<]*</f>)?<v>([^<]*)</v>',
-)
-_CELL_REF = re.compile(rb'\br="([A-Z]+)([0-9]+)"')
+UNCALCULATED = "formula was never calculated (open and save the workbook in Excel)"
+NAMED_OUTSIDE = 5  # cells outside the table named in warnings; the rest are counted
 
 
 @dataclass(frozen=True)
 class CellError:
-    """A formula error value in a cell: ``#N/A``, ``#DIV/0!``, ``#REF!``, ``#VALUE!``…"""
+    """A cell the reader cannot give a value for: a formula error value (``#N/A``, ``#DIV/0!``,
+    ``#REF!``…) or, with ``uncalculated``, a formula without a cached value (``code`` is then
+    the formula, ``=`` first)."""
 
     code: str
+    uncalculated: bool = False
 
     def __str__(self) -> str:
         return self.code
+
+    @property
+    def problem(self) -> str:
+        """The row error's message."""
+        return UNCALCULATED if self.uncalculated else f"formula error {self.code}"
 
 
 _ErrorCells = dict[int, dict[int, CellError]]  # Excel row number -> 0-based column -> error
@@ -73,8 +78,9 @@ class SheetData:
     """One sheet: its header and a one-pass stream of its non-blank rows below the header.
 
     ``header[i]``, ``raw_header[i]`` and ``column_letters[i]`` describe the ``i``-th value of
-    every row. Columns outside the header (no name to the left of the first or right of the
-    last header cell) are not read.
+    every row. Cells outside the header's columns (no name to the left of the first or right of
+    the last header cell) are not read; each non-blank one below the header row is named in
+    ``warnings`` (the first few; then a count), filled as the rows stream.
     """
 
     path: Path
@@ -84,6 +90,7 @@ class SheetData:
     column_letters: tuple[str, ...]  # Excel's letters of each header column ("A", "B", …)
     header_row: int  # Excel row number of the header row
     _stream: _RowStream = field(repr=False, compare=False)
+    warnings: list[str] = field(default_factory=list, compare=False)
 
     def iter_rows(self) -> Iterator[tuple[int, tuple[Any, ...]]]:
         """``(Excel row number, values aligned to header)`` for each non-blank row; once only.
@@ -106,12 +113,20 @@ class _RowStream:
         rows: Iterator[tuple[int, list[Any]]],
         columns: slice,
         errors: _ErrorCells,
+        *,
+        offset: int,
+        letters: tuple[str, ...],
+        warnings: list[str],
     ) -> None:
         self._rows = rows
+        self._letters = letters  # of the header's columns, for the warnings
+        self._warnings = warnings  # the SheetData's, extended once the rows are done
         self._columns = columns
         self._errors = errors
+        self._offset = offset  # sheet column of calamine's first column
         self._taken = False
         self.blank_rows = 0
+        self.outside: list[str] = []  # references of non-blank cells outside the header's columns
 
     def take(self) -> Iterator[tuple[int, tuple[Any, ...]]]:
         if self._taken:
@@ -123,34 +138,35 @@ class _RowStream:
         columns, errors = self._columns, self._errors
         width = columns.stop - columns.start
         for number, row in self._rows:
+            if len(row) > width:
+                self._note_outside(number, row)
             values = [None if value == "" else value for value in row[columns]]
             if len(values) < width:
                 values.extend([None] * (width - len(values)))
             if number in errors:
                 for position, error in errors[number].items():
                     values[position] = error
-            if _is_blank(values):
+            if is_blank(values):
                 self.blank_rows += 1
                 continue
             yield number, tuple(values)
+        self._warnings.extend(_outside_warnings(self.outside, self._letters))
+
+    def _note_outside(self, number: int, row: list[Any]) -> None:
+        start, stop = self._columns.start, self._columns.stop
+        for index in (*range(start), *range(stop, len(row))):
+            if not is_blank([row[index]]):
+                self.outside.append(f"{column_letter(self._offset + index)}{number}")
 
 
-def normalise_header(name: object) -> str:
-    """A header cell as the pipeline names it (ANNUITY_PERFORMANCE.md §3).
-
-    No whitespace at all (line breaks and stray spaces are typing accidents), NFKC (full-width
-    to half-width), ``机构`` → ``机构名称``, ``计划号`` → ``计划代码``, then ``X(Y)`` → ``X_Y``
-    (``流失（含待遇支付）`` → ``流失_含待遇支付``).
-    """
-    text = unicodedata.normalize("NFKC", _cell_text(name)).translate(_INVISIBLE)
-    # Normalised again once spaces are gone: NFKC turns "¯" into a space and a combining mark,
-    # which composes with the letter before it when the space goes ("U¯" → "Ū").
-    text = unicodedata.normalize("NFKC", "".join(text.split()))
-    text = _HEADER_RENAMES.get(text, text)
-    while True:  # innermost brackets first: "A(B(C))" → "A(B_C)" → "A_B_C"
-        text, replaced = _BRACKETED.subn(r"_\1", text)
-        if not replaced:
-            return text
+def _outside_warnings(cells: list[str], letters: tuple[str, ...]) -> list[str]:
+    if not cells:
+        return []
+    table = f"{letters[0]}–{letters[-1]}"
+    named = [f"cell {cell} lies outside the table {table} and was ignored" for cell in cells[:NAMED_OUTSIDE]]
+    if len(cells) > NAMED_OUTSIDE:
+        named.append(f"{len(cells) - NAMED_OUTSIDE} more non-blank cell(s) outside the table {table} were ignored")
+    return named
 
 
 def read_sheet(path: Path, sheet: str | int, *, sheet_key: str = "the configured sheet") -> SheetData:
@@ -159,50 +175,56 @@ def read_sheet(path: Path, sheet: str | int, *, sheet_key: str = "the configured
 
     Reads the file only. The header row is the first non-blank row; the data rows stream from
     :meth:`SheetData.iter_rows`. Raises :class:`~wdh.errors.InputError` naming the file (and
-    sheet) when the file is missing, unreadable, not a workbook, damaged or password-protected,
-    when the sheet does not exist or has no header row, and when two header cells have the same
+    sheet) when the file is missing, unreadable, not a workbook, damaged, password-protected or
+    beyond the reader's limits (:func:`check_workbook`), when the sheet does not exist or has
+    no header row, when a header cell holds a NUL, and when two header cells have the same
     normalised name.
     """
     _check_file(path)
-    name, calamine_sheet, errors = _load_sheet(path, sheet, sheet_key)
+    loaded = _load_sheet(path, sheet, sheet_key)
+    name, calamine_sheet = loaded.name, loaded.cells
     rows = enumerate(calamine_sheet.iter_rows(), start=1)  # calamine pads the rows above its data
-    header_row, cells = _header_row(rows, path, name)
+    header_row, cells = find_header_row(rows, path, name)
     offset = calamine_sheet.start[1] if calamine_sheet.start else 0  # column of calamine's first cell
-    columns, header = _header_columns(cells, path, name)
-    raw_header = tuple(_cell_text(cell) for cell in cells[columns])
+    check_storable(path, name, cells, offset)
+    columns, header = header_columns(cells, path, name)
+    raw_header = tuple(cell_text(cell) for cell in cells[columns])
     letters = tuple(column_letter(offset + index) for index in range(columns.start, columns.stop))
-    _check_unique(path, name, header, raw_header, letters)
-    positions = _error_positions(errors, first=offset + columns.start, width=len(header))
-    return SheetData(path, name, header, raw_header, letters, header_row, _RowStream(rows, columns, positions))
+    check_unique(path, name, header, raw_header, letters)
+    first = offset + columns.start
+    check_dropped(path, name, loaded.dropped, first=first, stop=offset + columns.stop)
+    positions = _error_positions(loaded.marks, first=first, width=len(header))
+    stream = _RowStream(rows, columns, positions, offset=offset, letters=letters, warnings=loaded.warnings)
+    stream.outside.extend(f"{column_letter(column)}{row}" for row, column in loaded.dropped)
+    return SheetData(path, name, header, raw_header, letters, header_row, stream, loaded.warnings)
 
 
-def column_letter(index: int) -> str:
-    """Excel's letters of a 0-based column index: 0 → ``A``, 25 → ``Z``, 26 → ``AA``."""
-    letters = ""
-    number = index + 1
-    while number:
-        number, rest = divmod(number - 1, 26)
-        letters = chr(ord("A") + rest) + letters
-    return letters
+def check_workbook(path: Path, sheet: str | int, *, sheet_key: str = "the configured sheet") -> None:
+    """Check, reading the file only, that ``path`` can be read within the reader's limits: a
+    readable workbook; no part of its package decompressing to more than ``WDH_MAX_PART_MB``
+    or holding a text longer than any Excel cell; ``sheet`` exists; its XML has no tag or cell
+    beyond the scan's bounds. Raises :class:`~wdh.errors.InputError` naming the file.
+    Execute runs call it before taking the advisory lock; :func:`read_sheet` checks the same."""
+    _check_file(path)
+    with _guarded(path), _opened(path) as (workbook, archive):
+        name, _ = sheet_choice(path, workbook.sheets_metadata, sheet, sheet_key)
+        part = sheet_part(archive, name) if archive else None
+        if archive and part:
+            with archive.open(part) as stream:
+                scan_extent(stream, marks=True)
 
 
-def _column_index(letters: str) -> int:
-    number = 0
-    for letter in letters:
-        number = number * 26 + ord(letter) - ord("A") + 1
-    return number - 1
-
-
-def _cell_text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _is_blank(values: list[Any]) -> bool:
-    return all(value is None or (isinstance(value, str) and not value.strip()) for value in values)
+@contextlib.contextmanager
+def _opened(path: Path) -> Iterator[tuple[CalamineWorkbook, zipfile.ZipFile | None]]:
+    """calamine's workbook and, for .xlsx/.xlsm, the zip package, its limits checked first:
+    calamine reads the shared strings as it opens the workbook."""
+    with contextlib.ExitStack() as stack:
+        archive = None
+        if path.suffix.lower() in _OOXML_SUFFIXES:
+            archive = stack.enter_context(zipfile.ZipFile(path))
+            check_directory(archive)
+            check_calamine_parts(archive)
+        yield stack.enter_context(CalamineWorkbook.from_path(path)), archive
 
 
 def _check_file(path: Path) -> None:
@@ -244,23 +266,75 @@ def _ole_instead_of_ooxml(path: Path) -> InputError:
     )
 
 
-def _load_sheet(path: Path, sheet: str | int, sheet_key: str) -> tuple[str, CalamineSheet, _ErrorCells]:
-    """The real name of ``sheet``, its cells (only this sheet is read) and its error cells.
+@dataclass
+class _Loaded:
+    name: str  # the real sheet name
+    cells: CalamineSheet
+    marks: _ErrorCells = field(default_factory=dict)  # sheet row → sheet column → error
+    dropped: list[tuple[int, int]] = field(default_factory=list)  # far cells calamine did not see
+    warnings: list[str] = field(default_factory=list)
 
-    The error scan runs on a second thread: calamine releases the GIL while it parses, so the
-    scan costs no wall-clock time.
+
+def _load_sheet(path: Path, sheet: str | int, sheet_key: str) -> _Loaded:
+    """The sheet's cells (only this sheet is read), with its error marks and far cells.
+
+    An .xlsx/.xlsm is checked as :func:`check_workbook` does; when its sheet has value cells
+    from column AA on or in rows from 1,000,000 on, calamine reads a copy without them (its
+    dense range would otherwise reach them). The mark scan runs on a second thread: calamine
+    releases the GIL while it parses, so the scan costs no wall-clock time.
     """
+    with _guarded(path), _opened(path) as (workbook, archive), ThreadPoolExecutor(max_workers=1) as pool:
+        name, warnings = sheet_choice(path, workbook.sheets_metadata, sheet, sheet_key)
+        part = sheet_part(archive, name) if archive else None
+        if archive is None or part is None:
+            return _Loaded(name, workbook.get_sheet_by_name(name), warnings=warnings)
+        with archive.open(part) as stream:
+            far = scan_extent(stream).far
+        marks = pool.submit(_marks, path, part)
+        cells = _far_free_cells(workbook, path, name, part, far)
+        return _Loaded(name, cells, marks.result(), sorted(far), warnings)
+
+
+def _far_free_cells(
+    workbook: CalamineWorkbook, path: Path, name: str, part: str, far: list[tuple[int, int]]
+) -> CalamineSheet:
+    if not far:
+        return workbook.get_sheet_by_name(name)
+    positions = set(far)
+    rewrite = copy_with_part(path, part, lambda source, out: copy_without(source, out, positions))
+    with rewrite as copy, CalamineWorkbook.from_path(copy) as sanitised:
+        return sanitised.get_sheet_by_name(name)
+
+
+def _marks(path: Path, part: str) -> _ErrorCells:
+    with zipfile.ZipFile(path) as archive, archive.open(part) as stream:
+        found = scan_marks(stream)
+    marks: _ErrorCells = {}
+    for mark in found:
+        marks.setdefault(mark.row, {})[mark.column] = _cell_error(mark)
+    return marks
+
+
+def _cell_error(mark: Mark) -> CellError:
+    if mark.error is not None:
+        return CellError(mark.error)
+    return CellError(f"={mark.formula}", uncalculated=True)
+
+
+@contextlib.contextmanager
+def _guarded(path: Path) -> Iterator[None]:
+    """Every failure to read the package as an InputError naming the file."""
     try:
-        with CalamineWorkbook.from_path(path) as workbook, ThreadPoolExecutor(max_workers=1) as pool:
-            name = _sheet_name(path, workbook.sheet_names, sheet, sheet_key)
-            scan = pool.submit(_error_cells, path, name) if path.suffix.lower() in _OOXML_SUFFIXES else None
-            cells = workbook.get_sheet_by_name(name)
-            return name, cells, scan.result() if scan else {}
+        yield
     except PasswordError:
         raise InputError(
             f"{path}: the workbook is password-protected; remove the password in Excel and save it again"
         ) from None
-    except (CalamineError, OSError) as exc:
+    except (PackageRefusal, ScanRefusal) as exc:
+        raise InputError(f"{path}: {exc}") from None
+    except MemoryError:
+        raise InputError(f"{path}: reading the workbook ran out of memory; check that this is the right file") from None
+    except (CalamineError, zipfile.BadZipFile, KeyError, ElementTree.ParseError, OSError) as exc:
         raise _damaged(path, exc) from None
 
 
@@ -271,61 +345,6 @@ def _damaged(path: Path, exc: Exception) -> InputError:
     )
 
 
-def _sheet_name(path: Path, names: list[str], sheet: str | int, sheet_key: str) -> str:
-    listed = ", ".join(repr(name) for name in names)
-    if isinstance(sheet, int):
-        if 0 <= sheet < len(names):
-            return names[sheet]
-        raise InputError(
-            f"{path}: no sheet at index {sheet}; the workbook has {len(names)} sheet(s), "
-            f"indexes 0–{len(names) - 1}: {listed}"
-        )
-    if sheet in names:
-        return sheet
-    raise InputError(
-        f"{path}: no sheet named {sheet!r}; the workbook's sheets are {listed}. "
-        f"Pass the right one with --sheet or set {sheet_key}"
-    )
-
-
-def _header_row(rows: Iterator[tuple[int, list[Any]]], path: Path, sheet: str) -> tuple[int, list[Any]]:
-    for number, cells in rows:
-        if not _is_blank(cells):
-            return number, cells
-    raise _empty_sheet(path, sheet)
-
-
-def _header_columns(cells: list[Any], path: Path, sheet: str) -> tuple[slice, tuple[str, ...]]:
-    """The span from the first to the last named header cell, and the normalised names in it."""
-    names = [normalise_header(cell) for cell in cells]
-    named = [index for index, text in enumerate(names) if text]
-    if not named:
-        raise _empty_sheet(path, sheet)
-    columns = slice(named[0], named[-1] + 1)
-    return columns, tuple(names[columns])
-
-
-def _empty_sheet(path: Path, sheet: str) -> InputError:
-    return InputError(f"{path}, sheet {sheet!r}: the sheet is empty (no header row); check that it is the right sheet")
-
-
-def _check_unique(
-    path: Path, sheet: str, header: tuple[str, ...], raw_header: tuple[str, ...], letters: tuple[str, ...]
-) -> None:
-    first_seen: dict[str, int] = {}
-    for index, name in enumerate(header):
-        if not name:
-            continue
-        if name in first_seen:
-            earlier = first_seen[name]
-            raise InputError(
-                f"{path}, sheet {sheet!r}: header {name!r} appears twice, in columns "
-                f"{letters[earlier]} ({raw_header[earlier]!r}) and {letters[index]} ({raw_header[index]!r}); "
-                "rename or delete one of them"
-            )
-        first_seen[name] = index
-
-
 def _error_positions(errors: _ErrorCells, *, first: int, width: int) -> _ErrorCells:
     """Error cells keyed by position in the header instead of sheet column."""
     positions: _ErrorCells = {}
@@ -334,72 +353,3 @@ def _error_positions(errors: _ErrorCells, *, first: int, width: int) -> _ErrorCe
         if inside:
             positions[number] = inside
     return positions
-
-
-def _error_cells(path: Path, sheet: str) -> _ErrorCells:
-    """Formula error cells of an .xlsx/.xlsm sheet: Excel row number → 0-based column → error.
-
-    python-calamine 0.9 reads error cells as ``""`` (its issue #105), indistinguishable from an
-    empty cell, so a ``#N/A`` would quietly become a default value downstream. One pass over the
-    sheet's XML finds them; it costs about a tenth of calamine's own read.
-    """
-    try:
-        with zipfile.ZipFile(path) as archive:
-            part = _sheet_part(archive, sheet)
-            if part is None:
-                return {}
-            with archive.open(part) as stream:
-                return _scan_errors(stream)
-    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError, OSError) as exc:
-        raise _damaged(path, exc) from None
-
-
-def _sheet_part(archive: zipfile.ZipFile, sheet: str) -> str | None:
-    """The archive member holding ``sheet``'s cells, from the workbook and its relationships."""
-    workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
-    relation = next(
-        (
-            _attribute(element, "id")
-            for element in workbook.iter()
-            if _local(element.tag) == "sheet" and element.get("name") == sheet
-        ),
-        None,
-    )
-    relations = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
-    target = next((element.get("Target") for element in relations.iter() if element.get("Id") == relation), None)
-    if relation is None or target is None:
-        return None
-    return target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
-
-
-def _local(tag: str) -> str:
-    return tag.rpartition("}")[2]
-
-
-def _attribute(element: ElementTree.Element, local_name: str) -> str | None:
-    return next((value for key, value in element.attrib.items() if _local(key) == local_name), None)
-
-
-def _scan_errors(stream: IO[bytes]) -> _ErrorCells:
-    """Read the sheet XML in chunks cut at row ends, so no cell straddles two chunks."""
-    errors: _ErrorCells = {}
-    carry = b""
-    while chunk := stream.read(_CHUNK):
-        block = carry + chunk
-        end = block.rfind(b"</row>")
-        if end >= 0:
-            _collect_errors(block[:end], errors)
-            block = block[end:]
-        carry = block
-    _collect_errors(carry, errors)
-    return errors
-
-
-def _collect_errors(block: bytes, errors: _ErrorCells) -> None:
-    if _ERROR_MARK not in block:
-        return
-    for match in _ERROR_CELL.finditer(block):
-        reference = _CELL_REF.search(match[1])
-        if reference:  # a cell without its r="B7" cannot be placed; calamine's "" stands
-            row = errors.setdefault(int(reference[2]), {})
-            row[_column_index(reference[1].decode("ascii"))] = CellError(match[2].decode("utf-8", "replace"))

@@ -12,8 +12,9 @@ import pytest
 from openpyxl import Workbook
 from openpyxl.styles import PatternFill
 
-from facts import excel
-from facts.excel import CellError, column_letter, normalise_header, read_sheet
+from facts import excel, sheet_scan
+from facts.excel import CellError, read_sheet
+from facts.sheet_header import column_letter, normalise_header
 from wdh.errors import InputError
 
 HEADER = ["月度", "业务类型", "计划号", "组合代码", "期末资产规模", "机构"]
@@ -187,7 +188,7 @@ def test_cached_formula_errors_as_excel_writes_them(tmp_path: Path) -> None:
 
 
 def test_error_cells_found_across_chunk_boundaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(excel, "_CHUNK", 50)  # far smaller than one row of XML
+    monkeypatch.setattr(sheet_scan, "CHUNK", 50)  # far smaller than one row of XML
     codes = {index: CellError("#N/A") if index % 3 else "P0001" for index in range(1, 201)}
     body = [[index, code] for index, code in codes.items()]
     path = write_workbook(tmp_path / "many.xlsx", {"规模明细": [["月度", "计划代码"], *body]})

@@ -24,8 +24,9 @@ from hypothesis import strategies as st
 import wdh
 from facts import cleansing
 from facts.customer_names import clean_customer_name
-from facts.excel import CellError, normalise_header
+from facts.excel import CellError
 from facts.models import FACT_COLUMNS
+from facts.sheet_header import normalise_header
 from refs.derivation import derive_candidates, is_blank
 from wdh.config import DEFAULT_REFS, Aggregation, ColumnRule, RefTarget, load_config
 from wdh.identifiers import MAX_IDENTIFIER_BYTES, quote_ident, quote_qualified

@@ -5,9 +5,10 @@ Plan-only and execute run the same steps and build the same plans; the only bran
 transaction they run in and whether the plans are applied:
 
 - plan-only: a read-only, repeatable-read transaction; nothing can be written.
-- execute: the backfill advisory lock (taken before the slow reading, so a second run is refused
-  at once), then ONE transaction for every target and the fact load, in that order, with the
-  audit record's success written inside it.
+- execute: the workbooks checked against the reader's limits (no lock held meanwhile), then the
+  backfill advisory lock (taken before the slow reading, so a second run is refused at once),
+  then ONE transaction for every target and the fact load, in that order, with the audit
+  record's success written inside it.
 
 Both check the plans against the warehouse before the first write (``wdh.preflight``): what
 the database would refuse half-way is refused up front, exit 2, with the plan still shown.
@@ -31,7 +32,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from facts.batch import FactBatch, SourceSummary, batch_read
+from facts.batch import FactBatch, SourceSummary, batch_check, batch_read
 from facts.cleansing import RowError
 from facts.loading import FactMode, FactOutcome, FactPlan, facts_apply, facts_plan, facts_validate, facts_write
 from facts.loading import plan_outcome as facts_plan_outcome
@@ -228,6 +229,14 @@ def _run(
         result.exit_code = _success_code(request, result)
         _finish(run, result, render)
         return
+    with result.timed("check"):  # the workbooks' limits, before the lock: a bad file holds nothing up
+        batch_check(
+            domain,
+            data_dir=request.data_dir,
+            files=list(request.files),
+            max_files=request.max_files,
+            sheet=request.sheet,
+        )
     if not advisory_lock_try():
         raise locked_error()
     try:
@@ -307,6 +316,7 @@ def _absorb(result: RunResult, batch: FactBatch) -> None:
     result.company_id_missing = batch.company_id_missing
     if batch.errors:
         result.warnings.append(f"{len(batch.errors)} row(s) failed cleansing and are left out of the load")
+    result.warnings += batch.warnings
     if batch.company_id_missing:
         result.warnings.append(f"{batch.company_id_missing} row(s) have no company_id (left empty, never invented)")
 

@@ -13,6 +13,7 @@
 | ``WDH_LOG_LEVEL`` | level of the ``wdh`` loggers | ``INFO`` |
 | ``WDH_LOCK_TIMEOUT`` | longest a run waits for a lock another session holds (PostgreSQL ``lock_timeout``) | ``30s`` |
 | ``WDH_STATEMENT_TIMEOUT`` | longest one statement of a run may take (``statement_timeout``) | ``30min`` |
+| ``WDH_MAX_PART_MB`` | largest decompressed size of one part of a workbook (a larger one is refused) | ``1024`` |
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ WDH_MAPPINGS_DIR = Path(os.environ["WDH_MAPPINGS_DIR"]) if os.environ.get("WDH_M
 # PostgreSQL durations ("30s", "500ms", "30min"; "0" turns the limit off), set on a run's session.
 WDH_LOCK_TIMEOUT = os.environ.get("WDH_LOCK_TIMEOUT", "").strip() or "30s"
 WDH_STATEMENT_TIMEOUT = os.environ.get("WDH_STATEMENT_TIMEOUT", "").strip() or "30min"
+WDH_MAX_PART_MB = int(os.environ.get("WDH_MAX_PART_MB") or 1024)
 
 LOGGING = {
     "version": 1,

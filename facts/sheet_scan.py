@@ -1,0 +1,209 @@
+"""The pre-scan of one sheet's XML: what calamine cannot tell, found before calamine reads.
+
+Reads one sheet part of an .xlsx/.xlsm package as a stream, in chunks cut after a cell or row,
+so that no pass ever holds more than a chunk and one cell. Every pass is linear in the size of
+the part: the regular expressions below have no nested or overlapping repetition, and each cell
+the scan looks at closely is bounded by :data:`TAG_LIMIT` / :data:`CELL_LIMIT`, beyond which the
+sheet is refused.
+
+It finds:
+
+- formula error values (python-calamine 0.9 reads ``#N/A`` as ``""``, its issue #105);
+- formulas never calculated — no cached value, which calamine reads as an empty cell, so that a
+  defaulted column would quietly take its default;
+- value cells far to the right or far down (calamine makes one dense range from A1 to the last
+  value cell, so one note in ``XFD1048576`` asks for 512 GiB).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO
+
+CHUNK = 1 << 20
+TAG_LIMIT = 8 << 10  # bytes of one start tag; Excel's longest (a cell with every attribute) is < 200
+CELL_LIMIT = 4 << 20  # bytes of one cell's XML; Excel's 32,767 characters, escaped, are < 1.2 MiB
+EXCEL_ROWS, EXCEL_COLUMNS = 1_048_576, 16_384
+
+_CELL_END = re.compile(rb"</c>|</row>|<c\b[^<>]*/>")
+_ERROR_MARK = b't="e"'
+_UNCALCULATED = re.compile(rb"(?:</f>|<f\b[^<>]*/>)(?!\s*<v\b[^<>]*>[^<])")
+_ATTRIBUTE = re.compile(rb'([\w:]+)\s*=\s*"([^"]*)"')
+_VALUE_AFTER_TAG = re.compile(rb"\s*(?:<f\b[^<>]*/>|<f\b[^<>]*>([^<]*)</f>)?\s*(?:<v\b[^<>]*>([^<]*)</v>)?")
+_REFERENCE = re.compile(r"([A-Z]{1,3})([0-9]{1,7})")
+# Every cell but the usual ``<c r="B7"`` (one letter, fewer than seven digits): the cells from
+# column AA on or in rows from 1,000,000 on, and those placed unusually (no ``r`` first, which
+# Excel always writes) — the rare cells the scan looks at one by one. A table within A–Z and
+# rows below 1,000,000 makes a dense range of at most 26 × 1,000,000 cells.
+_FAR = re.compile(rb'<c(?:>|\s(?!r="[A-Z][0-9]{1,6}"))')
+FAR_COLUMN, FAR_ROW = 26, 1_000_000
+_HAS_VALUE = re.compile(rb"\s*(?:<f\b|<v\b[^<>]*>[^<]|<is\b)")
+
+
+class ScanRefusal(ValueError):
+    """The sheet's XML cannot be read safely; the message says why (the caller names the file)."""
+
+
+@dataclass(frozen=True)
+class Mark:
+    """What the scan found in one cell: a formula error code, or the formula of an uncalculated cell."""
+
+    row: int  # Excel row number
+    column: int  # 0-based column
+    error: str | None  # "#N/A" …; None for an uncalculated formula
+    formula: str = ""
+
+
+@dataclass
+class SheetScan:
+    """The scan's findings: marks, and the value cells from column AA on or in rows ≥ 1,000,000."""
+
+    marks: list[Mark] = field(default_factory=list)
+    far: list[tuple[int, int]] = field(default_factory=list)  # (Excel row, 0-based column)
+
+
+def column_index(letters: str) -> int:
+    """0-based index of Excel's column letters: ``A`` → 0, ``AA`` → 26."""
+    number = 0
+    for letter in letters:
+        number = number * 26 + ord(letter) - ord("A") + 1
+    return number - 1
+
+
+def scan_extent(stream: IO[bytes], *, marks: bool = False) -> SheetScan:
+    """The value cells of the sheet XML in ``stream`` from column AA on or in rows from 1,000,000
+    on (:attr:`SheetScan.far`): the cells that can make calamine's dense range huge; with
+    ``marks``, the marks too (:func:`scan_marks`) in the same pass. Runs before calamine reads;
+    raises :class:`ScanRefusal`."""
+    scan = SheetScan()
+    for block in _blocks(stream):
+        for start in (match.start() for match in _FAR.finditer(block)):
+            _far(block, start, scan)
+        if marks:
+            _mark(block, scan)
+    return scan
+
+
+def scan_marks(stream: IO[bytes]) -> list[Mark]:
+    """Formula errors and uncalculated formulas of the sheet XML in ``stream`` (it can run while
+    calamine reads: calamine releases the GIL). Raises :class:`ScanRefusal`."""
+    scan = SheetScan()
+    for block in _blocks(stream):
+        _mark(block, scan)
+    return scan.marks
+
+
+def _mark(block: bytes, scan: SheetScan) -> None:
+    if _ERROR_MARK in block:
+        _errors(block, scan)
+    if b"<f" in block:
+        _uncalculated(block, scan)
+
+
+def copy_without(stream: IO[bytes], out: IO[bytes], far: set[tuple[int, int]]) -> None:
+    """Copy the sheet XML from ``stream`` to ``out`` without the cells at the ``far`` positions."""
+    for block in _blocks(stream):
+        position = 0
+        for start in (match.start() for match in _FAR.finditer(block)):
+            attributes, end = _cell_at(block, start)
+            reference = _REFERENCE.fullmatch(attributes.get(b"r", b"").decode("ascii", "replace"))
+            if reference and (int(reference[2]), column_index(reference[1])) in far:
+                out.write(block[position:start])
+                position = end if block[end - 2 : end] == b"/>" else block.index(b"</c>", end) + 4
+        out.write(block[position:])
+
+
+def _blocks(stream: IO[bytes]) -> Iterator[bytes]:
+    """The part in blocks that end after a cell or a row; what follows the last one is carried."""
+    carry = b""
+    while chunk := stream.read(CHUNK):
+        block = carry + chunk
+        end = _last_cell_end(block)
+        if end:
+            yield block[:end]
+            block = block[end:]
+        carry = block if b"<" in block else b""  # text between rows (whitespace) is nothing to carry
+        if len(carry) > CELL_LIMIT:
+            raise ScanRefusal(
+                f"the sheet XML runs for more than {CELL_LIMIT >> 20} MiB without a cell ending "
+                "(a cell, a tag or a gap that long; no workbook Excel writes has one)"
+            )
+    if carry:
+        yield carry
+
+
+def _last_cell_end(block: bytes) -> int:
+    """The end of the last ``</c>``, ``</row>`` or empty cell in ``block`` (0 if there is none).
+
+    Searches back from the end in growing windows, so a block is looked at about once."""
+    size = 4096
+    while True:
+        start = max(0, len(block) - size)
+        ends = [match.end() for match in _CELL_END.finditer(block, start)]
+        if ends:
+            return ends[-1]
+        if not start:
+            return 0
+        size *= 4
+
+
+def _cell_at(block: bytes, start: int) -> tuple[dict[bytes, bytes], int]:
+    """The attributes of the cell tag starting at ``start`` and the end of the tag."""
+    end = block.find(b">", start, start + TAG_LIMIT)
+    if end < 0:
+        raise ScanRefusal(f"the sheet XML holds a tag longer than {TAG_LIMIT >> 10} KiB")
+    return dict(_ATTRIBUTE.findall(block, start, end)), end + 1
+
+
+def _place(attributes: dict[bytes, bytes], what: str) -> tuple[int, int]:
+    reference = _REFERENCE.fullmatch(attributes.get(b"r", b"").decode("ascii", "replace"))
+    if reference is None:
+        raise ScanRefusal(
+            f'a cell holding {what} has no cell reference (r="B7"), which Excel always writes; '
+            "open the workbook in Excel and save it again"
+        )
+    row, column = int(reference[2]), column_index(reference[1])
+    if not (1 <= row <= EXCEL_ROWS and column < EXCEL_COLUMNS):
+        raise ScanRefusal(f"cell {reference[0]} lies outside the largest sheet Excel allows (A1:XFD1048576)")
+    return row, column
+
+
+def _errors(block: bytes, scan: SheetScan) -> None:
+    position = 0
+    while (found := block.find(_ERROR_MARK, position)) >= 0:
+        start = block.rfind(b"<", max(0, found - TAG_LIMIT), found)
+        if start < 0:
+            raise ScanRefusal(f"the sheet XML holds a tag longer than {TAG_LIMIT >> 10} KiB")
+        attributes, end = _cell_at(block, start)
+        position = end
+        if block.startswith(b"<c", start) and attributes.get(b"t") == b"e":
+            match = _VALUE_AFTER_TAG.match(block, end)
+            if match and match[2] is not None:
+                row, column = _place(attributes, "a formula error")
+                scan.marks.append(Mark(row, column, html.unescape(match[2].decode("utf-8", "replace"))))
+
+
+def _uncalculated(block: bytes, scan: SheetScan) -> None:
+    for match in _UNCALCULATED.finditer(block):
+        start = block.rfind(b"<c", max(0, match.start() - CELL_LIMIT), match.start())
+        if start < 0:
+            raise ScanRefusal("the sheet XML holds a formula outside any cell")
+        attributes, end = _cell_at(block, start)
+        value = _VALUE_AFTER_TAG.match(block, end)
+        if attributes.get(b"t") == b"str" and value and value[2] is not None:
+            continue  # <v></v> of a text formula: Excel's cached empty text, a calculated value
+        row, column = _place(attributes, "a formula")
+        formula = html.unescape(value[1].decode("utf-8", "replace")) if value and value[1] else ""
+        scan.marks.append(Mark(row, column, None, formula))
+
+
+def _far(block: bytes, start: int, scan: SheetScan) -> None:
+    attributes, end = _cell_at(block, start)
+    if block[end - 2 : end] == b"/>" or not _HAS_VALUE.match(block, end):
+        return  # a formatted empty cell: calamine skips it, and so does the table
+    row, column = _place(attributes, "a value")
+    if column >= FAR_COLUMN or row >= FAR_ROW:
+        scan.far.append((row, column))
