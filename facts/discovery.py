@@ -8,9 +8,11 @@ and version come from file and folder names (ANNUITY_PERFORMANCE.md §1):
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
 import re
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -67,20 +69,31 @@ def discover_files(
     Otherwise every file under ``data_dir or domain.base_dir`` whose name matches
     ``domain.file_patterns`` and none of ``domain.exclude_patterns`` (hidden files and folders
     never; symlinked folders are not followed) is a candidate, and ``domain.select`` picks:
-    ``latest_by_year_month`` keeps the newest month's highest version, sorted by path; ``all``
-    keeps everything, sorted by month, version and path. ``max_files`` then cuts the list.
+    ``latest_by_year_month`` keeps the newest month's highest version; ``all`` keeps everything,
+    sorted by month, version and path. ``max_files`` then cuts the list.
+
+    Raises InputError (nothing is read) when a chosen file cannot be read (missing, a broken
+    symbolic link or a loop, not a regular file, permission denied) — a newer month's broken
+    file never lets an older month be reloaded —, when discovery finds several workbooks for
+    one month and version (only ``--file`` may name several), and when two chosen names are
+    one file (same device and inode: a symlink, a hard link, ``../dir/a.xlsx``).
     """
     if max_files is not None and max_files < 1:
         raise InputError(f"--max-files must be 1 or more, got {max_files}")
     if files:
-        chosen = [_explicit(path) for path in dict.fromkeys(files)]
+        chosen = [_explicit(path) for path in files]
     else:
         root = _data_dir(domain, data_dir)
         candidates = [_source(path, root) for path in _matching_files(domain, root)]
         if not candidates:
             raise _nothing_matches(domain, root)
         chosen = _select(candidates, domain.select)
-    return chosen[:max_files]
+        _refuse_several_per_month(chosen, root)
+        for source in chosen[:max_files]:
+            _refuse_unreadable(source, domain)
+    chosen = chosen[:max_files]
+    _refuse_one_file_twice(chosen)
+    return chosen
 
 
 def _chinese_month(text: str) -> tuple[int, int] | None:
@@ -100,13 +113,38 @@ def _folder_month(text: str) -> tuple[int, int] | None:
 
 def _explicit(path: Path) -> SourceFile:
     """A ``--file`` argument, checked: it must be a readable file."""
-    if not path.exists():
-        raise InputError(f"--file {path}: file not found; check the path")
-    if not path.is_file():
-        raise InputError(f"--file {path}: not a file; name the workbook itself, not a folder")
-    if not os.access(path, os.R_OK):
-        raise InputError(f"--file {path}: cannot be read (permission denied); give the user running wdh read access")
+    problem = unreadable(path)
+    if problem:
+        raise InputError(f"--file {path}: {problem}")
     return SourceFile(path=path, year_month=year_month_of(path), version=version_of(path))
+
+
+def unreadable(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a workbook, with the fix; None when it can. Opens the file."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        return _stat_problem(path, error)
+    if stat.S_ISDIR(mode):
+        return "not a file; name the workbook itself, not a folder"
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a pipe, socket or device); name the workbook itself"
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as error:
+        return f"cannot be read ({error.strerror}); give the user running wdh read access"
+    return None
+
+
+def _stat_problem(path: Path, error: OSError) -> str:
+    if error.errno == errno.ELOOP:
+        return "a symbolic link loop (it points back to itself); replace it with the workbook"
+    if error.errno == errno.ENOENT:  # errno first: lstat fails too in a folder that cannot be searched
+        if path.is_symlink():
+            return f"a broken symbolic link (its target {os.readlink(path)} does not exist); repair or remove it"
+        return "file not found; check the path"
+    return f"cannot be read ({error.strerror}); give the user running wdh read access"
 
 
 def _data_dir(domain: DomainConfig, data_dir: Path | None) -> Path:
@@ -121,10 +159,12 @@ def _data_dir(domain: DomainConfig, data_dir: Path | None) -> Path:
 
 
 def _matching_files(domain: DomainConfig, root: Path) -> Iterable[Path]:
-    """Files under ``root`` whose names match the patterns (case-insensitively, as Windows does).
+    """Names under ``root`` that match the patterns (case-insensitively, as Windows does).
 
-    Hidden files and folders are skipped, symlinked folders are not entered (no loops) and
-    broken symlinks are skipped. An unreadable folder is an error: it may hold the month's file.
+    Hidden files and folders are skipped and symlinked folders are not entered (no loops). A
+    matching name is yielded even when it is a broken link or unreadable: whether it would be
+    read is for the selection to say. An unreadable folder is an error: it may hold the month's
+    file.
     """
     patterns = [pattern.casefold() for pattern in domain.file_patterns]
     excludes = [pattern.casefold() for pattern in domain.exclude_patterns]
@@ -132,11 +172,8 @@ def _matching_files(domain: DomainConfig, root: Path) -> Iterable[Path]:
         subfolders[:] = [name for name in subfolders if not name.startswith(".")]
         for name in names:
             key = name.casefold()
-            if name.startswith(".") or not _matches(key, patterns) or _matches(key, excludes):
-                continue
-            path = Path(folder, name)
-            if path.is_file():
-                yield path
+            if not name.startswith(".") and _matches(key, patterns) and not _matches(key, excludes):
+                yield Path(folder, name)
 
 
 def _matches(name: str, patterns: Iterable[str]) -> bool:
@@ -163,6 +200,56 @@ def _select(candidates: list[SourceFile], select: Selection) -> list[SourceFile]
     month = [source for source in candidates if source.year_month == newest]
     highest = max(source.version for source in month)
     return sorted((source for source in month if source.version == highest), key=lambda source: source.path)
+
+
+def _refuse_several_per_month(chosen: list[SourceFile], root: Path) -> None:
+    """Two workbooks of one month and version in the folder are a copy, or a split whose
+    halves would both be loaded: only the operator can say which, by naming them with --file."""
+    groups: dict[tuple[tuple[int, int] | None, int], list[SourceFile]] = {}
+    for source in chosen:
+        groups.setdefault((source.year_month, source.version), []).append(source)
+    for (year_month, version), group in groups.items():
+        if len(group) > 1:
+            names = ", ".join(str(source.path) for source in group)
+            raise InputError(
+                f"{len(group)} workbooks in {root} are for {_month_label(year_month)}, {_version_label(version)}: "
+                f"{names}; a run reads one workbook per month and version. Remove the copies, or name "
+                "the workbooks to load together with --file (their delete scopes must not overlap)"
+            )
+
+
+def _refuse_unreadable(source: SourceFile, domain: DomainConfig) -> None:
+    """A chosen file that cannot be read stops the run: skipping it would load an older month."""
+    problem = unreadable(source.path)
+    if problem:
+        raise InputError(
+            f"{source.path}: {problem}. It matches domains.{domain.name}.file_patterns and would be "
+            f"read for {_month_label(source.year_month)}, so the run stops rather than load another "
+            "month; or name the workbook to read with --file"
+        )
+
+
+def _refuse_one_file_twice(chosen: list[SourceFile]) -> None:
+    """One file under two names (``a.xlsx``, ``../dir/a.xlsx``, a symlink, a hard link) would be
+    read twice: identified by device and inode, which every such name shares."""
+    seen: dict[tuple[int, int], Path] = {}
+    for source in chosen:
+        status = source.path.stat()
+        key = (status.st_dev, status.st_ino)
+        if key in seen:
+            raise InputError(
+                f"{seen[key]} and {source.path} are the same file ({os.path.realpath(source.path)}); "
+                "a run reads each workbook once: name it once"
+            )
+        seen[key] = source.path
+
+
+def _month_label(year_month: tuple[int, int] | None) -> str:
+    return f"{year_month[0]}-{year_month[1]:02d}" if year_month else "no month in the name"
+
+
+def _version_label(version: int) -> str:
+    return f"version V{version}" if version else "no version number"
 
 
 def _nothing_matches(domain: DomainConfig, root: Path) -> InputError:
