@@ -81,18 +81,23 @@ def discover_files(
     if max_files is not None and max_files < 1:
         raise InputError(f"--max-files must be 1 or more, got {max_files}")
     if files:
-        chosen = [_explicit(path) for path in files]
+        chosen = [_explicit(path) for path in files][:max_files]
     else:
-        root = _data_dir(domain, data_dir)
-        candidates = [_source(path, root) for path in _matching_files(domain, root)]
-        if not candidates:
-            raise _nothing_matches(domain, root)
-        chosen = _select(candidates, domain.select)
-        _refuse_several_per_month(chosen, root)
-        for source in chosen[:max_files]:
+        chosen = _discovered(domain, data_dir)[:max_files]
+        for source in chosen:
             _refuse_unreadable(source, domain)
-    chosen = chosen[:max_files]
     _refuse_one_file_twice(chosen)
+    return chosen
+
+
+def _discovered(domain: DomainConfig, data_dir: Path | None) -> list[SourceFile]:
+    """The selection from the data directory, by names only (nothing is opened)."""
+    root = _data_dir(domain, data_dir)
+    candidates = [_source(path, root) for path in _matching_files(domain, root)]
+    if not candidates:
+        raise _nothing_matches(domain, root)
+    chosen = _select(candidates, domain.select)
+    _refuse_several_per_month(chosen, root)
     return chosen
 
 
@@ -113,13 +118,13 @@ def _folder_month(text: str) -> tuple[int, int] | None:
 
 def _explicit(path: Path) -> SourceFile:
     """A ``--file`` argument, checked: it must be a readable file."""
-    problem = unreadable(path)
+    problem = _unreadable(path)
     if problem:
         raise InputError(f"--file {path}: {problem}")
     return SourceFile(path=path, year_month=year_month_of(path), version=version_of(path))
 
 
-def unreadable(path: Path) -> str | None:
+def _unreadable(path: Path) -> str | None:
     """Why ``path`` cannot be read as a workbook, with the fix; None when it can. Opens the file."""
     try:
         mode = path.stat().st_mode
@@ -139,7 +144,7 @@ def unreadable(path: Path) -> str | None:
 
 def _stat_problem(path: Path, error: OSError) -> str:
     if error.errno == errno.ELOOP:
-        return "a symbolic link loop (it points back to itself); replace it with the workbook"
+        return "a symbolic link loop (following it leads back to itself); replace it with the workbook"
     if error.errno == errno.ENOENT:  # errno first: lstat fails too in a folder that cannot be searched
         if path.is_symlink():
             return f"a broken symbolic link (its target {os.readlink(path)} does not exist); repair or remove it"
@@ -220,7 +225,7 @@ def _refuse_several_per_month(chosen: list[SourceFile], root: Path) -> None:
 
 def _refuse_unreadable(source: SourceFile, domain: DomainConfig) -> None:
     """A chosen file that cannot be read stops the run: skipping it would load an older month."""
-    problem = unreadable(source.path)
+    problem = _unreadable(source.path)
     if problem:
         raise InputError(
             f"{source.path}: {problem}. It matches domains.{domain.name}.file_patterns and would be "
