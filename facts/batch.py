@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from facts.cleansing import Lookups, ReferenceLimit, RowError, check_columns, cleanse_sheet
-from facts.discovery import SourceFile, discover_files
+from facts.discovery import SourceFile, discover
 from facts.duplicates import ScopeClaims, distinct_digests
 from facts.excel import read_sheet
 from wdh.config import DomainConfig
@@ -58,7 +58,9 @@ def batch_read(
     more than half of the non-blank rows fail cleansing (ANNUITY_PERFORMANCE.md §3). Warns when a
     file's rows are for another month than its name says."""
     batch = FactBatch()
-    sources = discover_files(domain, data_dir=data_dir, files=files, max_files=max_files)
+    discovery = discover(domain, data_dir=data_dir, files=files, max_files=max_files)
+    batch.warnings += discovery.warnings
+    sources = discovery.files
     digests = distinct_digests([source.path for source in sources])  # before the slow reading
     claims = ScopeClaims(domain.facts.pk)
     for index, (source, digest) in enumerate(zip(sources, digests, strict=True), start=1):

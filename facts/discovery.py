@@ -56,6 +56,14 @@ def version_of(path: PurePath) -> int:
     return int(folder[1:]) if folder else 0
 
 
+@dataclass(frozen=True)
+class Discovery:
+    """The workbooks a run reads, and what discovery set aside that a person should know of."""
+
+    files: list[SourceFile]
+    warnings: list[str]
+
+
 def discover_files(
     domain: DomainConfig,
     *,
@@ -63,6 +71,17 @@ def discover_files(
     files: Sequence[Path] = (),
     max_files: int | None = None,
 ) -> list[SourceFile]:
+    """The files of :func:`discover`, without its warnings."""
+    return discover(domain, data_dir=data_dir, files=files, max_files=max_files).files
+
+
+def discover(
+    domain: DomainConfig,
+    *,
+    data_dir: Path | None = None,
+    files: Sequence[Path] = (),
+    max_files: int | None = None,
+) -> Discovery:
     """The workbooks a run of ``domain`` reads, in reading order. Reads the file system only.
 
     Explicit ``files`` (``--file``) are taken as given, in order, without patterns or selection.
@@ -76,29 +95,51 @@ def discover_files(
     symbolic link or a loop, not a regular file, permission denied) — a newer month's broken
     file never lets an older month be reloaded —, when discovery finds several workbooks for
     one month and version (only ``--file`` may name several), and when two chosen names are
-    one file (same device and inode: a symlink, a hard link, ``../dir/a.xlsx``).
+    one file (same device and inode: a symlink, a hard link, ``../dir/a.xlsx``). Warns of each
+    excluded file whose name says the month read or a newer one (a copy, a reply, a lock file).
     """
     if max_files is not None and max_files < 1:
         raise InputError(f"--max-files must be 1 or more, got {max_files}")
+    warnings: list[str] = []
     if files:
         chosen = [_explicit(path) for path in files][:max_files]
     else:
-        chosen = _discovered(domain, data_dir)[:max_files]
+        root = _data_dir(domain, data_dir)
+        matching, excluded = _matching_files(domain, root)
+        chosen = _selected([_source(path, root) for path in matching], domain, root)[:max_files]
         for source in chosen:
             _refuse_unreadable(source, domain)
+        warnings = _set_aside(chosen, [_source(path, root) for path in excluded], domain)
     _refuse_one_file_twice(chosen)
-    return chosen
+    return Discovery(chosen, warnings)
 
 
-def _discovered(domain: DomainConfig, data_dir: Path | None) -> list[SourceFile]:
+def _selected(candidates: list[SourceFile], domain: DomainConfig, root: Path) -> list[SourceFile]:
     """The selection from the data directory, by names only (nothing is opened)."""
-    root = _data_dir(domain, data_dir)
-    candidates = [_source(path, root) for path in _matching_files(domain, root)]
     if not candidates:
         raise _nothing_matches(domain, root)
     chosen = _select(candidates, domain.select)
     _refuse_several_per_month(chosen, root)
     return chosen
+
+
+def _set_aside(chosen: list[SourceFile], excluded: list[SourceFile], domain: DomainConfig) -> list[str]:
+    """Excluded files that name the month read or a newer one: a ``- 副本`` saved as the only
+    copy of the new month, or a lock file of a workbook still open, must not pass unseen."""
+    newest = max((source.year_month for source in chosen if source.year_month), default=None)
+    warnings = []
+    for source in sorted(excluded, key=lambda source: source.path):
+        if source.year_month is None or (newest is not None and source.year_month < newest):
+            continue
+        if source.year_month == newest:
+            relation = "the month read"
+        else:
+            relation = f"newer than the month read ({_month_label(newest)})"
+        warnings.append(
+            f"ignored {source.path} (it matches domains.{domain.name}.exclude_patterns): it names "
+            f"{_month_label(source.year_month)}, {relation}; if it is the workbook to load, rename it or pass --file"
+        )
+    return warnings
 
 
 def _chinese_month(text: str) -> tuple[int, int] | None:
@@ -163,22 +204,25 @@ def _data_dir(domain: DomainConfig, data_dir: Path | None) -> Path:
     return root
 
 
-def _matching_files(domain: DomainConfig, root: Path) -> Iterable[Path]:
-    """Names under ``root`` that match the patterns (case-insensitively, as Windows does).
+def _matching_files(domain: DomainConfig, root: Path) -> tuple[list[Path], list[Path]]:
+    """Names under ``root`` that match the file patterns (case-insensitively, as Windows does):
+    those that match no exclude pattern, and those that do.
 
     Hidden files and folders are skipped and symlinked folders are not entered (no loops). A
-    matching name is yielded even when it is a broken link or unreadable: whether it would be
-    read is for the selection to say. An unreadable folder is an error: it may hold the month's
-    file.
+    matching name is kept even when it is a broken link or unreadable: whether it would be read
+    is for the selection to say. An unreadable folder is an error: it may hold the month's file.
     """
     patterns = [pattern.casefold() for pattern in domain.file_patterns]
     excludes = [pattern.casefold() for pattern in domain.exclude_patterns]
+    matching: list[Path] = []
+    excluded: list[Path] = []
     for folder, subfolders, names in os.walk(root, onerror=_unreadable_folder):
         subfolders[:] = [name for name in subfolders if not name.startswith(".")]
         for name in names:
             key = name.casefold()
-            if not name.startswith(".") and _matches(key, patterns) and not _matches(key, excludes):
-                yield Path(folder, name)
+            if not name.startswith(".") and _matches(key, patterns):
+                (excluded if _matches(key, excludes) else matching).append(Path(folder, name))
+    return matching, excluded
 
 
 def _matches(name: str, patterns: Iterable[str]) -> bool:

@@ -245,3 +245,17 @@ def test_rows_of_the_named_month_give_no_month_warning(seeded: Contents, tmp_pat
     summary = run("run_job", "--file", str(write_workbook(tmp_path / FEBRUARY, rows(2))), *EXECUTE)
 
     assert not [warning for warning in summary["warnings"] if "its name says" in warning]
+
+
+def test_a_copy_of_a_newer_month_set_aside_is_a_warning_in_the_run_and_its_record(
+    seeded: Contents, tmp_path: Path
+) -> None:
+    february = write_workbook(tmp_path / "data" / FEBRUARY, rows(2))
+    march = write_workbook(tmp_path / "data" / "2026年3月年金终稿数据 - 副本.xlsx", rows(2, 月度=202603))
+
+    summary = run("run_job", "--data-dir", str(tmp_path / "data"), *EXECUTE)
+
+    assert loaded_paths(summary) == [str(february)]
+    expected = [warning for warning in summary["warnings"] if warning.startswith(f"ignored {march} ")]
+    assert expected and "newer than the month read (2026-02)" in expected[0]
+    assert expected[0] in BackfillRun.objects.get(pk=summary["audit_id"]).warnings

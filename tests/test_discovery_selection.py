@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from facts.discovery import discover_files
+from facts.discovery import discover, discover_files
 from wdh.config import DomainConfig, Selection, get_config
 from wdh.errors import InputError
 from wdh.tables import DEFAULT_DOMAIN
@@ -114,3 +114,29 @@ def test_a_broken_file_cut_by_max_files_is_not_read(domain: DomainConfig, tmp_pa
     chosen = discover_files(dataclasses.replace(domain, select=Selection.ALL), max_files=1)
 
     assert [source.path for source in chosen] == [january]
+
+
+def test_an_excluded_file_of_a_newer_or_the_same_month_is_a_warning(domain: DomainConfig, tmp_path: Path) -> None:
+    february, copy, march, _ = touch(
+        tmp_path,
+        "26年2月规模明细.xlsx",
+        "26年2月规模明细 - 副本.xlsx",
+        "26年3月规模明细(回复).xlsx",
+        "26年1月规模明细.bak",  # older than the month read: history, not worth a word
+    )
+
+    found = discover(domain)
+
+    assert [source.path for source in found.files] == [february]
+    assert found.warnings == [
+        f"ignored {copy} (it matches domains.annuity_performance.exclude_patterns): it names 2026-02, "
+        "the month read; if it is the workbook to load, rename it or pass --file",
+        f"ignored {march} (it matches domains.annuity_performance.exclude_patterns): it names 2026-03, "
+        "newer than the month read (2026-02); if it is the workbook to load, rename it or pass --file",
+    ]
+
+
+def test_explicit_files_give_no_exclusion_warning(domain: DomainConfig, tmp_path: Path) -> None:
+    february, _ = touch(tmp_path, "26年2月规模明细.xlsx", "26年3月规模明细 - 副本.xlsx")
+
+    assert discover(domain, files=[february]).warnings == []
