@@ -107,8 +107,9 @@ def _other_months(source: SourceFile, rows: Sequence[dict[str, Any]]) -> list[st
     if not other:
         return []
     listed = ", ".join(f"{_month(month)}: {count} rows" for month, count in other.items())
+    named = _month(source.year_month)
     return [
-        f"{source.path.name}: its name says {_month(source.year_month)}, but {sum(other.values())} of its "
+        f"{source.path.name}: its file or folder name says {named}, but {sum(other.values())} of its "
         f"{len(rows)} rows are for other months ({listed}); check that this is the month's workbook"
     ]
 

@@ -234,7 +234,7 @@ def test_rows_of_another_month_than_the_file_name_are_a_warning_naming_both(seed
 
     assert summary["status"] == "succeeded"
     expected = (
-        f"{september.name}: its name says 2026-09, but 2 of its 3 rows are for other months "
+        f"{september.name}: its file or folder name says 2026-09, but 2 of its 3 rows are for other months "
         "(2026-04: 2 rows); check that this is the month's workbook"
     )
     assert expected in summary["warnings"]
@@ -244,7 +244,7 @@ def test_rows_of_another_month_than_the_file_name_are_a_warning_naming_both(seed
 def test_rows_of_the_named_month_give_no_month_warning(seeded: Contents, tmp_path: Path) -> None:
     summary = run("run_job", "--file", str(write_workbook(tmp_path / FEBRUARY, rows(2))), *EXECUTE)
 
-    assert not [warning for warning in summary["warnings"] if "its name says" in warning]
+    assert not [warning for warning in summary["warnings"] if "name says" in warning]
 
 
 def test_a_copy_of_a_newer_month_set_aside_is_a_warning_in_the_run_and_its_record(
