@@ -14,7 +14,7 @@ import os
 import re
 import stat
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
 from wdh.config import DomainConfig, Selection
@@ -96,7 +96,8 @@ def discover(
     file never lets an older month be reloaded —, when discovery finds several workbooks for
     one month and version (only ``--file`` may name several), and when two chosen names are
     one file (same device and inode: a symlink, a hard link, ``../dir/a.xlsx``). Warns of each
-    excluded file whose name says the month read or a newer one (a copy, a reply, a lock file).
+    excluded file whose name says the month read or a newer one (a copy, a reply, a lock file),
+    and of each symlinked folder it did not enter.
     """
     if max_files is not None and max_files < 1:
         raise InputError(f"--max-files must be 1 or more, got {max_files}")
@@ -105,11 +106,12 @@ def discover(
         chosen = [_explicit(path) for path in files][:max_files]
     else:
         root = _data_dir(domain, data_dir)
-        matching, excluded = _matching_files(domain, root)
-        chosen = _selected([_source(path, root) for path in matching], domain, root)[:max_files]
+        listing = _matching_files(domain, root)
+        chosen = _selected([_source(path, root) for path in listing.matching], domain, root)[:max_files]
         for source in chosen:
             _refuse_unreadable(source, domain)
-        warnings = _set_aside(chosen, [_source(path, root) for path in excluded], domain)
+        warnings = _set_aside(chosen, [_source(path, root) for path in listing.excluded], domain)
+        warnings += _not_entered(listing.linked_folders)
     _refuse_one_file_twice(chosen)
     return Discovery(chosen, warnings)
 
@@ -204,25 +206,43 @@ def _data_dir(domain: DomainConfig, data_dir: Path | None) -> Path:
     return root
 
 
-def _matching_files(domain: DomainConfig, root: Path) -> tuple[list[Path], list[Path]]:
-    """Names under ``root`` that match the file patterns (case-insensitively, as Windows does):
-    those that match no exclude pattern, and those that do.
+@dataclass
+class _Listing:
+    """The data folder's names that matter to the selection."""
 
-    Hidden files and folders are skipped and symlinked folders are not entered (no loops). A
-    matching name is kept even when it is a broken link or unreadable: whether it would be read
-    is for the selection to say. An unreadable folder is an error: it may hold the month's file.
+    matching: list[Path] = field(default_factory=list)  # match file_patterns and no exclude pattern
+    excluded: list[Path] = field(default_factory=list)  # match file_patterns and an exclude pattern
+    linked_folders: list[Path] = field(default_factory=list)  # symbolic links to folders, not entered
+
+
+def _matching_files(domain: DomainConfig, root: Path) -> _Listing:
+    """Names under ``root`` that match the file patterns (case-insensitively, as Windows does).
+
+    Hidden files and folders are skipped and symlinked folders are not entered (no loops), only
+    listed. A matching name is kept even when it is a broken link or unreadable: whether it would
+    be read is for the selection to say. An unreadable folder is an error: it may hold the
+    month's file.
     """
     patterns = [pattern.casefold() for pattern in domain.file_patterns]
     excludes = [pattern.casefold() for pattern in domain.exclude_patterns]
-    matching: list[Path] = []
-    excluded: list[Path] = []
+    listing = _Listing()
     for folder, subfolders, names in os.walk(root, onerror=_unreadable_folder):
         subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+        listing.linked_folders += [path for name in subfolders if (path := Path(folder, name)).is_symlink()]
         for name in names:
             key = name.casefold()
             if not name.startswith(".") and _matches(key, patterns):
-                (excluded if _matches(key, excludes) else matching).append(Path(folder, name))
-    return matching, excluded
+                (listing.excluded if _matches(key, excludes) else listing.matching).append(Path(folder, name))
+    return listing
+
+
+def _not_entered(folders: list[Path]) -> list[str]:
+    """A folder link may hold a newer month: say it was not looked into, and how to read it."""
+    return [
+        f"did not look inside {folder}: it is a symbolic link to the folder {folder.resolve()}, and linked "
+        f"folders are not entered (a link can loop back); pass --data-dir {folder.resolve()} to read it"
+        for folder in sorted(folders)
+    ]
 
 
 def _matches(name: str, patterns: Iterable[str]) -> bool:

@@ -140,3 +140,20 @@ def test_explicit_files_give_no_exclusion_warning(domain: DomainConfig, tmp_path
     february, _ = touch(tmp_path, "26年2月规模明细.xlsx", "26年3月规模明细 - 副本.xlsx")
 
     assert discover(domain, files=[february]).warnings == []
+
+
+def test_a_linked_folder_that_is_not_entered_is_a_warning(domain: DomainConfig, tmp_path: Path) -> None:
+    """A newer month behind a folder link would otherwise let an older month load unremarked."""
+    (january,) = touch(tmp_path, "26年1月规模明细.xlsx")
+    elsewhere = tmp_path.parent / f"{tmp_path.name}-elsewhere"
+    touch(elsewhere, "26年9月规模明细.xlsx")
+    (tmp_path / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (tmp_path / ".hidden-link").symlink_to(elsewhere, target_is_directory=True)
+
+    found = discover(domain)
+
+    assert [source.path for source in found.files] == [january]
+    assert found.warnings == [
+        f"did not look inside {tmp_path / 'linked'}: it is a symbolic link to the folder {elsewhere}, and "
+        f"linked folders are not entered (a link can loop back); pass --data-dir {elsewhere} to read it"
+    ]
