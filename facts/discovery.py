@@ -107,10 +107,12 @@ def discover(
     else:
         root = _data_dir(domain, data_dir)
         listing = _matching_files(domain, root)
-        chosen = _selected([_source(path, root) for path in listing.matching], domain, root)[:max_files]
+        candidates = [_source(path, root) for path in listing.matching]
+        chosen = _selected(candidates, domain, root)[:max_files]
         for source in chosen:
             _refuse_unreadable(source, domain)
         warnings = _set_aside(chosen, [_source(path, root) for path in listing.excluded], domain)
+        warnings += _undated_passed_over(candidates, chosen)
         warnings += _not_entered(listing.linked_folders)
     _refuse_one_file_twice(chosen)
     return Discovery(chosen, warnings)
@@ -234,6 +236,20 @@ def _matching_files(domain: DomainConfig, root: Path) -> _Listing:
             if not name.startswith(".") and _matches(key, patterns):
                 (listing.excluded if _matches(key, excludes) else listing.matching).append(Path(folder, name))
     return listing
+
+
+def _undated_passed_over(candidates: list[SourceFile], chosen: list[SourceFile]) -> list[str]:
+    """Undated candidates lose to dated ones by rule; one may still be the new month's file."""
+    newest = max((source.year_month for source in chosen if source.year_month), default=None)
+    if newest is None:
+        return []
+    return [
+        f"did not read {source.path}: neither its name nor its folder says a month, and dated workbooks "
+        f"win ({_month_label(newest)} is read); if it is the workbook to load, put its month in its name "
+        "or pass --file"
+        for source in sorted(candidates, key=lambda source: source.path)
+        if source.year_month is None and source not in chosen
+    ]
 
 
 def _not_entered(folders: list[Path]) -> list[str]:

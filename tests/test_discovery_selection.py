@@ -157,3 +157,16 @@ def test_a_linked_folder_that_is_not_entered_is_a_warning(domain: DomainConfig, 
         f"did not look inside {tmp_path / 'linked'}: it is a symbolic link to the folder {elsewhere}, and "
         f"linked folders are not entered (a link can loop back); pass --data-dir {elsewhere} to read it"
     ]
+
+
+def test_an_undated_workbook_passed_over_is_a_warning(domain: DomainConfig, tmp_path: Path) -> None:
+    """An undated 规模明细.xlsx dropped in for a new month would otherwise lose to the old one unseen."""
+    february, undated = touch(tmp_path, "26年2月规模明细.xlsx", "新/规模明细.xlsx")
+
+    found = discover(domain)
+
+    assert [source.path for source in found.files] == [february]
+    assert found.warnings == [
+        f"did not read {undated}: neither its name nor its folder says a month, and dated workbooks "
+        "win (2026-02 is read); if it is the workbook to load, put its month in its name or pass --file"
+    ]
