@@ -101,30 +101,32 @@ def discover(
     """
     if max_files is not None and max_files < 1:
         raise InputError(f"--max-files must be 1 or more, got {max_files}")
-    warnings: list[str] = []
     if files:
-        chosen = [_explicit(path) for path in files][:max_files]
+        found = Discovery([_explicit(path) for path in files][:max_files], [])
     else:
-        root = _data_dir(domain, data_dir)
-        listing = _matching_files(domain, root)
-        candidates = [_source(path, root) for path in listing.matching]
-        chosen = _selected(candidates, domain, root)[:max_files]
-        for source in chosen:
-            _refuse_unreadable(source, domain)
-        warnings = _set_aside(chosen, [_source(path, root) for path in listing.excluded], domain)
-        warnings += _undated_passed_over(candidates, chosen)
-        warnings += _not_entered(listing.linked_folders)
-    _refuse_one_file_twice(chosen)
-    return Discovery(chosen, warnings)
+        found = _from_folder(domain, data_dir, max_files)
+    _refuse_one_file_twice(found.files)
+    return found
 
 
-def _selected(candidates: list[SourceFile], domain: DomainConfig, root: Path) -> list[SourceFile]:
-    """The selection from the data directory, by names only (nothing is opened)."""
+def _from_folder(domain: DomainConfig, data_dir: Path | None, max_files: int | None) -> Discovery:
+    """The selection from the data directory (by names), each chosen file checked readable."""
+    root = _data_dir(domain, data_dir)
+    listing = _matching_files(domain, root)
+    candidates = [_source(path, root) for path in listing.matching]
     if not candidates:
         raise _nothing_matches(domain, root)
-    chosen = _select(candidates, domain.select)
-    _refuse_several_per_month(chosen, root)
-    return chosen
+    selected = _select(candidates, domain.select)
+    _refuse_several_per_month(selected, root)
+    chosen = selected[:max_files]
+    for source in chosen:
+        _refuse_unreadable(source, domain)
+    warnings = [
+        *_set_aside(chosen, [_source(path, root) for path in listing.excluded], domain),
+        *_undated_passed_over(candidates, selected),
+        *_not_entered(listing.linked_folders),
+    ]
+    return Discovery(chosen, warnings)
 
 
 def _set_aside(chosen: list[SourceFile], excluded: list[SourceFile], domain: DomainConfig) -> list[str]:
