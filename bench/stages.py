@@ -21,9 +21,9 @@ from django.core.management import call_command
 from django.db import connection, transaction
 
 from bench.workbook import Workbook
-from facts.batch import file_sha256
 from facts.cleansing import check_columns, cleanse_sheet
 from facts.discovery import discover_files
+from facts.duplicates import file_sha256
 from facts.excel import SheetData, read_sheet
 from facts.loading import FactMode, facts_apply, facts_plan, facts_validate
 from facts.lookups import lookups_read

@@ -5,14 +5,15 @@ Reads files only (the warehouse lookups the cleansing needs are read beforehand 
 
 from __future__ import annotations
 
-import hashlib
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from facts.cleansing import Lookups, ReferenceLimit, RowError, check_columns, cleanse_sheet
-from facts.discovery import discover_files
+from facts.discovery import SourceFile, discover, discover_files
+from facts.duplicates import ScopeClaims, distinct_digests
 from facts.excel import check_workbook, read_sheet
 from wdh.config import DomainConfig
 from wdh.errors import InputError
@@ -38,15 +39,7 @@ class FactBatch:
     errors: list[RowError] = field(default_factory=list)
     rows_read: int = 0
     company_id_missing: int = 0
-    warnings: list[str] = field(default_factory=list)  # the reader's, per file (hidden sheet, cells ignored)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    warnings: list[str] = field(default_factory=list)  # discovery's and the reader's (hidden sheet, cells ignored)
 
 
 def batch_read(
@@ -60,11 +53,17 @@ def batch_read(
     progress: Progress | None = None,
     reference_limits: Sequence[ReferenceLimit] = (),
 ) -> FactBatch:
-    """Read and cleanse the selected workbooks. Raises InputError for unusable input and when
-    more than half of the non-blank rows fail cleansing (ANNUITY_PERFORMANCE.md §3)."""
+    """Read and cleanse the selected workbooks. Raises InputError for unusable input, when two
+    files have the same content or rows of the same delete scope (facts/duplicates.py), and when
+    more than half of the non-blank rows fail cleansing (ANNUITY_PERFORMANCE.md §3). Warns when a
+    file's rows are for another month than its name says."""
     batch = FactBatch()
-    sources = discover_files(domain, data_dir=data_dir, files=files, max_files=max_files)
-    for index, source in enumerate(sources, start=1):
+    discovery = discover(domain, data_dir=data_dir, files=files, max_files=max_files)
+    batch.warnings += discovery.warnings
+    sources = discovery.files
+    digests = distinct_digests([source.path for source in sources])  # before the slow reading
+    claims = ScopeClaims(domain.facts.pk)
+    for index, (source, digest) in enumerate(zip(sources, digests, strict=True), start=1):
         if progress:
             progress(f"reading {source.path.name} ({index}/{len(sources)})", 0, None)
         data = read_sheet(
@@ -78,16 +77,18 @@ def batch_read(
             progress=_row_progress(progress, f"cleansing {source.path.name}"),
             reference_limits=reference_limits,
         )
+        claims.claim(source.path, cleansed.rows)
         batch.files.append(
             SourceSummary(
                 path=source.path,
                 size=source.path.stat().st_size,
-                sha256=file_sha256(source.path),
+                sha256=digest,
                 sheet=data.sheet,
                 rows_read=cleansed.rows_read,
                 rows_valid=len(cleansed.rows),
             )
         )
+        batch.warnings += _other_months(source, cleansed.rows)
         batch.rows += cleansed.rows
         batch.errors += cleansed.errors
         batch.rows_read += cleansed.rows_read
@@ -105,6 +106,28 @@ def batch_check(
     (:func:`facts.excel.check_workbook`); raises InputError naming the file."""
     for source in discover_files(domain, data_dir=data_dir, files=files, max_files=max_files):
         check_workbook(source.path, domain.sheet if sheet is None else sheet, sheet_key=f"domains.{domain.name}.sheet")
+
+
+def _other_months(source: SourceFile, rows: Sequence[dict[str, Any]]) -> list[str]:
+    """A warning when rows are for another month than the file or folder name says: a file
+    named for September holding April would reload April, which may be right (a correction)
+    or the wrong file — a person must look."""
+    if source.year_month is None:
+        return []
+    months = Counter((row["月度"].year, row["月度"].month) for row in rows)
+    other = {month: count for month, count in sorted(months.items()) if month != source.year_month}
+    if not other:
+        return []
+    listed = ", ".join(f"{_month(month)}: {count} rows" for month, count in other.items())
+    named = _month(source.year_month)
+    return [
+        f"{source.path.name}: its file or folder name says {named}, but {sum(other.values())} of its "
+        f"{len(rows)} rows are for other months ({listed}); check that this is the month's workbook"
+    ]
+
+
+def _month(year_month: tuple[int, int]) -> str:
+    return f"{year_month[0]}-{year_month[1]:02d}"
 
 
 def _reject_empty(batch: FactBatch) -> None:

@@ -342,7 +342,6 @@ def test_symlinks_in_the_data_directory_are_not_followed_into_folders_or_loops(
     data = tmp_path / "data"
     february = write_workbook(data / FILE_NAME, good_rows(2))
     elsewhere = write_workbook(tmp_path / "elsewhere" / "2026年4月年金终稿数据.xlsx", good_rows(9))
-    (data / "2026年3月年金终稿数据.xlsx").symlink_to(tmp_path / "missing.xlsx")  # broken, and newer
     (data / "loop").symlink_to(data, target_is_directory=True)
     (data / "april").symlink_to(elsewhere.parent, target_is_directory=True)  # newer, but a folder link
     summary = run("run_job", "--data-dir", str(data), *EXECUTE)
@@ -355,7 +354,7 @@ def test_a_data_directory_holding_only_a_broken_symlink(seeded: Contents, tmp_pa
     data.mkdir()
     (data / FILE_NAME).symlink_to(tmp_path / "gone.xlsx")
     message = refused(seeded, "--data-dir", str(data))
-    assert f"no workbook in {data} matches" in message and "--file PATH" in message
+    assert str(data / FILE_NAME) in message and "a broken symbolic link" in message and "--file" in message
 
 
 def test_an_unreadable_workbook_in_the_data_directory(

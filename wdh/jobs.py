@@ -314,6 +314,7 @@ def _absorb(result: RunResult, batch: FactBatch) -> None:
     result.rows_valid = len(batch.rows)
     result.row_errors = batch.errors
     result.company_id_missing = batch.company_id_missing
+    result.warnings += batch.warnings
     if batch.errors:
         result.warnings.append(f"{len(batch.errors)} row(s) failed cleansing and are left out of the load")
     result.warnings += batch.warnings
