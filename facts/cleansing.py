@@ -76,6 +76,7 @@ _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
 _AMOUNT_NOISE = re.compile(r"[¥$￥€£\s]")
 _DECIMAL = Context(prec=60, rounding=ROUND_HALF_UP)
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # PostgreSQL text holds neither NUL nor a lone surrogate
 
 
 class CellProblem(ValueError):
@@ -134,8 +135,8 @@ def clean_text(value: Any) -> str | None:
         return None
     if isinstance(value, str):
         text = value.strip()
-        if "\x00" in text:
-            raise CellProblem("contains a NUL character, which PostgreSQL cannot store")
+        if _UNSTORABLE.search(text):
+            raise CellProblem(_unstorable(text))
         return None if text in PLACEHOLDERS else text
     _reject_special(value, "text")
     if isinstance(value, float):
@@ -143,6 +144,12 @@ def clean_text(value: Any) -> str | None:
             raise CellProblem(f"{value} is not text")
         return str(int(value)) if value.is_integer() else repr(value)
     return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def _unstorable(text: str) -> str:
+    char = _UNSTORABLE.findall(text)[0]
+    what = "a NUL character" if char == "\x00" else f"a lone surrogate (U+{ord(char):04X})"
+    return f"contains {what}, which PostgreSQL cannot store as text"
 
 
 def _reject_special(value: Any, expected: str) -> None:

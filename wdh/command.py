@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
 from wdh.errors import ExitCode
+from wdh.escaping import json_printable, printable
 from wdh.jobs import JobRequest, RunResult, job_run
 from wdh.report import result_json, result_text
 from wdh.tables import DEFAULT_DOMAIN
@@ -92,7 +93,8 @@ class JobCommand(BaseCommand):
                 returncode=int(ExitCode.FAILURE),
             ) from exc
         if as_json:
-            self.stdout.write(json.dumps(result_json(result, verbosity=verbosity), ensure_ascii=False, indent=2))
+            document = json.dumps(result_json(result, verbosity=verbosity), ensure_ascii=False, indent=2)
+            self.stdout.write(json_printable(document))
         elif verbosity > 0:
             self._text(result, verbosity)
         return result
@@ -101,7 +103,7 @@ class JobCommand(BaseCommand):
         if not result.request.execute and verbosity >= 1 and result.statements:
             self.stdout.write("-- statements an execute run would send:")
             for statement in result.statements:
-                self.stdout.write(statement + ";")
+                self.stdout.write(printable(statement) + ";")
         for line in result_text(result, verbosity=verbosity):
             self.stdout.write(line)
 
@@ -110,7 +112,7 @@ class JobCommand(BaseCommand):
     def _progress(self, step: str, done: int, total: int | None) -> None:
         self.progress_shown = True
         count = f" {done}/{total}" if total else (f" {done} rows" if done else "")
-        self.stderr.write(f"\r\033[K{step}{count}", ending="")
+        self.stderr.write(f"\r\033[K{printable(step)}{count}", ending="")
         self.stderr.flush()
 
     def finish(self, result: RunResult, *, check: bool = False) -> None:
@@ -118,7 +120,8 @@ class JobCommand(BaseCommand):
         if self.progress_shown:
             self.stderr.write("\r\033[K", ending="")  # clear the progress line
         if result.exit_code != ExitCode.SUCCESS:
-            raise CommandError(f"{result.error} [audit record {result.audit_id}]", returncode=int(result.exit_code))
+            message = printable(result.error, newlines=True)
+            raise CommandError(f"{message} [audit record {result.audit_id}]", returncode=int(result.exit_code))
         if check and result.pending:
             raise CommandError(
                 "the plan is not empty: references are missing or fillable (--check)",

@@ -47,6 +47,7 @@ from refs.derivation import derive_candidates
 from refs.models import BackfillRun, RunStatus
 from wdh.config import Config, DomainConfig, get_config
 from wdh.errors import ConfigError, ExitCode, RunLockedError, WdhError
+from wdh.escaping import printable
 from wdh.postgres import advisory_lock_release, advisory_lock_try, connection_lost, read_only_transaction
 
 logger = logging.getLogger("wdh.jobs")
@@ -338,7 +339,7 @@ def _failed(result: RunResult, exc: BaseException) -> None:
     else:
         result.status = RunStatus.FAILED
     result.exit_code = exc.exit_code if isinstance(exc, WdhError) else ExitCode.FAILURE
-    result.error = str(exc)
+    result.error = printable(str(exc), newlines=True)  # the record keeps it: no NUL, nothing raw on a terminal
     if connection_lost(exc):  # libpq's own text ("the server terminated abnormally") misleads
         result.error = (
             f"the connection to the database was lost during the run ({' '.join(result.error.split())}); "
