@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from facts.cleansing import Lookups, ReferenceLimit, RowError, check_columns, cleanse_sheet
+from facts.codes import CodeSpellings
 from facts.discovery import discover_files
 from facts.excel import read_sheet
 from wdh.config import DomainConfig
@@ -38,6 +39,7 @@ class FactBatch:
     errors: list[RowError] = field(default_factory=list)
     rows_read: int = 0
     company_id_missing: int = 0
+    spellings: CodeSpellings = field(default_factory=CodeSpellings)  # of every sheet's code cells
 
 
 def file_sha256(path: Path) -> str:
@@ -74,6 +76,7 @@ def batch_read(
             lookups=lookups,
             progress=_row_progress(progress, f"cleansing {source.path.name}"),
             reference_limits=reference_limits,
+            spellings=batch.spellings,
         )
         batch.files.append(
             SourceSummary(

@@ -261,6 +261,7 @@ def _absorb(result: RunResult, batch: FactBatch) -> None:
         result.warnings.append(f"{len(batch.errors)} row(s) failed cleansing and are left out of the load")
     if batch.company_id_missing:
         result.warnings.append(f"{batch.company_id_missing} row(s) have no company_id (left empty, never invented)")
+    result.warnings += batch.spellings.warnings()
 
 
 def _plan_only(domain: DomainConfig, request: JobRequest, result: RunResult, progress: Progress | None) -> None:
