@@ -35,9 +35,12 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any, NamedTuple
 
-from facts.cells import FACT_FIELDS, CellProblem, clean_text, fit, reject_special
-from facts.cells import MAX_LENGTH as MAX_LENGTH  # re-exported: the rules lived here before facts.cells
+from facts.cells import FACT_FIELDS, reject_special
+from facts.cells import MAX_LENGTH as MAX_LENGTH  # re-exported: these lived here before facts.cells
 from facts.cells import PLACEHOLDERS as PLACEHOLDERS
+from facts.cells import CellProblem as CellProblem
+from facts.cells import clean_text as clean_text
+from facts.cells import fit as fit
 from facts.codes import (
     CodeSpellings,
     account_number,
