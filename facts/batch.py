@@ -13,6 +13,7 @@ from typing import Any
 
 from facts.cleansing import Lookups, ReferenceLimit, RowError, check_columns, cleanse_sheet
 from facts.codes import CodeSpellings
+from facts.company_ids import PendingCompanyIds
 from facts.discovery import discover_files
 from facts.excel import read_sheet
 from wdh.config import DomainConfig
@@ -40,6 +41,7 @@ class FactBatch:
     rows_read: int = 0
     company_id_missing: int = 0
     spellings: CodeSpellings = field(default_factory=CodeSpellings)  # of every sheet's code cells
+    pending_company_ids: PendingCompanyIds = field(default_factory=PendingCompanyIds)
 
 
 def file_sha256(path: Path) -> str:
@@ -92,6 +94,7 @@ def batch_read(
         batch.errors += cleansed.errors
         batch.rows_read += cleansed.rows_read
         batch.company_id_missing += cleansed.company_id_missing
+        batch.pending_company_ids.merge(cleansed.pending_company_ids)
     _reject_empty(batch)
     _reject_mostly_invalid(batch)
     return batch

@@ -50,6 +50,7 @@ from facts.codes import (
     default_portfolio_code,
     product_line_code,
 )
+from facts.company_ids import PendingCompanyIds
 from facts.customer_names import clean_customer_name
 from facts.excel import SheetData
 from wdh.config import Mappings
@@ -112,6 +113,7 @@ class CleansedSheet:
     rows_read: int  # non-blank rows seen
     company_id_missing: int  # valid rows left without company_id (reported, never invented)
     spellings: CodeSpellings  # of the code cells, shared by the sheets of one batch
+    pending_company_ids: PendingCompanyIds  # single-plan rows 年金计划 may still give a company_id
 
 
 class CompanyIdSource(enum.Enum):
@@ -122,6 +124,14 @@ class CompanyIdSource(enum.Enum):
     DELIBERATELY_NONE = "company_id_by_name: __EMPTY__"  # decided, so not counted as missing
     NO_CUSTOMER = "default for an empty 客户名称"
     MISSING = "missing"
+
+
+# The sources after 年金计划: a single plan's row from one of these takes its plan's company_id
+# once this run's backfill gives the plan one (facts.company_ids).
+AFTER_PLAN_TABLE = frozenset({
+    CompanyIdSource.NAME_OVERRIDE, CompanyIdSource.DELIBERATELY_NONE, CompanyIdSource.NO_CUSTOMER,
+    CompanyIdSource.MISSING,
+})  # fmt: skip
 
 
 class CompanyId(NamedTuple):
@@ -379,9 +389,10 @@ def cleanse_sheet(
             progress(read)
     if reference_limits and not _within_reference_limits(rows, reference_limits):
         rows, errors = _reference_limit_errors(sheet, rows, numbers, errors, reference_limits)
+        cleaner.pending.keep(rows)
     if progress is not None:
         progress(read)
-    return CleansedSheet(rows, errors, read, cleaner.company_id_missing, spellings)
+    return CleansedSheet(rows, errors, read, cleaner.company_id_missing, spellings, cleaner.pending)
 
 
 def _within_reference_limits(rows: list[dict[str, Any]], limits: Sequence[ReferenceLimit]) -> bool:
@@ -474,6 +485,7 @@ class _SheetCleaner:
         self.positions = tuple(at.get(name, -1) for name in (*_POSITIONS, company_column))  # -1: absent
         self.number_values = operator.itemgetter(*(at[number.column] for number in _NUMBER_COLUMNS))
         self.company_id_missing = 0
+        self.pending = PendingCompanyIds()
         self.month = _Memo("月度", parse_month)
         (
             self.business_type,
@@ -526,7 +538,10 @@ class _SheetCleaner:
         given = values[company_at] if company_at >= 0 else None
         company = self.company_by_plan[given, plan, plan_type] or self.company_by_name[customer]
         row["company_id"] = company.value
-        self.company_id_missing += company.source is CompanyIdSource.MISSING
+        missing = company.source is CompanyIdSource.MISSING
+        self.company_id_missing += missing
+        if plan_type == SINGLE_PLAN and company.source in AFTER_PLAN_TABLE:
+            self.pending.add(plan, row, missing=missing)
         return row
 
     def _numbers(self, values: tuple[Any, ...], row: dict[str, Any]) -> None:

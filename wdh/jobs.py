@@ -43,6 +43,7 @@ from refs.backfill import (
     reference_limits,
 )
 from refs.checks import refs_problems
+from refs.company_ids import planned_company_ids
 from refs.derivation import derive_candidates
 from refs.models import BackfillRun, RunStatus
 from wdh.config import Config, DomainConfig, get_config
@@ -256,12 +257,16 @@ def _absorb(result: RunResult, batch: FactBatch) -> None:
     result.rows_read = batch.rows_read
     result.rows_valid = len(batch.rows)
     result.row_errors = batch.errors
-    result.company_id_missing = batch.company_id_missing
     if batch.errors:
         result.warnings.append(f"{len(batch.errors)} row(s) failed cleansing and are left out of the load")
+    result.warnings += batch.spellings.warnings()
+
+
+def _absorb_company_ids(result: RunResult, batch: FactBatch) -> None:
+    """After the plans: the rows this run's 年金计划 backfill gives a company_id have one."""
+    result.company_id_missing = batch.company_id_missing
     if batch.company_id_missing:
         result.warnings.append(f"{batch.company_id_missing} row(s) have no company_id (left empty, never invented)")
-    result.warnings += batch.spellings.warnings()
 
 
 def _plan_only(domain: DomainConfig, request: JobRequest, result: RunResult, progress: Progress | None) -> None:
@@ -271,6 +276,7 @@ def _plan_only(domain: DomainConfig, request: JobRequest, result: RunResult, pro
     with read_only_transaction():
         for plan in _plans(domain, request, result, batch):
             result.targets.append(plan_outcome(plan))
+        _absorb_company_ids(result, batch)
         if _loads_facts(request):
             facts_validate(domain.facts, domain=domain.name)
             result.facts = facts_plan_outcome(facts_plan(table=domain.facts, rows=batch.rows, mode=_fact_mode(request)))
@@ -285,7 +291,9 @@ def _execute(
 ) -> None:
     if _loads_facts(request):
         facts_validate(domain.facts, domain=domain.name)  # before the first write
-    for plan in _plans(domain, request, result, batch):
+    plans = _plans(domain, request, result, batch)
+    _absorb_company_ids(result, batch)
+    for plan in plans:
         if progress:
             progress(f"backfilling {plan.target.name}", 0, None)
         with result.timed(f"backfill {plan.target.name}"):
@@ -313,6 +321,8 @@ def _plans(domain: DomainConfig, request: JobRequest, result: RunResult, batch: 
             plans.append(
                 backfill_plan(derivation=derivation, mode=request.backfill_mode, chunk_size=request.chunk_size)
             )
+        # Single plans' rows take the company_id this backfill gives their plan, as a rerun would.
+        batch.company_id_missing -= batch.pending_company_ids.complete(planned_company_ids(plans[-1]))
     return plans
 
 
