@@ -16,6 +16,7 @@ from facts.codes import (
     normalised_code,
     product_line_code,
 )
+from facts.models import AnnuityPerformance
 from refs.models import AnnuityPlan, Portfolio
 from tests.test_backfill import run
 from tests.workbooks import write_workbook
@@ -93,3 +94,11 @@ def test_spellings_collapse_across_the_files_of_one_batch(warehouse: None, tmp_p
     assert list(AnnuityPlan.objects.values_list("pk", flat=True)) == ["X100"]
     expected = "计划代码: 2 spellings ('X100', 'Ｘ100') are read as one code, X100; check the source data"
     assert expected in summary["warnings"]
+
+
+def test_the_plan_company_id_lookup_matches_a_plan_keyed_in_another_spelling(warehouse: None, tmp_path: Path) -> None:
+    AnnuityPlan.objects.create(pk="ｓ0001\u200b", company_id="606285385")  # an older row, typed full-width
+    path = write_workbook(tmp_path / FILE_NAME, [{"计划代码": "S0001", "计划类型": "单一计划", "组合代码": "Z1"}])
+    summary = run("run_job", "--file", str(path), "--execute", "--backfill-refs", "portfolios")
+    assert summary["rows"]["company_id_missing"] == 0
+    assert list(AnnuityPerformance.objects.values_list("company_id", flat=True)) == ["606285385"]
