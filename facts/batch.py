@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from facts.cleansing import Lookups, ReferenceLimit, RowError, check_columns, cleanse_sheet
+from facts.codes import CodeSpellings
+from facts.company_ids import PendingCompanyIds
 from facts.discovery import SourceFile, discover, discover_files
 from facts.duplicates import ScopeClaims, distinct_digests
 from facts.excel import check_workbook, read_sheet
@@ -40,6 +42,8 @@ class FactBatch:
     rows_read: int = 0
     company_id_missing: int = 0
     warnings: list[str] = field(default_factory=list)  # discovery's and the reader's (hidden sheet, cells ignored)
+    spellings: CodeSpellings = field(default_factory=CodeSpellings)  # of every sheet's code cells
+    pending_company_ids: PendingCompanyIds = field(default_factory=PendingCompanyIds)
 
 
 def batch_read(
@@ -76,6 +80,7 @@ def batch_read(
             lookups=lookups,
             progress=_row_progress(progress, f"cleansing {source.path.name}"),
             reference_limits=reference_limits,
+            spellings=batch.spellings,
         )
         claims.claim(source.path, cleansed.rows)
         batch.files.append(
@@ -94,6 +99,7 @@ def batch_read(
         batch.rows_read += cleansed.rows_read
         batch.company_id_missing += cleansed.company_id_missing
         batch.warnings += data.warnings
+        batch.pending_company_ids.merge(cleansed.pending_company_ids)
     _reject_empty(batch)
     _reject_mostly_invalid(batch)
     return batch

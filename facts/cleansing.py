@@ -3,7 +3,8 @@
 Pure: reads neither files nor the database. The warehouse data two rules need (branch codes,
 plans' company ids) comes in as :class:`Lookups`, read beforehand by ``facts.lookups``.
 
-Each field rule is a public function that raises :class:`CellProblem` for a bad value;
+Each field rule is a public function that raises :class:`CellProblem` for a bad value (a cell
+as text is :mod:`facts.cells`; the rules of the codes used as keys are :mod:`facts.codes`);
 :func:`cleanse_sheet` turns that into a :class:`RowError` with file, sheet, Excel row number,
 column and raw value, and leaves the row out. Only the FIRST problem of a row is reported, in
 fact-column order (月度, 业务类型, … company_id), so there is one error per rejected row and the
@@ -32,11 +33,26 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Context, Decimal
-from typing import Any, NamedTuple, overload
+from typing import Any, NamedTuple
 
+from facts.cells import FACT_FIELDS, reject_special
+from facts.cells import MAX_LENGTH as MAX_LENGTH  # re-exported: these lived here before facts.cells
+from facts.cells import PLACEHOLDERS as PLACEHOLDERS
+from facts.cells import CellProblem as CellProblem
+from facts.cells import clean_text as clean_text
+from facts.cells import fit as fit
+from facts.codes import (
+    CodeSpellings,
+    account_number,
+    branch_code,
+    clean_plan_code,
+    clean_portfolio_code,
+    default_portfolio_code,
+    product_line_code,
+)
+from facts.company_ids import PendingCompanyIds
 from facts.customer_names import clean_customer_name
-from facts.excel import CellError, SheetData
-from facts.models import AnnuityPerformance
+from facts.excel import SheetData
 from facts.sheet_header import header_spellings
 from wdh.config import Mappings
 from wdh.errors import InputError
@@ -48,22 +64,15 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     *AMOUNT_COLUMNS, RATE_COLUMN, "机构名称",
 )  # fmt: skip
 COMPANY_ID_COLUMNS = ("company_id", "公司代码")  # the first present is read
-PLACEHOLDERS = frozenset({"", "-", "N/A", "无", "暂无", "null", "NULL", "None"})
-DEFAULT_PLAN_CODE = {"集合计划": "AN001", "单一计划": "AN002"}
-OCCUPATIONAL_BUSINESS_TYPES = frozenset({"职年受托", "职年投资"})  # portfolio QTAN003 whatever the plan type
-OCCUPATIONAL_PORTFOLIO_CODE = "QTAN003"
-HEAD_OFFICE_BRANCH_CODE = "G00"
 NO_CUSTOMER_COMPANY_ID = "600866980"  # the company_id of rows without 客户名称
 COMPANY_ID_NONE = "__EMPTY__"  # company_id_by_name value: deliberately no company_id
 SINGLE_PLAN = "单一计划"
 PROGRESS_EVERY = 5000  # rows between progress callbacks
 
-_FIELDS: dict[str, Any] = {f.column: f for f in AnnuityPerformance._meta.concrete_fields}
-MAX_LENGTH: Mapping[str, int] = {name: f.max_length for name, f in _FIELDS.items() if f.max_length}
-AMOUNT_PLACES: int = _FIELDS[AMOUNT_COLUMNS[0]].decimal_places
-AMOUNT_DIGITS: int = _FIELDS[AMOUNT_COLUMNS[0]].max_digits
-RATE_PLACES: int = _FIELDS[RATE_COLUMN].decimal_places
-RATE_DIGITS: int = _FIELDS[RATE_COLUMN].max_digits
+AMOUNT_PLACES: int = FACT_FIELDS[AMOUNT_COLUMNS[0]].decimal_places
+AMOUNT_DIGITS: int = FACT_FIELDS[AMOUNT_COLUMNS[0]].max_digits
+RATE_PLACES: int = FACT_FIELDS[RATE_COLUMN].decimal_places
+RATE_DIGITS: int = FACT_FIELDS[RATE_COLUMN].max_digits
 RATE_MIN, RATE_MAX = Decimal(-1), Decimal(10)
 
 _PLAIN_TEXT = ("业务类型", "计划类型", "计划名称", "组合类型", "组合名称", "机构名称")  # loaded as they are
@@ -72,15 +81,10 @@ _MONTH_FORMATS = (
     re.compile(r"(\d{4}|\d{2})年(\d{1,2})月"),  # 2024年11月, 24年11月
     re.compile(r"(\d{4})[-/.](\d{1,2})"),  # 2024-11, 2024/11, 2024.11
 )
-_F_PREFIXED = re.compile(r"F[0-9A-Z]+")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
 _AMOUNT_NOISE = re.compile(r"[¥$￥€£\s]")
 _DECIMAL = Context(prec=60, rounding=ROUND_HALF_UP)
-
-
-class CellProblem(ValueError):
-    """A cell value a rule cannot accept; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,8 @@ class CleansedSheet:
     errors: list[RowError]
     rows_read: int  # non-blank rows seen
     company_id_missing: int  # valid rows left without company_id (reported, never invented)
+    spellings: CodeSpellings  # of the code cells, shared by the sheets of one batch
+    pending_company_ids: PendingCompanyIds  # single-plan rows 年金计划 may still give a company_id
 
 
 class CompanyIdSource(enum.Enum):
@@ -121,48 +127,17 @@ class CompanyIdSource(enum.Enum):
     MISSING = "missing"
 
 
+# The sources after 年金计划: a single plan's row from one of these takes its plan's company_id
+# once this run's backfill gives the plan one (facts.company_ids).
+AFTER_PLAN_TABLE = frozenset({
+    CompanyIdSource.NAME_OVERRIDE, CompanyIdSource.DELIBERATELY_NONE, CompanyIdSource.NO_CUSTOMER,
+    CompanyIdSource.MISSING,
+})  # fmt: skip
+
+
 class CompanyId(NamedTuple):
     value: str | None
     source: CompanyIdSource
-
-
-# --- cells and text -------------------------------------------------------------------------
-
-
-def clean_text(value: Any) -> str | None:
-    """A cell as text: stripped, placeholders → None, integral numbers without ``.0``."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        if "\x00" in text:
-            raise CellProblem("contains a NUL character, which PostgreSQL cannot store")
-        return None if text in PLACEHOLDERS else text
-    _reject_special(value, "text")
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise CellProblem(f"{value} is not text")
-        return str(int(value)) if value.is_integer() else repr(value)
-    return value.isoformat() if isinstance(value, date) else str(value)
-
-
-def _reject_special(value: Any, expected: str) -> None:
-    if isinstance(value, CellError):
-        raise CellProblem(value.problem)
-    if isinstance(value, bool):
-        raise CellProblem(f"a TRUE/FALSE cell is not {expected}")
-
-
-@overload
-def fit(text: str, column: str) -> str: ...
-@overload
-def fit(text: str | None, column: str) -> str | None: ...
-def fit(text: str | None, column: str) -> str | None:
-    """``text``, unless it is longer than the fact column ``column`` holds."""
-    limit = MAX_LENGTH[column]
-    if text is not None and len(text) > limit:
-        raise CellProblem(f"{column} would be {len(text)} characters; the column holds at most {limit}")
-    return text
 
 
 # --- field rules ----------------------------------------------------------------------------
@@ -170,7 +145,7 @@ def fit(text: str | None, column: str) -> str | None:
 
 def parse_month(value: Any) -> date:
     """月度 → the first day of its month."""
-    _reject_special(value, "a month")
+    reject_special(value, "a month")
     if isinstance(value, date):  # datetime too
         year, month = value.year, value.month
     elif isinstance(value, int | float):
@@ -196,49 +171,6 @@ def _month_text(text: str | None) -> tuple[int, int]:
             year, month = match.groups()
             return int(year) + (2000 if len(year) == 2 else 0), int(month)
     raise CellProblem(f"{text!r} is not a month (expected YYYYMM, YYYY年M月, YY年M月, YYYY-M, YYYY/M or YYYY.M)")
-
-
-def clean_plan_code(value: Any, *, plan_type: str | None, corrections: Mapping[str, str]) -> str:
-    """计划代码: corrected (also when typed in lower case), upper-case; blank → by 计划类型."""
-    text = clean_text(value)
-    if text:
-        return fit((corrections.get(text) or corrections.get(text.upper()) or text).upper(), "计划代码")
-    default = DEFAULT_PLAN_CODE.get(plan_type or "")
-    if default is None:
-        raise CellProblem(f"计划代码 is empty and 计划类型 {plan_type!r} has no default plan code")
-    return default
-
-
-def clean_portfolio_code(value: Any) -> str | None:
-    """组合代码 as text; ``F`` + digits/capitals loses the F (``F9003`` → ``9003``, ``Fund123`` stays)."""
-    text = clean_text(value)
-    return fit(text[1:] if _F_PREFIXED.fullmatch(text) else text, "组合代码") if text else None
-
-
-def default_portfolio_code(business_type: str | None, plan_type: str | None, defaults: Mapping[str, str]) -> str | None:
-    """The 组合代码 of a row whose cell is blank: QTAN003 for 职年受托/职年投资, else by 计划类型."""
-    if business_type in OCCUPATIONAL_BUSINESS_TYPES:
-        return OCCUPATIONAL_PORTFOLIO_CODE
-    return fit(defaults.get(plan_type or ""), "组合代码")
-
-
-def branch_code(
-    name: str | None, own_code: Any, *, overrides: Mapping[str, str], branch_codes: Mapping[str, str]
-) -> str:
-    """机构代码: the shipped override of 机构名称, then 组织架构, then the sheet's code, else G00."""
-    code = (overrides.get(name) or branch_codes.get(name)) if name else None
-    return fit(code or clean_text(own_code) or HEAD_OFFICE_BRANCH_CODE, "机构代码")
-
-
-def product_line_code(business_type: str | None, mapping: Mapping[str, str]) -> str | None:
-    """产品线代码 of 业务类型 (None when the type is not mapped)."""
-    return fit(mapping.get(business_type), "产品线代码") if business_type else None
-
-
-def account_number(value: Any) -> str | None:
-    """年金账户号: 集团企业客户号 without its leading ``C``."""
-    text = clean_text(value)
-    return fit(text[1:] if text and text[0] == "C" else text, "年金账户号") or None
 
 
 def _fitted_text(value: Any, column: str) -> str | None:
@@ -333,7 +265,7 @@ def _exact_number(value: Any) -> Decimal | None:
     """The unrounded Decimal of a cell; None when empty."""
     if value is None:
         return None
-    _reject_special(value, "a number")
+    reject_special(value, "a number")
     if isinstance(value, float):
         if not math.isfinite(value):
             raise CellProblem(f"{value} is not a number")
@@ -428,14 +360,18 @@ def cleanse_sheet(
     lookups: Lookups,
     progress: Callable[[int], None] | None = None,
     reference_limits: Sequence[ReferenceLimit] = (),
+    spellings: CodeSpellings | None = None,
 ) -> CleansedSheet:
     """Cleanse every non-blank row of ``sheet``, after check_columns. No I/O beyond the sheet's
     own row stream; ``progress(rows read so far)`` is called every PROGRESS_EVERY rows and at the end.
 
     ``reference_limits`` (given when the run backfills references): a row whose value would not
-    fit the reference column derived from it is a row error, not a database error later."""
+    fit the reference column derived from it is a row error, not a database error later.
+
+    ``spellings`` collects the spellings of the code cells (give one to share across sheets)."""
     check_columns(sheet)
-    cleaner = _SheetCleaner(sheet.header, mappings, lookups)
+    spellings = CodeSpellings() if spellings is None else spellings
+    cleaner = _SheetCleaner(sheet.header, mappings, lookups, spellings)
     rows: list[dict[str, Any]] = []
     numbers: list[int] = []  # the sheet row of each valid row, for the reference limits below
     errors: list[RowError] = []
@@ -451,9 +387,10 @@ def cleanse_sheet(
             progress(read)
     if reference_limits and not _within_reference_limits(rows, reference_limits):
         rows, errors = _reference_limit_errors(sheet, rows, numbers, errors, reference_limits)
+        cleaner.pending.keep(rows)
     if progress is not None:
         progress(read)
-    return CleansedSheet(rows, errors, rows_read=read, company_id_missing=cleaner.company_id_missing)
+    return CleansedSheet(rows, errors, read, cleaner.company_id_missing, spellings, cleaner.pending)
 
 
 def _within_reference_limits(rows: list[dict[str, Any]], limits: Sequence[ReferenceLimit]) -> bool:
@@ -540,12 +477,13 @@ class _SheetCleaner:
     """The rules bound to one sheet's column positions and to the mappings, memoised; tuple keys
     start with the raw cell the rule cleans, followed by the cleaned values it depends on."""
 
-    def __init__(self, header: tuple[str, ...], mappings: Mappings, lookups: Lookups) -> None:
+    def __init__(self, header: tuple[str, ...], mappings: Mappings, lookups: Lookups, spellings: CodeSpellings) -> None:
         at = {name: index for index, name in reversed(list(enumerate(header)))}  # the first of a name
         company_column = next((name for name in COMPANY_ID_COLUMNS if name in at), COMPANY_ID_COLUMNS[0])
         self.positions = tuple(at.get(name, -1) for name in (*_POSITIONS, company_column))  # -1: absent
         self.number_values = operator.itemgetter(*(at[number.column] for number in _NUMBER_COLUMNS))
         self.company_id_missing = 0
+        self.pending = PendingCompanyIds()
         self.month = _Memo("月度", parse_month)
         (
             self.business_type,
@@ -556,14 +494,16 @@ class _SheetCleaner:
             self.branch_name,
         ) = (_Memo(name, functools.partial(_fitted_text, column=name)) for name in _PLAIN_TEXT)
         self.customer = _Memo("客户名称", customer_names)
-        self.account = _Memo("集团企业客户号", account_number)
+        spelled = spellings.recording
+        self.account = _Memo("集团企业客户号", spelled("年金账户号", account_number, lambda cell: cell))
         plan = functools.partial(clean_plan_code, corrections=mappings.plan_code_corrections)
-        self.plan = _Memo("计划代码", lambda key: plan(key[0], plan_type=key[1]))
-        self.portfolio = _Memo("组合代码", clean_portfolio_code)
+        plan_code = spelled("计划代码", lambda key: plan(key[0], plan_type=key[1]), operator.itemgetter(0))
+        self.plan = _Memo("计划代码", plan_code)
+        self.portfolio = _Memo("组合代码", spelled("组合代码", clean_portfolio_code, lambda cell: cell))
         defaults = mappings.default_portfolio_code
         self.default_portfolio = _Memo("组合代码", lambda key: default_portfolio_code(key[0], key[1], defaults))
         branch = functools.partial(branch_code, overrides=mappings.branch_overrides, branch_codes=lookups.branch_codes)
-        self.branch = _Memo("机构代码", lambda key: branch(key[1], key[0]))
+        self.branch = _Memo("机构代码", spelled("机构代码", lambda key: branch(key[1], key[0]), operator.itemgetter(0)))
         self.product_line = _Memo("业务类型", functools.partial(product_line_code, mapping=mappings.business_type_code))
         by_plan = functools.partial(company_id_by_plan, mappings=mappings, lookups=lookups)
         self.company_by_plan = _Memo(company_column, lambda key: by_plan(key[0], plan_code=key[1], plan_type=key[2]))
@@ -596,7 +536,10 @@ class _SheetCleaner:
         given = values[company_at] if company_at >= 0 else None
         company = self.company_by_plan[given, plan, plan_type] or self.company_by_name[customer]
         row["company_id"] = company.value
-        self.company_id_missing += company.source is CompanyIdSource.MISSING
+        missing = company.source is CompanyIdSource.MISSING
+        self.company_id_missing += missing
+        if plan_type == SINGLE_PLAN and company.source in AFTER_PLAN_TABLE:
+            self.pending.add(plan, row, missing=missing)
         return row
 
     def _numbers(self, values: tuple[Any, ...], row: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from facts.cleansing import Lookups
+from facts.codes import normalised_code
 from refs.models import reference_model
 from wdh.config import DomainConfig
 from wdh.postgres import table_columns, table_pairs
@@ -21,4 +22,11 @@ def lookups_read(domain: DomainConfig) -> Lookups:
     if plans is not None and "company_id" in (table_columns(plans.qualified_name) or []):
         rows = reference_model(plans)._default_manager.exclude(company_id=None).exclude(company_id="")
         plan_company_ids = {str(key): str(value) for key, value in rows.values_list("pk", "company_id")}
-    return Lookups(branch_codes=branch_codes, plan_company_ids=plan_company_ids)
+    return Lookups(branch_codes=branch_codes, plan_company_ids=_plan_codes_normalised(plan_company_ids))
+
+
+def _plan_codes_normalised(company_ids: dict[str, str]) -> dict[str, str]:
+    """``company_ids`` also under each key as the cleansing spells a plan code (``Ｓ0001 `` →
+    ``S0001``), so a row matches a plan keyed in an older spelling; an exact key wins."""
+    normalised = {normalised_code(key).upper(): value for key, value in company_ids.items()}
+    return normalised | company_ids

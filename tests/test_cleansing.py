@@ -25,21 +25,23 @@ from facts.cleansing import (
     CompanyIdSource,
     Lookups,
     RowError,
-    account_number,
-    branch_code,
     check_columns,
-    clean_plan_code,
-    clean_portfolio_code,
     clean_text,
     cleanse_sheet,
     company_id,
     company_id_by_name,
     customer_names,
-    default_portfolio_code,
     name_index,
     parse_amount,
     parse_month,
     parse_return_rate,
+)
+from facts.codes import (
+    account_number,
+    branch_code,
+    clean_plan_code,
+    clean_portfolio_code,
+    default_portfolio_code,
     product_line_code,
 )
 from facts.customer_names import STATUS_WORDS, clean_customer_name

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import wdh
-from facts import cleansing
+from facts import cleansing, codes
 from facts.customer_names import clean_customer_name
 from facts.excel import CellError
 from facts.models import FACT_COLUMNS
@@ -260,7 +260,7 @@ def test_text_rules_never_crash_and_are_idempotent(value: Any) -> None:
     if isinstance(text, str):
         assert text == text.strip() and text not in cleansing.PLACEHOLDERS
         assert cleansing.clean_text(text) == text
-    outcome(lambda: cleansing.account_number(value))
+    outcome(lambda: codes.account_number(value))
     outcome(lambda: cleansing.customer_names(value))
 
 
@@ -268,11 +268,11 @@ def test_text_rules_never_crash_and_are_idempotent(value: Any) -> None:
 @given(value=CELLS, plan_type=PLAN_TYPES)
 def test_code_rules_never_crash_and_plan_codes_are_idempotent(value: Any, plan_type: Any) -> None:
     corrections = MAPPINGS.plan_code_corrections
-    code = outcome(lambda: cleansing.clean_plan_code(value, plan_type=plan_type, corrections=corrections))
+    code = outcome(lambda: codes.clean_plan_code(value, plan_type=plan_type, corrections=corrections))
     if isinstance(code, str):
         assert code and code == code.upper() and len(code) <= cleansing.MAX_LENGTH["计划代码"]
-        assert cleansing.clean_plan_code(code, plan_type=plan_type, corrections=corrections) == code
-    portfolio = outcome(lambda: cleansing.clean_portfolio_code(value))
+        assert codes.clean_plan_code(code, plan_type=plan_type, corrections=corrections) == code
+    portfolio = outcome(lambda: codes.clean_portfolio_code(value))
     # Not idempotent by rule: one leading F goes ("FF12" → "F12"). A numeric cell is its digits.
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15 and isinstance(portfolio, str):
         assert portfolio == str(int(value))

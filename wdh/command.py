@@ -12,6 +12,7 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 
 from wdh.errors import ExitCode
+from wdh.escaping import json_printable, printable
 from wdh.interruption import RunInterrupted
 from wdh.jobs import JobRequest, RunResult, job_run
 from wdh.report import result_json, result_text
@@ -112,7 +113,8 @@ class JobCommand(StartupCommand):
                 f"{exc} before the run started; nothing was read or written", returncode=int(ExitCode.FAILURE)
             ) from exc
         if as_json:
-            self.stdout.write(json.dumps(result_json(result, verbosity=verbosity), ensure_ascii=False, indent=2))
+            document = json.dumps(result_json(result, verbosity=verbosity), ensure_ascii=False, indent=2)
+            self.stdout.write(json_printable(document))
         elif verbosity > 0:
             self._text(result, verbosity)
         return result
@@ -121,7 +123,7 @@ class JobCommand(StartupCommand):
         if not result.request.execute and verbosity >= 1 and result.statements:
             self.stdout.write("-- statements an execute run would send:")
             for statement in result.statements:
-                self.stdout.write(statement + ";")
+                self.stdout.write(printable(statement) + ";")
         for line in result_text(result, verbosity=verbosity):
             self.stdout.write(line)
 
@@ -130,7 +132,7 @@ class JobCommand(StartupCommand):
     def _progress(self, step: str, done: int, total: int | None) -> None:
         self.progress_shown = True
         count = f" {done}/{total}" if total else (f" {done} rows" if done else "")
-        self.stderr.write(f"\r\033[K{step}{count}", ending="")
+        self.stderr.write(f"\r\033[K{printable(step)}{count}", ending="")
         self.stderr.flush()
 
     def finish(self, result: RunResult) -> None:
@@ -143,7 +145,8 @@ class JobCommand(StartupCommand):
                 returncode=int(ExitCode.CHANGES_PENDING),
             )
         if result.exit_code != ExitCode.SUCCESS:
-            raise CommandError(f"{result.error} [audit record {result.audit_id}]", returncode=int(result.exit_code))
+            message = printable(result.error, newlines=True)
+            raise CommandError(f"{message} [audit record {result.audit_id}]", returncode=int(result.exit_code))
 
 
 def _absolute(path: Path | None) -> Path | None:

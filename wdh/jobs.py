@@ -50,6 +50,7 @@ from refs.backfill import (
     reference_limits,
 )
 from refs.checks import refs_problems
+from refs.company_ids import planned_company_ids
 from refs.derivation import derive_candidates
 from refs.models import BackfillRun, RunStatus
 from wdh.config import Config, DomainConfig, get_config
@@ -313,11 +314,15 @@ def _absorb(result: RunResult, batch: FactBatch) -> None:
     result.rows_read = batch.rows_read
     result.rows_valid = len(batch.rows)
     result.row_errors = batch.errors
-    result.company_id_missing = batch.company_id_missing
     result.warnings += batch.warnings
     if batch.errors:
         result.warnings.append(f"{len(batch.errors)} row(s) failed cleansing and are left out of the load")
-    result.warnings += batch.warnings
+    result.warnings += batch.spellings.warnings()
+
+
+def _absorb_company_ids(result: RunResult, batch: FactBatch) -> None:
+    """After the plans: the rows this run's 年金计划 backfill gives a company_id have one."""
+    result.company_id_missing = batch.company_id_missing
     if batch.company_id_missing:
         result.warnings.append(f"{batch.company_id_missing} row(s) have no company_id (left empty, never invented)")
 
@@ -330,6 +335,7 @@ def _plan_only(domain: DomainConfig, request: JobRequest, result: RunResult, pro
     with read_only_transaction():
         plans = _plans(domain, request, result, batch)
         result.targets = [plan_outcome(plan) for plan in plans]
+        _absorb_company_ids(result, batch)
         if _loads_facts(request):
             result.at("plan facts", domain.facts.qualified)
         fact_plan = _fact_plan(domain, request, batch)
@@ -344,6 +350,7 @@ def _execute(
 ) -> None:
     fact_plan = _fact_plan(domain, request, batch)
     plans = _plans(domain, request, result, batch)
+    _absorb_company_ids(result, batch)
     _preflight(domain, request, plans, fact_plan)  # before the first write
     for plan in plans:
         result.at(f"backfill {plan.target.name}", plan.target.qualified_name)
@@ -395,6 +402,8 @@ def _plans(domain: DomainConfig, request: JobRequest, result: RunResult, batch: 
             plans.append(
                 backfill_plan(derivation=derivation, mode=request.backfill_mode, chunk_size=request.chunk_size)
             )
+        # Single plans' rows take the company_id this backfill gives their plan, as a rerun would.
+        batch.company_id_missing -= batch.pending_company_ids.complete(planned_company_ids(plans[-1]))
     return plans
 
 

@@ -1,5 +1,10 @@
 """Rendering a :class:`~wdh.jobs.RunResult`: a text summary for people, JSON for machines.
 
+Text lines are :func:`~wdh.escaping.printable`: a key, value or message from a workbook never
+reaches the terminal with a raw control or bidi character. In the JSON, row error values and
+messages are escaped the same way, because the audit record keeps this object in a jsonb
+column, which refuses NUL; the command escapes what else JSON leaves raw.
+
 The JSON object (schema ``wdh.run/1``, documented in the README) is also what the audit record
 keeps as its summary. Plan-only output speaks in the conditional ("would insert"), execute
 output in the past ("inserted").
@@ -11,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from facts.batch import describe_row_error
+from wdh.escaping import printable
 from wdh.jobs import RunResult
 
 JSON_SCHEMA = "wdh.run/1"
@@ -56,8 +62,8 @@ def result_json(result: RunResult, *, verbosity: int = 1) -> dict[str, Any]:
                     "sheet": error.sheet,
                     "row": error.row,
                     "column": error.column,
-                    "value": None if error.value is None else str(error.value),
-                    "message": error.message,
+                    "value": None if error.value is None else printable(str(error.value)),
+                    "message": printable(error.message),
                 }
                 for error in (result.row_errors if verbosity >= 2 else result.row_errors[:ROW_ERROR_SAMPLE])
             ],
@@ -127,7 +133,7 @@ def result_text(result: RunResult, *, verbosity: int = 1) -> list[str]:
     if result.facts is not None:
         lines += _facts_text(result, planned)
     lines += [f"  warning: {warning}" for warning in result.warnings]
-    return lines
+    return [printable(line) for line in lines]
 
 
 def _headline(result: RunResult) -> str:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from refs.audit import process_alive
 from refs.models import BackfillRun, RunStatus
 from wdh.errors import ExitCode, RunLockedError, WdhError
+from wdh.escaping import printable
 from wdh.failure import failure_describe, is_lock_timeout
 from wdh.interruption import RunInterrupted
 from wdh.postgres import connection_lost
@@ -61,6 +62,7 @@ def run_failed(result: RunResult, exc: BaseException, *, interrupted_by: str = "
         result.status, result.error = RunStatus.FAILED, _failure_text(result, exc)
         if isinstance(exc, DatabaseError) and not connection_lost(exc):  # the server refused it here
             result.error_where = " on ".join(filter(None, [result.stage, ", ".join(result.stage_tables)]))
+    result.error = printable(result.error, newlines=True)  # the record keeps it: no NUL, nothing raw on a terminal
 
 
 def _interrupted(result: RunResult, signal_name: str) -> None:

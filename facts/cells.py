@@ -1,0 +1,69 @@
+"""One cell of sheet 规模明细 as text, and the widths of the fact columns (ANNUITY_PERFORMANCE.md §3).
+
+Pure. The rules of :mod:`facts.cleansing` and :mod:`facts.codes` build on these: a rule raises
+:class:`CellProblem` for a value it cannot accept, and the sheet cleanser turns that into a row
+error naming the cell.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from datetime import date
+from typing import Any, overload
+
+from facts.excel import CellError
+from facts.models import AnnuityPerformance
+
+PLACEHOLDERS = frozenset({"", "-", "N/A", "无", "暂无", "null", "NULL", "None"})
+FACT_FIELDS: Mapping[str, Any] = {f.column: f for f in AnnuityPerformance._meta.concrete_fields}
+MAX_LENGTH: Mapping[str, int] = {name: f.max_length for name, f in FACT_FIELDS.items() if f.max_length}
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # PostgreSQL text holds neither NUL nor a lone surrogate
+
+
+class CellProblem(ValueError):
+    """A cell value a rule cannot accept; the message says why."""
+
+
+def clean_text(value: Any) -> str | None:
+    """A cell as text: stripped, placeholders → None, integral numbers without ``.0``."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if _UNSTORABLE.search(text):
+            raise CellProblem(_unstorable(text))
+        return None if text in PLACEHOLDERS else text
+    reject_special(value, "text")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise CellProblem(f"{value} is not text")
+        return str(int(value)) if value.is_integer() else repr(value)
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def _unstorable(text: str) -> str:
+    char = _UNSTORABLE.findall(text)[0]
+    what = "a NUL character" if char == "\x00" else f"a lone surrogate (U+{ord(char):04X})"
+    return f"contains {what}, which PostgreSQL cannot store as text"
+
+
+def reject_special(value: Any, expected: str) -> None:
+    """Raise CellProblem for a formula error or a TRUE/FALSE cell, which are never ``expected``."""
+    if isinstance(value, CellError):
+        raise CellProblem(value.problem)
+    if isinstance(value, bool):
+        raise CellProblem(f"a TRUE/FALSE cell is not {expected}")
+
+
+@overload
+def fit(text: str, column: str) -> str: ...
+@overload
+def fit(text: str | None, column: str) -> str | None: ...
+def fit(text: str | None, column: str) -> str | None:
+    """``text``, unless it is longer than the fact column ``column`` holds."""
+    limit = MAX_LENGTH[column]
+    if text is not None and len(text) > limit:
+        raise CellProblem(f"{column} would be {len(text)} characters; the column holds at most {limit}")
+    return text
