@@ -110,6 +110,7 @@ def _details(run: BackfillRun, result: RunResult) -> None:
             cells_filled=outcome.cells_filled,
             rows_changed=outcome.rows_changed,
             warnings=outcome.warnings,
+            warning_details=outcome.warning_details,
         )
         # Keys and cells can be tens of thousands of rows: COPY, not an INSERT per AUDIT_CHUNK.
         _copy(RunKey, ["run", "target", "key"], ([run.pk, outcome.target, key] for key in outcome.keys))

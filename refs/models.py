@@ -206,7 +206,8 @@ class RunTarget(models.Model):
     already_present = models.IntegerField(default=0)
     cells_filled = models.JSONField(default=dict, help_text="Column → number of cells filled.")
     rows_changed = models.IntegerField(default=0)
-    warnings = models.JSONField(default=list)
+    warnings = models.JSONField(default=list, help_text="One readable line each (a long list of values sampled).")
+    warning_details = models.JSONField(default=list, help_text="The same warnings with every value named.")
 
     class Meta:
         ordering = ["id"]

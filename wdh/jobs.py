@@ -43,6 +43,7 @@ from refs.backfill import (
     reference_limits,
 )
 from refs.checks import refs_problems
+from refs.conflicts import expected_shared
 from refs.derivation import derive_candidates
 from refs.models import BackfillRun, RunStatus
 from wdh.config import Config, DomainConfig, get_config
@@ -306,7 +307,7 @@ def _plans(domain: DomainConfig, request: JobRequest, result: RunResult, batch: 
     plans = []
     for target in targets:
         with result.timed(f"derive {target.name}"):
-            derivation = derive_candidates(batch.rows, target)
+            derivation = derive_candidates(batch.rows, target, shared=expected_shared(domain))
         with result.timed(f"plan {target.name}"):
             plans.append(
                 backfill_plan(derivation=derivation, mode=request.backfill_mode, chunk_size=request.chunk_size)

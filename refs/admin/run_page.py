@@ -61,9 +61,13 @@ def _key_filter(run: BackfillRun, params: QueryDict) -> str:
     return ""
 
 
-def _warnings(run: BackfillRun, targets: list[RunTarget]) -> list[tuple[str, str]]:
-    found = [("run", str(warning)) for warning in run.warnings]
-    found += [(target.target, str(warning)) for target in targets for warning in target.warnings]
+def _warnings(run: BackfillRun, targets: list[RunTarget]) -> list[tuple[str, str, str]]:
+    """(source, the warning's line, the same with every value named or "" when the line does)."""
+    found = [("run", str(warning), "") for warning in run.warnings]
+    for target in targets:
+        details = target.warning_details or target.warnings
+        for warning, detail in zip(target.warnings, details, strict=False):
+            found.append((target.target, str(warning), "" if detail == warning else str(detail)))
     return found
 
 

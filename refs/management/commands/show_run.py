@@ -57,7 +57,8 @@ class Command(BaseCommand):
                 f"  {target.target} {target.table}: {target.candidates} candidates, {target.inserted} inserted, "
                 f"{target.already_present} already present, cells filled: {filled}"
             )
-            lines += [f"    warning: {warning}" for warning in target.warnings]
+            warnings = (target.warning_details or target.warnings) if verbosity >= 2 else target.warnings
+            lines += [f"    warning: {warning}" for warning in warnings]
         keys = list(run.keys.values_list("target", "key"))
         if keys:
             shown = keys if verbosity >= 2 else keys[:KEY_SAMPLE]
