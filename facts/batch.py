@@ -57,15 +57,19 @@ def batch_read(
     sheet: str | int | None,
     lookups: Lookups,
     progress: Progress | None = None,
+    opened: Callable[[Path], None] | None = None,
     reference_limits: Sequence[ReferenceLimit] = (),
 ) -> FactBatch:
     """Read and cleanse the selected workbooks. Raises InputError for unusable input and when
-    more than half of the non-blank rows fail cleansing (ANNUITY_PERFORMANCE.md §3)."""
+    more than half of the non-blank rows fail cleansing (ANNUITY_PERFORMANCE.md §3).
+    ``opened(path)`` is called as each workbook is opened, so a failed run can name it."""
     batch = FactBatch()
     sources = discover_files(domain, data_dir=data_dir, files=files, max_files=max_files)
     for index, source in enumerate(sources, start=1):
         if progress:
             progress(f"reading {source.path.name} ({index}/{len(sources)})", 0, None)
+        if opened:
+            opened(source.path)
         data = read_sheet(source.path, domain.sheet if sheet is None else sheet)
         check_columns(data)
         cleansed = cleanse_sheet(

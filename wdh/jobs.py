@@ -97,9 +97,12 @@ class RunResult:
     error_where: str = ""
     exit_code: ExitCode = ExitCode.SUCCESS
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step, in run order
+    stage: str = "validate"  # the step under way, for a failure's "while …" (refs.run_stages)
+    opened: list[Path] = field(default_factory=list)  # workbooks opened, the one that failed too
 
     @contextlib.contextmanager
     def timed(self, step: str) -> Iterator[None]:
+        self.stage = step
         started = time.perf_counter()
         try:
             yield
@@ -196,6 +199,7 @@ def _run(
         _plan_only(domain, request, result, progress)
         _finish(run, result, render)
         return
+    result.stage = "lock"
     if not advisory_lock_try():
         raise RunLockedError(
             "another wdh execute run holds the backfill lock on this database; this run did nothing. "
@@ -203,7 +207,7 @@ def _run(
         )
     try:
         with result.timed("read"):
-            batch = _read(domain, request, progress)
+            batch = _read(domain, request, result, progress)
         _absorb(result, batch)
         with transaction.atomic():
             _execute(domain, request, result, batch, progress)
@@ -237,7 +241,7 @@ def _validate(domain: DomainConfig, request: JobRequest, result: RunResult) -> N
             )
 
 
-def _read(domain: DomainConfig, request: JobRequest, progress: Progress | None) -> FactBatch:
+def _read(domain: DomainConfig, request: JobRequest, result: RunResult, progress: Progress | None) -> FactBatch:
     lookups = lookups_read(domain)
     return batch_read(
         domain,
@@ -247,6 +251,7 @@ def _read(domain: DomainConfig, request: JobRequest, progress: Progress | None) 
         sheet=request.sheet,
         lookups=lookups,
         progress=progress,
+        opened=result.opened.append,
         reference_limits=reference_limits(domain.targets(request.targets)) if request.targets else (),
     )
 
@@ -265,12 +270,13 @@ def _absorb(result: RunResult, batch: FactBatch) -> None:
 
 def _plan_only(domain: DomainConfig, request: JobRequest, result: RunResult, progress: Progress | None) -> None:
     with result.timed("read"):
-        batch = _read(domain, request, progress)
+        batch = _read(domain, request, result, progress)
     _absorb(result, batch)
     with read_only_transaction():
         for plan in _plans(domain, request, result, batch):
             result.targets.append(plan_outcome(plan))
         if _loads_facts(request):
+            result.stage = "plan facts"
             facts_validate(domain.facts, domain=domain.name)
             result.facts = facts_plan_outcome(facts_plan(table=domain.facts, rows=batch.rows, mode=_fact_mode(request)))
         else:
@@ -346,7 +352,7 @@ def _failed(result: RunResult, exc: BaseException) -> None:
             "PostgreSQL rolled back the run's open transaction, so nothing was written. "
             "Check that the server is up and reachable, then run the job again."
         )
-    result.error_where = getattr(exc, "path", "") or type(exc).__name__
+    result.error_where = getattr(exc, "path", "")  # a place; the step is result.stage, in words
 
 
 def _finish(run: BackfillRun, result: RunResult, render: Callable[[RunResult], dict[str, Any]]) -> None:

@@ -15,11 +15,11 @@ from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from refs.admin.counts import array_length, count_of
-from refs.admin.run_display import duration_text, status_badge
+from refs.admin.run_display import duration_text, failure_reason, status_badge
 from refs.admin.run_page import run_detail
 from refs.admin.run_search import run_matches, run_search
 from refs.admin.targets import ModelAdmin
-from refs.models import BackfillRun, RunFile, RunTarget
+from refs.models import BackfillRun, RunFile, RunMode, RunTarget
 
 
 class TargetFilter(admin.SimpleListFilter):
@@ -41,6 +41,7 @@ class TargetFilter(admin.SimpleListFilter):
 class BackfillRunAdmin(ModelAdmin):
     list_display = (
         "run",
+        "command",
         "status_label",
         "mode",
         "targets_text",
@@ -50,6 +51,7 @@ class BackfillRunAdmin(ModelAdmin):
         "inserted",
         "filled",
         "warnings_count",
+        "reason",
     )
     list_filter = ("status", "mode", TargetFilter, "started_at")
     date_hierarchy = "started_at"
@@ -140,14 +142,25 @@ class BackfillRunAdmin(ModelAdmin):
     def files_count(self, obj: Any) -> int:
         return int(obj.files_total)
 
-    @admin.display(description="inserted", ordering="inserted_total")
-    def inserted(self, obj: BackfillRun) -> int:
-        return obj.inserted_total
+    @admin.display(description="keys", ordering="inserted_total")
+    def inserted(self, obj: BackfillRun) -> str:
+        return _count_text(obj, obj.inserted_total, done="inserted", would="would insert")
 
-    @admin.display(description="filled", ordering="filled_total")
-    def filled(self, obj: BackfillRun) -> int:
-        return obj.filled_total
+    @admin.display(description="cells", ordering="filled_total")
+    def filled(self, obj: BackfillRun) -> str:
+        return _count_text(obj, obj.filled_total, done="filled", would="would fill")
+
+    @admin.display(description="reason")
+    def reason(self, obj: BackfillRun) -> SafeString | str:
+        return failure_reason(obj)
 
     @admin.display(description="warnings", ordering="warnings_total")
     def warnings_count(self, obj: Any) -> str:
         return str(obj.warnings_total or "—")
+
+
+def _count_text(run: BackfillRun, count: int, *, done: str, would: str) -> str:
+    """``5 inserted``, or for a plan-only run ``would insert 5``; ``—`` for none."""
+    if not count:
+        return "—"
+    return f"{would} {count:,}" if run.mode == RunMode.PLAN_ONLY else f"{count:,} {done}"

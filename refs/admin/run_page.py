@@ -15,8 +15,9 @@ from django.urls import reverse
 from refs.admin.run_display import duration_text, status_badge
 from refs.admin.targets import MODEL_NAMES, change_url
 from refs.models import BackfillRun, RunMode, RunStatus, RunTarget
+from refs.run_stages import stage_words
 
-PAGE_SIZE = 100  # keys / cells per page on a run's detail page
+PAGE_SIZE = 100  # keys / cells / row errors per page on a run's detail page
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ def _warnings(run: BackfillRun, targets: list[RunTarget]) -> list[tuple[str, str
 def run_detail(run: BackfillRun, params: QueryDict) -> dict[str, Any]:
     """Everything the detail template shows about ``run``. Reads the database."""
     targets = list(run.target_results.all())
+    files = list(run.files.all())
     key = _key_filter(run, params)
     keys, cells = run.keys.all(), run.cells.all()
     if key:
@@ -93,7 +95,11 @@ def run_detail(run: BackfillRun, params: QueryDict) -> dict[str, Any]:
         "command_line": shlex.join(str(arg) for arg in run.argv) if run.argv else run.command,
         "targets": [(target, sorted(target.cells_filled.items())) for target in targets],
         "warnings": _warnings(run, targets),
-        "files": list(run.files.all()),
+        "files": files,
+        "rows_read": sum(file.rows_read for file in files),
+        "rows_valid": sum(file.rows_valid for file in files),
+        "stage": stage_words(run.stage),
+        "row_errors": _page_view(run.row_error_items.all(), params, "errors_page", linked=False),
         "key_filter": key,
         "keys": _page_view(keys, params, "keys_page", linked=linked),
         "cells": _page_view(cells, params, "cells_page", linked=linked),
