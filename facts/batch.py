@@ -55,12 +55,14 @@ def batch_read(
     sheet: str | int | None,
     lookups: Lookups,
     progress: Progress | None = None,
+    opened: Callable[[Path], None] | None = None,
     reference_limits: Sequence[ReferenceLimit] = (),
 ) -> FactBatch:
     """Read and cleanse the selected workbooks. Raises InputError for unusable input, when two
     files have the same content or rows of the same delete scope (facts/duplicates.py), and when
     more than half of the non-blank rows fail cleansing (ANNUITY_PERFORMANCE.md §3). Warns when a
-    file's rows are for another month than its name says."""
+    file's rows are for another month than its name says. ``opened(path)`` is called as each
+    workbook is opened, so a failed run can name it."""
     batch = FactBatch()
     discovery = discover(domain, data_dir=data_dir, files=files, max_files=max_files)
     batch.warnings += discovery.warnings
@@ -70,6 +72,8 @@ def batch_read(
     for index, (source, digest) in enumerate(zip(sources, digests, strict=True), start=1):
         if progress:
             progress(f"reading {source.path.name} ({index}/{len(sources)})", 0, None)
+        if opened:
+            opened(source.path)
         data = read_sheet(
             source.path, domain.sheet if sheet is None else sheet, sheet_key=f"domains.{domain.name}.sheet"
         )

@@ -14,12 +14,13 @@ import os
 import socket
 import sys
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from django.db import transaction
 from django.utils import timezone
 
-from refs.models import BackfillRun, RunCell, RunFile, RunKey, RunMode, RunStatus, RunTarget
+from refs.models import BackfillRun, RunCell, RunFile, RunKey, RunMode, RunRowError, RunStatus, RunTarget
 from wdh.identifiers import quote_ident
 from wdh.postgres import copy_rows
 
@@ -75,6 +76,7 @@ def audit_finish(run: BackfillRun, result: RunResult, summary: dict[str, Any]) -
     run.summary = summary
     run.error = result.error
     run.error_where = result.error_where
+    run.stage = result.stage
     run.row_errors = len(result.row_errors)
     run.inserted_total = sum(outcome.inserted for outcome in result.targets)
     run.filled_total = sum(sum(outcome.cells_filled.values()) for outcome in result.targets)
@@ -100,6 +102,16 @@ def _details(run: BackfillRun, result: RunResult) -> None:
         )
         for source in result.files
     )
+    _unfinished_files(run, result)
+    # A month can leave thousands of rows out: COPY, like the keys below.
+    _copy(
+        RunRowError,
+        ["run", "file", "sheet", "row", "column", "value", "message"],
+        (
+            [run.pk, error.file, error.sheet, error.row, error.column, _cell(error.value), _cell(error.message)]
+            for error in result.row_errors
+        ),
+    )
     for outcome in result.targets:
         RunTarget.objects.create(
             run=run,
@@ -111,6 +123,7 @@ def _details(run: BackfillRun, result: RunResult) -> None:
             cells_filled=outcome.cells_filled,
             rows_changed=outcome.rows_changed,
             warnings=outcome.warnings,
+            warning_details=outcome.warning_details,
         )
         # Keys and cells can be tens of thousands of rows: COPY, not an INSERT per AUDIT_CHUNK.
         _copy(RunKey, ["run", "target", "key"], ([run.pk, outcome.target, key] for key in outcome.keys))
@@ -121,7 +134,30 @@ def _details(run: BackfillRun, result: RunResult) -> None:
         )
 
 
-def _copy(model: type[RunKey] | type[RunCell], fields: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+def _unfinished_files(run: BackfillRun, result: RunResult) -> None:
+    """Record the workbooks the run opened but never finished reading (the one that failed)."""
+    finished = {source.path for source in result.files}
+    RunFile.objects.bulk_create(
+        RunFile(run=run, path=str(path), size=_size(path), sha256="") for path in result.opened if path not in finished
+    )
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:  # gone or unreadable since it was opened: the record still names it
+        return 0
+
+
+def _cell(value: object) -> str | None:
+    """A cell or message as text PostgreSQL stores: a NUL character (a hostile cell) written as ``\\x00``."""
+    return None if value is None else str(value).replace("\x00", "\\x00")
+
+
+AuditDetail = type[RunKey] | type[RunCell] | type[RunRowError]
+
+
+def _copy(model: AuditDetail, fields: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """COPY ``rows`` (values of ``fields``, in that order) into the audit table of ``model``."""
     columns = [cast("Field[Any, Any]", model._meta.get_field(name)).column for name in fields]
     copy_rows(quote_ident(model._meta.db_table), columns, rows)

@@ -71,6 +71,7 @@ class BackfillPlan:
     inserts: list[Row]  # insert_missing: candidates whose key is absent
     fills: list[Cell]  # fill_null_only: NULL cells with a non-blank candidate value
     warnings: list[str]
+    warning_details: list[str] = field(default_factory=list)  # the same warnings, every value named
     statements: list[str] = field(default_factory=list)
 
 
@@ -91,6 +92,7 @@ class TargetOutcome:
     keys: list[str] = field(default_factory=list)  # inserted (or would be)
     cells: list[Cell] = field(default_factory=list)  # filled (or would be)
     warnings: list[str] = field(default_factory=list)
+    warning_details: list[str] = field(default_factory=list)  # the same warnings, every value named
     statements: list[str] = field(default_factory=list)
 
 
@@ -150,6 +152,7 @@ def backfill_plan(*, derivation: Derivation, mode: BackfillMode, chunk_size: int
         else [],
         fills=_null_cells(target, candidates, existing) if mode is BackfillMode.FILL_NULL_ONLY else [],
         warnings=[warning.message for warning in derivation.warnings],
+        warning_details=[warning.full for warning in derivation.warnings],
     )
     plan.statements = backfill_sql(plan, chunk_size=chunk_size)
     return plan
@@ -246,6 +249,7 @@ def _outcome(plan: BackfillPlan, *, planned: bool) -> TargetOutcome:
         planned=planned,
         candidates=plan.candidates,
         warnings=list(plan.warnings),
+        warning_details=list(plan.warning_details),
         statements=list(plan.statements),
     )
 

@@ -24,7 +24,9 @@ from functools import partial
 from operator import is_not, itemgetter
 from typing import Any
 
-from wdh.config import DEFAULT_REFS, Aggregation, ColumnRule, RefTarget
+from refs.conflicts import DerivationWarning as DerivationWarning  # re-exported: part of a Derivation
+from refs.conflicts import conflict_warning
+from wdh.config import Aggregation, ColumnRule, RefTarget
 
 Weight = int | float | Decimal
 Slots = tuple[Any, ...]  # one fact row reduced to (key, *the fact columns the rules read)
@@ -40,19 +42,6 @@ _PLAIN_WEIGHTS = frozenset({Decimal, int, type(None)})  # max() in C is exact fo
 _NOT_NONE = partial(is_not, None)
 _FORMATTER = string.Formatter()
 _MEMOISABLE = frozenset({str, int, date})  # equal values of these classes format identically
-# A conflict on a column holding another target's key reads "appears under 3 plans (…)".
-_TARGET_KEYED_BY = {target.key[0]: name for name, target in DEFAULT_REFS.items()}
-
-
-@dataclass(frozen=True)
-class DerivationWarning:
-    """One key whose group holds several distinct values for a ``warn_on_conflict`` column."""
-
-    target: str  # "plans" / "portfolios"
-    key: str  # the candidate key, e.g. a portfolio code
-    column: str  # the reference column, e.g. 年金计划号
-    values: tuple[str, ...]  # the distinct values seen, in first-seen order
-    message: str
 
 
 @dataclass(frozen=True)
@@ -73,12 +62,16 @@ def is_blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and (not value or value.isspace()))
 
 
-def derive_candidates(rows: Iterable[Mapping[str, Any]], target: RefTarget) -> Derivation:
+def derive_candidates(
+    rows: Iterable[Mapping[str, Any]], target: RefTarget, *, shared: Mapping[str, str] | None = None
+) -> Derivation:
     """One candidate per distinct non-blank key value in ``rows``, in first-seen order. Pure.
 
     Rows with a blank key are skipped and counted in ``rows_without_key``. Each
-    ``warn_on_conflict`` column yields at most one warning per key. Raises ``ValueError`` for a
-    rule that lacks what its aggregation needs (configuration validation rejects those first).
+    ``warn_on_conflict`` column yields at most one warning per key; a key of ``shared`` (key →
+    why it is shared, see :func:`refs.conflicts.expected_shared`) gets a one-line summary. Raises
+    ``ValueError`` for a rule that lacks what its aggregation needs (configuration validation
+    rejects those first).
     """
     layout = _Layout.of(target)
     reducers = _reducers(target, layout)
@@ -94,7 +87,7 @@ def derive_candidates(rows: Iterable[Mapping[str, Any]], target: RefTarget) -> D
         for rule, index in conflicts:
             values = tuple(_text_counts(_column(bucket, index))) if len(bucket) > 1 else ()
             if len(values) > 1:
-                warnings.append(_conflict(target, rule, key, values))
+                warnings.append(conflict_warning(target, rule, key, values, shared=shared or {}))
     return Derivation(target, candidates, tuple(warnings), rows_seen, rows_without_key)
 
 
@@ -362,13 +355,3 @@ def _field(values: dict[str, Any], name: str | None, spec: str | None, conversio
         return ""
     value = _FORMATTER.convert_field(values[name], conversion)
     return str(_FORMATTER.format_field(value, spec or ""))
-
-
-def _conflict(target: RefTarget, rule: ColumnRule, key: str, values: tuple[str, ...]) -> DerivationWarning:
-    keyed = _TARGET_KEYED_BY.get(rule.column)
-    under = f"{len(values)} {keyed}" if keyed else f"{len(values)} distinct {rule.source} values"
-    message = (
-        f"{target.name.removesuffix('s')} {key} appears under {under} ({', '.join(values)}); "
-        f"{rule.column} = {values[0]} (first seen)"
-    )
-    return DerivationWarning(target=target.name, key=key, column=rule.column, values=values, message=message)

@@ -164,6 +164,9 @@ class BackfillRun(models.Model):
     summary = models.JSONField(default=dict, help_text="The run's result as printed by --format json.")
     error = models.TextField(blank=True)
     error_where = models.TextField(blank=True, help_text="Step, file, sheet, row, column or key.")
+    stage = models.CharField(
+        max_length=60, blank=True, help_text="The step the run was in when it ended (see refs.run_stages)."
+    )
     facts_deleted = models.IntegerField(null=True, blank=True)
     facts_inserted = models.IntegerField(null=True, blank=True)
     row_errors = models.IntegerField(default=0)
@@ -201,6 +204,24 @@ class RunFile(models.Model):
         return self.path
 
 
+class RunRowError(models.Model):
+    """A row a run left out because it failed cleansing: where (as Excel shows it), value, why."""
+
+    run = models.ForeignKey(BackfillRun, on_delete=models.CASCADE, related_name="row_error_items")
+    file = models.CharField(max_length=2000)
+    sheet = models.CharField(max_length=255)
+    row = models.IntegerField(help_text="Row number as Excel shows it.")
+    column = models.CharField(max_length=255)
+    value = models.TextField(null=True, help_text="The cell as read; NULL when the cell was empty.")
+    message = models.TextField()
+
+    class Meta:
+        ordering = ["id"]  # the order the run met them: file, then row
+
+    def __str__(self) -> str:
+        return f"{self.file} [{self.sheet}] row {self.row}, {self.column}"
+
+
 class RunTarget(models.Model):
     """Per-target counts of a run (from the database, not from the candidate list)."""
 
@@ -212,7 +233,8 @@ class RunTarget(models.Model):
     already_present = models.IntegerField(default=0)
     cells_filled = models.JSONField(default=dict, help_text="Column → number of cells filled.")
     rows_changed = models.IntegerField(default=0)
-    warnings = models.JSONField(default=list)
+    warnings = models.JSONField(default=list, help_text="One readable line each (a long list of values sampled).")
+    warning_details = models.JSONField(default=list, help_text="The same warnings with every value named.")
 
     class Meta:
         ordering = ["id"]

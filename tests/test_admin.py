@@ -182,30 +182,34 @@ def test_run_list_shows_each_run_at_a_glance(admin_client: Client, runs: Runs) -
     cl = response.context["cl"]
     assert [str(header["text"]) for header in result_headers(cl)] == [
         "run",
+        "command",
         "status",
         "mode",
         "targets",
         "started",
         "duration",
         "files",
-        "inserted",
-        "filled",
+        "keys",
+        "cells",
         "warnings",
+        "reason",
     ]
     rows = {run.pk: [strip_tags(cell) for cell in row] for run, row in zip(cl.result_list, results(cl), strict=True)}
     assert rows[runs.inserted.pk] == [
         f"#{runs.inserted.pk}",
+        "backfill_refs",
         "succeeded",
         "execute",
         "all",
         "2025-02-03 10:00",
         "1 min 35 s",
         "1",
-        "5",
-        "0",
+        "5 inserted",
+        "—",
         "2",
+        "—",
     ]
-    assert rows[runs.running.pk][5] == "unfinished" and rows[runs.failed.pk][9] == "—"
+    assert rows[runs.running.pk][6] == "unfinished" and rows[runs.failed.pk][10] == "—"
     assert 'class="wdh-status wdh-status-failed"' in response.content.decode()
 
 

@@ -13,7 +13,7 @@ The run detail page is saved as ``test-artifacts/run-detail.png`` for a person t
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -54,6 +54,7 @@ FLAGS = (
 )
 PASSWORD = "pw-browser-123"
 TIMEOUT = 15
+Locator = tuple[str, str]  # (By.ID, "totals")
 
 
 def browser_mode() -> str:
@@ -102,25 +103,38 @@ def wait_for(browser: WebDriver, condition: object) -> None:
     WebDriverWait(browser, TIMEOUT).until(condition)  # type: ignore[arg-type]
 
 
+def new_page(browser: WebDriver, action: Callable[[], object], ready: Locator) -> None:
+    """Do ``action`` (a click, an Enter) and wait until the page it leads to is the one shown.
+
+    Every wait depends on the new page: first the old document must be gone (its ``<html>``
+    element goes stale), then ``ready`` must be present in the new one. A wait on the URL or
+    on an element both pages share can be satisfied by the old page and read it instead.
+    """
+    old = browser.find_element(By.TAG_NAME, "html")
+    action()
+    wait_for(browser, expected_conditions.staleness_of(old))
+    wait_for(browser, expected_conditions.presence_of_element_located(ready))
+
+
 def log_in(browser: WebDriver, base: str) -> None:
     browser.get(f"{base}{reverse('admin:login')}?next={RUNS_URL}")
     browser.find_element(By.ID, "id_username").send_keys("reviewer")
-    browser.find_element(By.ID, "id_password").send_keys(PASSWORD + Keys.ENTER)
-    wait_for(browser, expected_conditions.presence_of_element_located((By.ID, "changelist")))
+    password = browser.find_element(By.ID, "id_password")
+    new_page(browser, lambda: password.send_keys(PASSWORD + Keys.ENTER), (By.ID, "changelist"))
 
 
 def search(browser: WebDriver, term: str) -> None:
-    """Submit ``term`` and wait until the new result page has replaced the old one.
-
-    Waiting for ``q=`` in the address is not enough from the second search on: the old
-    page's address has it already, and its rows go stale under the reader.
-    """
-    page = browser.find_element(By.TAG_NAME, "html")
+    """Search the list shown for ``term`` and wait for the list of that search."""
     box = browser.find_element(By.ID, "searchbar")
     box.clear()
-    box.send_keys(term + Keys.ENTER)
-    wait_for(browser, expected_conditions.staleness_of(page))
-    wait_for(browser, expected_conditions.presence_of_element_located((By.ID, "changelist")))
+    new_page(browser, lambda: box.send_keys(term + Keys.ENTER), (By.ID, "searchbar"))
+    wait_for(browser, lambda driver: driver.find_element(By.ID, "searchbar").get_attribute("value") == term)
+
+
+def click_link(browser: WebDriver, text: str, ready: Locator) -> None:
+    """Follow the link ``text`` and wait for ``ready`` on the page it opens."""
+    link = browser.find_element(By.LINK_TEXT, text)
+    new_page(browser, link.click, ready)
 
 
 def listed_runs(browser: WebDriver) -> list[str]:
@@ -151,17 +165,16 @@ def test_reviewer_filters_searches_and_reads_a_run(site: tuple[WebDriver, str, R
     assert len(listed_runs(browser)) == 5
     assert "wdh · reference backfill" in browser.find_element(By.ID, "site-name").text
 
-    status_filter = browser.find_element(By.CSS_SELECTOR, "#changelist-filter")
-    status_filter.find_element(By.LINK_TEXT, "succeeded").click()
-    wait_for(browser, expected_conditions.url_contains("status__exact=succeeded"))
+    click_link(
+        browser, "succeeded", (By.CSS_SELECTOR, "#changelist-filter li.selected a[href*='status__exact=succeeded']")
+    )
     assert sorted(listed_runs(browser)) == sorted([f"#{runs.inserted.pk}", f"#{runs.filled.pk}"])
 
     search(browser, "X0002")
     assert "status__exact=succeeded" in browser.current_url  # the search kept the filter
     assert listed_runs(browser) == [f"#{runs.inserted.pk}"]
 
-    browser.find_element(By.LINK_TEXT, f"#{runs.inserted.pk}").click()
-    wait_for(browser, expected_conditions.presence_of_element_located((By.ID, "totals")))
+    click_link(browser, f"#{runs.inserted.pk}", (By.ID, "totals"))
     assert browser.find_element(By.TAG_NAME, "h1").text.startswith(f"Run {runs.inserted.pk} · backfill_refs")
     totals = section(browser, "totals").text
     assert "5\nkeys inserted" in totals and "2\nwarnings" in totals
@@ -173,8 +186,8 @@ def test_reviewer_filters_searches_and_reads_a_run(site: tuple[WebDriver, str, R
     assert "X0002" in keys and "P0001" not in keys  # narrowed to the key searched for
     assert not browser.find_elements(By.NAME, "_save")  # read-only, even for a superuser
 
-    browser.find_element(By.LINK_TEXT, "show all keys").click()
-    wait_for(browser, expected_conditions.text_to_be_present_in_element((By.ID, "keys"), "P0001"))
+    click_link(browser, "show all keys", (By.ID, "keys"))
+    assert "P0001" in section(browser, "keys").text
     save_full_page(browser, ARTIFACTS / "run-detail.png")
     assert (ARTIFACTS / "run-detail.png").stat().st_size > 10_000
 
@@ -197,9 +210,7 @@ def test_plan_page_leads_to_its_portfolios_and_creating_run(site: tuple[WebDrive
     log_in(browser, base)
     browser.get(base + reverse("admin:refs_annuityplan_changelist"))
     search(browser, "甲计划")
-    browser.find_element(By.LINK_TEXT, "P0001").click()
-    wait_for(browser, expected_conditions.presence_of_element_located((By.CLASS_NAME, "wdh-portfolios")))
+    click_link(browser, "P0001", (By.CLASS_NAME, "wdh-portfolios"))
     assert "X0001 甲固收组合" in browser.find_element(By.CLASS_NAME, "wdh-portfolios").text
-    browser.find_element(By.LINK_TEXT, f"Run {runs.inserted.pk}").click()
-    wait_for(browser, expected_conditions.presence_of_element_located((By.ID, "totals")))
+    click_link(browser, f"Run {runs.inserted.pk}", (By.ID, "totals"))
     assert f"Run {runs.inserted.pk}" in browser.find_element(By.TAG_NAME, "h1").text

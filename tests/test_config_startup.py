@@ -102,7 +102,7 @@ def test_show_run_and_abandon_runs_work_with_a_broken_configuration(
     assert manage(env, "run_job").returncode == 2
     shown = manage(env, "show_run", "--latest")
     assert shown.returncode == 0, shown.stderr
-    assert f"error ({where})" in shown.stdout
+    assert f"error (while checking the configuration and tables; {where})" in shown.stdout
     abandoned = manage(env, "abandon_runs")
     assert abandoned.returncode == 0, abandoned.stderr
     assert "no unfinished run" in abandoned.stderr

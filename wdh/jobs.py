@@ -51,6 +51,7 @@ from refs.backfill import (
 )
 from refs.checks import refs_problems
 from refs.company_ids import planned_company_ids
+from refs.conflicts import expected_shared
 from refs.derivation import derive_candidates
 from refs.models import BackfillRun, RunStatus
 from wdh.config import Config, DomainConfig, get_config
@@ -111,8 +112,9 @@ class RunResult:
     error_where: str = ""
     exit_code: ExitCode = ExitCode.SUCCESS
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step, in run order
-    stage: str = ""  # the step under way, and the tables it works on: where a failure happened
+    stage: str = "validate"  # the step under way (words in refs.run_stages), and the tables it works on
     stage_tables: tuple[str, ...] = ()
+    opened: list[Path] = field(default_factory=list)  # workbooks opened, the one that failed too
 
     def at(self, stage: str, *tables: str) -> None:
         self.stage, self.stage_tables = stage, tables
@@ -238,12 +240,13 @@ def _run(
             max_files=request.max_files,
             sheet=request.sheet,
         )
+    result.at("lock")
     if not advisory_lock_try():
         raise locked_error()
     try:
         result.at("read", *_lookup_tables(domain))
         with result.timed("read"):
-            batch = _read(domain, request, progress)
+            batch = _read(domain, request, result, progress)
         _absorb(result, batch)
         with transaction.atomic():
             _execute(domain, request, result, batch, progress)
@@ -295,7 +298,7 @@ def _lookup_tables(domain: DomainConfig) -> list[str]:
     return [domain.branches.qualified, *plans] if domain.branches else plans
 
 
-def _read(domain: DomainConfig, request: JobRequest, progress: Progress | None) -> FactBatch:
+def _read(domain: DomainConfig, request: JobRequest, result: RunResult, progress: Progress | None) -> FactBatch:
     lookups = lookups_read(domain)
     return batch_read(
         domain,
@@ -305,6 +308,7 @@ def _read(domain: DomainConfig, request: JobRequest, progress: Progress | None) 
         sheet=request.sheet,
         lookups=lookups,
         progress=progress,
+        opened=result.opened.append,
         reference_limits=reference_limits(domain.targets(request.targets)) if request.targets else (),
     )
 
@@ -330,7 +334,7 @@ def _absorb_company_ids(result: RunResult, batch: FactBatch) -> None:
 def _plan_only(domain: DomainConfig, request: JobRequest, result: RunResult, progress: Progress | None) -> None:
     result.at("read", *_lookup_tables(domain))
     with result.timed("read"):
-        batch = _read(domain, request, progress)
+        batch = _read(domain, request, result, progress)
     _absorb(result, batch)
     with read_only_transaction():
         plans = _plans(domain, request, result, batch)
@@ -397,7 +401,7 @@ def _plans(domain: DomainConfig, request: JobRequest, result: RunResult, batch: 
     for target in targets:
         result.at(f"plan {target.name}", target.qualified_name)
         with result.timed(f"derive {target.name}"):
-            derivation = derive_candidates(batch.rows, target)
+            derivation = derive_candidates(batch.rows, target, shared=expected_shared(domain))
         with result.timed(f"plan {target.name}"):
             plans.append(
                 backfill_plan(derivation=derivation, mode=request.backfill_mode, chunk_size=request.chunk_size)

@@ -75,7 +75,7 @@ def result_json(result: RunResult, *, verbosity: int = 1) -> dict[str, Any]:
             "targets": [_target_json(outcome, verbosity) for outcome in result.targets],
         },
         "facts": None if result.facts is None else _facts_json(result),
-        "warnings": list(result.warnings) + [w for outcome in result.targets for w in outcome.warnings],
+        "warnings": list(result.warnings) + [w for outcome in result.targets for w in _warnings(outcome, verbosity)],
         "statements": result.statements,
         "error": None if not result.error else {"message": result.error, "where": result.error_where},
         "timings": {step: round(seconds, 4) for step, seconds in result.timings.items()},
@@ -97,8 +97,13 @@ def _target_json(outcome: Any, verbosity: int) -> dict[str, Any]:
             {"key": cell.key, "column": cell.column, "value": cell.value}
             for cell in (outcome.cells if verbosity >= 2 else outcome.cells[:KEY_SAMPLE])
         ],
-        "warnings": list(outcome.warnings),
+        "warnings": _warnings(outcome, verbosity),
     }
+
+
+def _warnings(outcome: Any, verbosity: int) -> list[str]:
+    """A target's warnings as read at ``verbosity``: from 2 on, each names every value it lists."""
+    return list(outcome.warning_details or outcome.warnings) if verbosity >= 2 else list(outcome.warnings)
 
 
 def _facts_json(result: RunResult) -> dict[str, Any]:
@@ -163,7 +168,9 @@ def _target_text(outcome: Any, planned: bool, verbosity: int) -> list[str]:
         lines += [f"      {column}: {count}" for column, count in outcome.cells_filled.items()]
         if verbosity >= 2:
             lines += [f"      {cell.key}.{cell.column} = {cell.value!r}" for cell in outcome.cells]
-    lines += [f"    warning: {warning}" for warning in outcome.warnings[: None if verbosity >= 2 else KEY_SAMPLE]]
+    lines += [
+        f"    warning: {warning}" for warning in _warnings(outcome, verbosity)[: None if verbosity >= 2 else KEY_SAMPLE]
+    ]
     if len(outcome.warnings) > KEY_SAMPLE and verbosity < 2:
         lines.append(f"    … {len(outcome.warnings) - KEY_SAMPLE} more warning(s) (--verbosity 2 lists all)")
     return lines

@@ -53,7 +53,7 @@ def run_failed(result: RunResult, exc: BaseException, *, interrupted_by: str = "
     if result.request.execute:  # rolled back: nothing of it happened
         result.targets, result.facts = [], None
     result.exit_code = exc.exit_code if isinstance(exc, WdhError) else ExitCode.FAILURE
-    result.error_where = getattr(exc, "path", "") or type(exc).__name__
+    result.error_where = getattr(exc, "path", "")  # a place; the step is result.stage, in words
     if interrupted_by or isinstance(exc, RunInterrupted):
         _interrupted(result, interrupted_by or getattr(exc, "signal_name", "a signal"))
     elif isinstance(exc, RunLockedError):
