@@ -154,9 +154,10 @@ def test_a_repeated_key_in_the_configuration_names_its_key_path(tmp_path: Path) 
         "    sheet: 规模明细\n", "    sheet: 规模明细\n    sheet: Sheet1\n"
     )
     config.write_text(text, encoding="utf-8")
+    line = text.splitlines().index("    sheet: 规模明细") + 1  # 1-based, as an editor shows it
     error = load_error(config)
     assert error.path == f"{DOMAIN}.sheet"
-    assert "key is given twice (lines 11 and 12)" in error.problem
+    assert f"key is given twice (lines {line} and {line + 1})" in error.problem
 
 
 def test_a_repeated_nested_key_names_the_full_path(tmp_path: Path) -> None:
