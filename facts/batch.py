@@ -65,7 +65,9 @@ def batch_read(
     sources = discover_files(domain, data_dir=data_dir, files=files, max_files=max_files)
     for index, source in enumerate(sources, start=1):
         if progress:
-            progress(f"reading {source.path.name} ({index}/{len(sources)})", 0, None)
+            # calamine parses the sheet in one call with no count to show: its size says how long.
+            size = _size_text(source.path.stat().st_size)
+            progress(f"reading {source.path.name} ({index}/{len(sources)}, {size})", 0, None)
         data = read_sheet(source.path, domain.sheet if sheet is None else sheet)
         check_columns(data)
         cleansed = cleanse_sheet(
@@ -103,6 +105,10 @@ def _reject_empty(batch: FactBatch) -> None:
             f"{where}: no data rows below the header, so nothing to load; "
             "check that this is the month's workbook and the right sheet"
         )
+
+
+def _size_text(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB" if size >= 1_000_000 else f"{max(size // 1000, 1)} KB"
 
 
 def _row_progress(progress: Progress | None, step: str) -> Callable[[int], None] | None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 from django.db import transaction
 from django.utils import timezone
 
-from refs.models import BackfillRun, RunCell, RunFile, RunKey, RunMode, RunStatus, RunTarget
+from refs.models import BackfillRun, RunCell, RunContext, RunFile, RunKey, RunMode, RunStatus, RunTarget
 from wdh.identifiers import quote_ident
 from wdh.postgres import copy_rows
 
@@ -29,9 +29,26 @@ if TYPE_CHECKING:
     from wdh.jobs import JobRequest, RunResult
 
 
-def _via() -> str:
-    interactive = (sys.stdin is not None and sys.stdin.isatty()) or sys.stderr.isatty()
-    return "terminal" if interactive else "cron"
+RUN_CONTEXT_VARIABLE = "WDH_RUN_CONTEXT"
+
+
+def run_context() -> RunContext:
+    """How this run was started, for its record. Reads the environment only.
+
+    ``terminal`` when stdin or stderr is one; otherwise what ``WDH_RUN_CONTEXT`` says (the
+    README's crontab line sets ``cron``), and ``non-interactive`` when it says nothing: a script,
+    CI or a service is not cron just because no terminal is attached. Raises ValueError for a
+    value that is not a context, naming the choices.
+    """
+    if (sys.stdin is not None and sys.stdin.isatty()) or sys.stderr.isatty():
+        return RunContext.TERMINAL
+    declared = os.environ.get(RUN_CONTEXT_VARIABLE, "").strip()
+    if not declared:
+        return RunContext.NON_INTERACTIVE
+    if declared not in RunContext.values:
+        choices = ", ".join(RunContext.values)
+        raise ValueError(f"{RUN_CONTEXT_VARIABLE}={declared!r} is not a run context; set one of {choices}, or unset it")
+    return RunContext(declared)
 
 
 def _user() -> str:
@@ -53,7 +70,7 @@ def audit_start(request: JobRequest, *, config_path: str, config_digest: str) ->
             started_at=timezone.now(),
             user=_user(),
             host=socket.gethostname(),
-            via=_via(),
+            via=run_context(),
             pid=os.getpid(),
             argv=list(request.argv),
             options=request.options,

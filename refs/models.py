@@ -129,6 +129,14 @@ class RunMode(models.TextChoices):
     EXECUTE = "execute", "execute"
 
 
+class RunContext(models.TextChoices):
+    """How a run was started (``refs.audit.run_context``): only a declared ``cron`` is cron."""
+
+    TERMINAL = "terminal", "terminal"
+    NON_INTERACTIVE = "non-interactive", "non-interactive (no terminal)"
+    CRON = "cron", "cron (WDH_RUN_CONTEXT=cron)"
+
+
 class BackfillRun(models.Model):
     """One run of ``backfill_refs`` or ``run_job``: append-only, written by the run itself.
 
@@ -149,7 +157,11 @@ class BackfillRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     user = models.CharField(max_length=150, help_text="Operating-system user that ran the command.")
     host = models.CharField(max_length=255)
-    via = models.CharField(max_length=20, help_text="terminal, or cron when stdin/stderr are not terminals.")
+    via = models.CharField(
+        max_length=20,
+        choices=RunContext.choices,
+        help_text="terminal when stdin or stderr is one; else WDH_RUN_CONTEXT (cron), or non-interactive.",
+    )
     pid = models.IntegerField(help_text="Process id, to tell a running run from an abandoned one.")
     argv = models.JSONField(default=list, help_text="The command line as given.")
     options = models.JSONField(default=dict, help_text="The options after parsing.")

@@ -10,6 +10,7 @@
 | ``WDH_DATA_BASE_DIR`` | root that relative ``base_dir`` entries resolve against | project directory |
 | ``WDH_HTTPS`` | ``1`` when the admin is served over HTTPS (secure cookies, HSTS) | off |
 | ``WDH_LOG_LEVEL`` | level of the ``wdh`` loggers | ``INFO`` |
+| ``WDH_RUN_CONTEXT`` | ``cron`` in a crontab line: audit records say so (``refs.audit.run_context``) | detected |
 | ``WDH_STATIC_ROOT`` | where ``collectstatic`` puts the admin's CSS and JS, served by WhiteNoise | ``.wdh/static`` |
 """
 
