@@ -14,6 +14,7 @@ from typing import Any
 from facts.cleansing import Lookups, ReferenceLimit, RowError, check_columns, cleanse_sheet
 from facts.discovery import discover_files
 from facts.excel import read_sheet
+from facts.source_rows import source_rows_complete
 from wdh.config import DomainConfig
 from wdh.errors import InputError
 
@@ -29,6 +30,7 @@ class SourceSummary:
     sheet: str
     rows_read: int
     rows_valid: int
+    header: tuple[str, ...] = ()  # as written in the file: the columns of RowError.source
 
 
 @dataclass
@@ -85,10 +87,11 @@ def batch_read(
                 sheet=data.sheet,
                 rows_read=cleansed.rows_read,
                 rows_valid=len(cleansed.rows),
+                header=data.raw_header,
             )
         )
         batch.rows += cleansed.rows
-        batch.errors += cleansed.errors
+        batch.errors += source_rows_complete(data, cleansed.errors)
         batch.rows_read += cleansed.rows_read
         batch.company_id_missing += cleansed.company_id_missing
     _reject_empty(batch)

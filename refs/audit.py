@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from refs.models import BackfillRun, RunCell, RunContext, RunFile, RunKey, RunMode, RunStatus, RunTarget
+from refs.rejects import rejects_record
 from wdh.identifiers import quote_ident
 from wdh.postgres import copy_rows
 
@@ -113,9 +114,11 @@ def _details(run: BackfillRun, result: RunResult) -> None:
             sheet=source.sheet,
             rows_read=source.rows_read,
             rows_valid=source.rows_valid,
+            header=list(source.header),
         )
         for source in result.files
     )
+    rejects_record(run, result.row_errors)
     for outcome in result.targets:
         RunTarget.objects.create(
             run=run,

@@ -202,6 +202,9 @@ class RunFile(models.Model):
     sheet = models.CharField(max_length=255, blank=True)
     rows_read = models.IntegerField(default=0)
     rows_valid = models.IntegerField(default=0)
+    header = models.JSONField(
+        default=list, help_text="The sheet's column names as written: the columns of its rejects."
+    )
 
     def __str__(self) -> str:
         return self.path
@@ -260,3 +263,27 @@ class RunCell(models.Model):
 
     def __str__(self) -> str:
         return f"{self.target}:{self.key}.{self.column}"
+
+
+class RunReject(models.Model):
+    """A row that failed cleansing and was left out of the load, with its cells as read.
+
+    ``value`` and ``source`` are JSON text written by ``refs.rejects`` (not jsonb: PostgreSQL's
+    jsonb refuses ``\\u0000``, and a NUL in a cell must not fail the run's audit record).
+    """
+
+    run = models.ForeignKey(BackfillRun, on_delete=models.CASCADE, related_name="rejects")
+    file = models.CharField(max_length=2000)
+    sheet = models.CharField(max_length=255)
+    row = models.IntegerField(help_text="Row number as Excel shows it.")
+    column = models.CharField(max_length=255, help_text="The column whose value was refused.")
+    value = models.TextField(help_text="The refused value (JSON text).")
+    message = models.TextField()
+    source = models.TextField(help_text="The row's cells as read, in the sheet's column order (JSON text).")
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["run", "id"], name="runreject_run_id")]
+
+    def __str__(self) -> str:
+        return f"{self.file} [{self.sheet}] row {self.row}"

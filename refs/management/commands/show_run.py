@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -10,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from refs.models import BackfillRun
+from refs.rejects import rejects_workbook
 from wdh.errors import ExitCode
 
 KEY_SAMPLE = 20
@@ -24,9 +26,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--format", choices=["text", "json"], default="text", help="json: the run's summary object."
         )
+        parser.add_argument(
+            "--rejects",
+            type=Path,
+            metavar="PATH",
+            help="Write the run's rejected rows to this .xlsx (original columns and values, row, column, problem).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         run = self._run(options)
+        if options["rejects"]:
+            self._rejects(run, options["rejects"])
+            return
         if options["format"] == "json":
             self.stdout.write(json.dumps(run.summary, ensure_ascii=False, indent=2))
             return
@@ -41,6 +52,20 @@ class Command(BaseCommand):
         if run is None:
             raise CommandError("no such audit record", returncode=int(ExitCode.USER_ERROR))
         return run
+
+    def _rejects(self, run: BackfillRun, path: Path) -> None:
+        if run.row_errors and not run.rejects.exists():
+            raise CommandError(
+                f"audit record {run.pk} counts {run.row_errors} row error(s) but kept no rejected rows "
+                "(it was recorded before wdh kept them); nothing written. Run the job again plan-only "
+                "to record them.",
+                returncode=int(ExitCode.USER_ERROR),
+            )
+        try:
+            count = rejects_workbook(run, path)
+        except OSError as exc:
+            raise CommandError(f"cannot write {path}: {exc.strerror}", returncode=int(ExitCode.USER_ERROR)) from exc
+        self.stdout.write(f"wrote {count} rejected row(s) of audit record {run.pk} to {path}")
 
     def _lines(self, run: BackfillRun, verbosity: int) -> list[str]:
         duration = f"{run.duration_seconds:.2f}s" if run.duration_seconds is not None else "unfinished"
