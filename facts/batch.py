@@ -42,6 +42,15 @@ class FactBatch:
     company_id_missing: int = 0
 
 
+class MostlyInvalidError(InputError):
+    """More than half of the rows failed cleansing: the run is refused. ``batch`` keeps the
+    files and row errors read so far, so the run's record keeps its rejected rows too."""
+
+    def __init__(self, message: str, *, batch: FactBatch) -> None:
+        super().__init__(message)
+        self.batch = batch
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -124,9 +133,10 @@ def _row_progress(progress: Progress | None, step: str) -> Callable[[int], None]
 def _reject_mostly_invalid(batch: FactBatch) -> None:
     if batch.rows_read and len(batch.errors) * 2 > batch.rows_read:
         sample = "\n".join(f"  {describe_row_error(error)}" for error in batch.errors[:ERROR_SAMPLE])
-        raise InputError(
+        raise MostlyInvalidError(
             f"{len(batch.errors)} of {batch.rows_read} non-blank rows failed cleansing (more than half); "
-            f"the run stops and writes nothing. First errors:\n{sample}"
+            f"the run stops and writes nothing. First errors:\n{sample}",
+            batch=batch,
         )
 
 

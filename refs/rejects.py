@@ -43,6 +43,8 @@ _REFUSED = PatternFill("solid", fgColor="FFFF99")
 
 def rejects_record(run: BackfillRun, errors: Sequence[RowError]) -> int:
     """Write ``errors`` as the rejects of ``run``; returns how many. Writes the database."""
+    if not errors:
+        return 0
     columns = [cast("Field[Any, Any]", RunReject._meta.get_field(name)).column for name in _FIELDS]
     rows = (
         [run.pk, e.file, e.sheet, e.row, _text(e.column), _dumps(e.value), _text(e.message), _dumps(list(e.source))]

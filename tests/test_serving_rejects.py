@@ -25,7 +25,7 @@ from facts.cleansing import RowError
 from facts.excel import CellError
 from refs.models import BackfillRun, RunFile, RunReject
 from refs.rejects import FIXED_COLUMNS, SHEET_TITLE, rejects_record, rejects_workbook
-from tests.test_backfill import ROWS, run
+from tests.test_backfill import ROWS, run, run_failing
 from tests.workbooks import HEADER, write_workbook
 
 FILE_NAME = "2026年2月年金终稿数据.xlsx"
@@ -91,6 +91,18 @@ def test_a_run_without_row_errors_gives_a_workbook_with_only_the_header(warehous
     summary = run("backfill_refs", "--file", str(write_workbook(tmp_path / FILE_NAME, ROWS)))
     call_command("show_run", str(summary["audit_id"]), "--rejects", str(tmp_path / "fix.xlsx"), stdout=StringIO())
     assert excel_rows(tmp_path / "fix.xlsx") == [[*FIXED_COLUMNS, *HEADER]]
+
+
+def test_a_run_refused_for_mostly_invalid_rows_keeps_them_to_correct(warehouse: None, tmp_path: Path) -> None:
+    source = write_workbook(tmp_path / FILE_NAME, [ROWS[0], *BAD_ROWS[:2]])  # 2 of 3 rows invalid
+    error, summary = run_failing("run_job", "--file", str(source), "--execute")
+    assert error.returncode == 2 and "more than half" in summary["error"]["message"]
+    assert summary["facts"] is None and summary["row_errors"]["count"] == 2
+    call_command("show_run", str(summary["audit_id"]), "--rejects", str(tmp_path / "fix.xlsx"), stdout=StringIO())
+    lines = excel_rows(tmp_path / "fix.xlsx")
+    original = excel_rows(source, "规模明细")
+    assert [line[2] for line in lines[1:]] == [3, 4]
+    assert [line[5:] for line in lines[1:]] == [original[2], original[3]]
 
 
 def a_run(**fields: Any) -> BackfillRun:

@@ -27,7 +27,7 @@ from typing import Any
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from facts.batch import FactBatch, SourceSummary, batch_read
+from facts.batch import FactBatch, MostlyInvalidError, SourceSummary, batch_read
 from facts.cleansing import RowError
 from facts.loading import FactMode, FactOutcome, facts_apply, facts_plan, facts_validate
 from facts.loading import plan_outcome as facts_plan_outcome
@@ -346,6 +346,9 @@ def _failed(result: RunResult, exc: BaseException) -> None:
             "Check that the server is up and reachable, then run the job again."
         )
     result.error_where = getattr(exc, "path", "") or type(exc).__name__
+    if isinstance(exc, MostlyInvalidError):  # kept with the record: the rows to correct
+        result.files, result.row_errors = exc.batch.files, exc.batch.errors
+        result.rows_read, result.rows_valid = exc.batch.rows_read, len(exc.batch.rows)
 
 
 def _finish(run: BackfillRun, result: RunResult, render: Callable[[RunResult], dict[str, Any]]) -> None:
