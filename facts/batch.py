@@ -17,6 +17,7 @@ from facts.company_ids import PendingCompanyIds
 from facts.discovery import SourceFile, discover, discover_files
 from facts.duplicates import ScopeClaims, distinct_digests
 from facts.excel import check_workbook, read_sheet
+from facts.source_rows import source_rows_complete
 from wdh.config import DomainConfig
 from wdh.errors import InputError
 
@@ -32,6 +33,7 @@ class SourceSummary:
     sheet: str
     rows_read: int
     rows_valid: int
+    header: tuple[str, ...] = ()  # as written in the file: the columns of RowError.source
 
 
 @dataclass
@@ -44,6 +46,15 @@ class FactBatch:
     warnings: list[str] = field(default_factory=list)  # discovery's and the reader's (hidden sheet, cells ignored)
     spellings: CodeSpellings = field(default_factory=CodeSpellings)  # of every sheet's code cells
     pending_company_ids: PendingCompanyIds = field(default_factory=PendingCompanyIds)
+
+
+class MostlyInvalidError(InputError):
+    """More than half of the rows failed cleansing: the run is refused. ``batch`` keeps the
+    files and row errors read so far, so the run's record keeps its rejected rows too."""
+
+    def __init__(self, message: str, *, batch: FactBatch) -> None:
+        super().__init__(message)
+        self.batch = batch
 
 
 def batch_read(
@@ -71,7 +82,9 @@ def batch_read(
     claims = ScopeClaims(domain.facts.pk)
     for index, (source, digest) in enumerate(zip(sources, digests, strict=True), start=1):
         if progress:
-            progress(f"reading {source.path.name} ({index}/{len(sources)})", 0, None)
+            # calamine parses the sheet in one call with no count to show: its size says how long.
+            size = _size_text(source.path.stat().st_size)
+            progress(f"reading {source.path.name} ({index}/{len(sources)}, {size})", 0, None)
         if opened:
             opened(source.path)
         data = read_sheet(
@@ -95,11 +108,12 @@ def batch_read(
                 sheet=data.sheet,
                 rows_read=cleansed.rows_read,
                 rows_valid=len(cleansed.rows),
+                header=data.raw_header,
             )
         )
         batch.warnings += _other_months(source, cleansed.rows)
         batch.rows += cleansed.rows
-        batch.errors += cleansed.errors
+        batch.errors += source_rows_complete(data, cleansed.errors)
         batch.rows_read += cleansed.rows_read
         batch.company_id_missing += cleansed.company_id_missing
         batch.warnings += data.warnings
@@ -151,6 +165,10 @@ def _reject_empty(batch: FactBatch) -> None:
         )
 
 
+def _size_text(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB" if size >= 1_000_000 else f"{max(size // 1000, 1)} KB"
+
+
 def _row_progress(progress: Progress | None, step: str) -> Callable[[int], None] | None:
     if progress is None:
         return None
@@ -161,9 +179,10 @@ def _row_progress(progress: Progress | None, step: str) -> Callable[[int], None]
 def _reject_mostly_invalid(batch: FactBatch) -> None:
     if batch.rows_read and len(batch.errors) * 2 > batch.rows_read:
         sample = "\n".join(f"  {describe_row_error(error)}" for error in batch.errors[:ERROR_SAMPLE])
-        raise InputError(
+        raise MostlyInvalidError(
             f"{len(batch.errors)} of {batch.rows_read} non-blank rows failed cleansing (more than half); "
-            f"the run stops and writes nothing. First errors:\n{sample}"
+            f"the run stops and writes nothing. First errors:\n{sample}",
+            batch=batch,
         )
 
 

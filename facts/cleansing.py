@@ -97,6 +97,9 @@ class RowError:
     column: str
     value: Any
     message: str
+    # The row's cells as read, aligned to the sheet's header, for the rejected-rows workbook
+    # (refs/rejects.py); empty until facts/source_rows.py completes it.
+    source: tuple[Any, ...] = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -382,7 +385,8 @@ def cleanse_sheet(
             rows.append(cleaner.fact_row(values))
             numbers.append(number)
         except _RowProblem as problem:
-            errors.append(RowError(str(sheet.path), sheet.sheet, number, *problem.args))
+            column, value, message = problem.args
+            errors.append(RowError(str(sheet.path), sheet.sheet, number, column, value, message, source=values))
         if progress is not None and not read % PROGRESS_EVERY:
             progress(read)
     if reference_limits and not _within_reference_limits(rows, reference_limits):

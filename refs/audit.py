@@ -20,19 +20,38 @@ from typing import TYPE_CHECKING, Any, cast
 from django.db import transaction
 from django.utils import timezone
 
-from refs.models import BackfillRun, RunCell, RunFile, RunKey, RunMode, RunRowError, RunStatus, RunTarget
+from refs.models import BackfillRun, RunCell, RunContext, RunFile, RunKey, RunMode, RunRowError, RunStatus, RunTarget
+from refs.rejects import source_text
 from wdh.identifiers import quote_ident
 from wdh.postgres import copy_rows
 
 if TYPE_CHECKING:
     from django.db.models import Field
 
+    from facts.cleansing import RowError
     from wdh.jobs import JobRequest, RunResult
 
 
-def _via() -> str:
-    interactive = (sys.stdin is not None and sys.stdin.isatty()) or sys.stderr.isatty()
-    return "terminal" if interactive else "cron"
+RUN_CONTEXT_VARIABLE = "WDH_RUN_CONTEXT"
+
+
+def run_context() -> RunContext:
+    """How this run was started, for its record. Reads the environment only.
+
+    ``terminal`` when stdin or stderr is one; otherwise what ``WDH_RUN_CONTEXT`` says (the
+    README's crontab line sets ``cron``), and ``non-interactive`` when it says nothing: a script,
+    CI or a service is not cron just because no terminal is attached. Raises ValueError for a
+    value that is not a context, naming the choices.
+    """
+    if (sys.stdin is not None and sys.stdin.isatty()) or sys.stderr.isatty():
+        return RunContext.TERMINAL
+    declared = os.environ.get(RUN_CONTEXT_VARIABLE, "").strip()
+    if not declared:
+        return RunContext.NON_INTERACTIVE
+    if declared not in RunContext.values:
+        choices = ", ".join(RunContext.values)
+        raise ValueError(f"{RUN_CONTEXT_VARIABLE}={declared!r} is not a run context; set one of {choices}, or unset it")
+    return RunContext(declared)
 
 
 def _user() -> str:
@@ -54,7 +73,7 @@ def audit_start(request: JobRequest, *, config_path: str, config_digest: str) ->
             started_at=timezone.now(),
             user=_user(),
             host=socket.gethostname(),
-            via=_via(),
+            via=run_context(),
             pid=os.getpid(),
             argv=list(request.argv),
             options=request.options,
@@ -99,19 +118,12 @@ def _details(run: BackfillRun, result: RunResult) -> None:
             sheet=source.sheet,
             rows_read=source.rows_read,
             rows_valid=source.rows_valid,
+            header=list(source.header),
         )
         for source in result.files
     )
     _unfinished_files(run, result)
-    # A month can leave thousands of rows out: COPY, like the keys below.
-    _copy(
-        RunRowError,
-        ["run", "file", "sheet", "row", "column", "value", "message"],
-        (
-            [run.pk, error.file, error.sheet, error.row, error.column, _cell(error.value), _cell(error.message)]
-            for error in result.row_errors
-        ),
-    )
+    audit_row_errors(run, result.row_errors)
     for outcome in result.targets:
         RunTarget.objects.create(
             run=run,
@@ -147,6 +159,29 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:  # gone or unreadable since it was opened: the record still names it
         return 0
+
+
+def audit_row_errors(run: BackfillRun, errors: Sequence[RowError]) -> int:
+    """Keep ``errors`` with ``run``, each with its row's cells as read; returns how many.
+    A month can leave thousands of rows out: COPY, like the keys."""
+    _copy(
+        RunRowError,
+        ["run", "file", "sheet", "row", "column", "value", "message", "source"],
+        (
+            [
+                run.pk,
+                error.file,
+                error.sheet,
+                error.row,
+                _cell(error.column),
+                _cell(error.value),
+                _cell(error.message),
+                source_text(error.source),
+            ]
+            for error in errors
+        ),
+    )
+    return len(errors)
 
 
 def _cell(value: object) -> str | None:

@@ -130,6 +130,14 @@ class RunMode(models.TextChoices):
     EXECUTE = "execute", "execute"
 
 
+class RunContext(models.TextChoices):
+    """How a run was started (``refs.audit.run_context``): only a declared ``cron`` is cron."""
+
+    TERMINAL = "terminal", "terminal"
+    NON_INTERACTIVE = "non-interactive", "non-interactive (no terminal)"
+    CRON = "cron", "cron (WDH_RUN_CONTEXT=cron)"
+
+
 class BackfillRun(models.Model):
     """One run of ``backfill_refs`` or ``run_job``: append-only, written by the run itself.
 
@@ -150,7 +158,11 @@ class BackfillRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     user = models.CharField(max_length=150, help_text="Operating-system user that ran the command.")
     host = models.CharField(max_length=255)
-    via = models.CharField(max_length=20, help_text="terminal, or cron when stdin/stderr are not terminals.")
+    via = models.CharField(
+        max_length=20,
+        choices=RunContext.choices,
+        help_text="terminal when stdin or stderr is one; else WDH_RUN_CONTEXT (cron), or non-interactive.",
+    )
     pid = models.IntegerField(help_text="Process id, to tell a running run from an abandoned one.")
     argv = models.JSONField(default=list, help_text="The command line as given.")
     options = models.JSONField(default=dict, help_text="The options after parsing.")
@@ -199,13 +211,17 @@ class RunFile(models.Model):
     sheet = models.TextField(blank=True)
     rows_read = models.IntegerField(default=0)
     rows_valid = models.IntegerField(default=0)
+    header = models.JSONField(
+        default=list, help_text="The sheet's column names as written: the columns of its rejects."
+    )
 
     def __str__(self) -> str:
         return self.path
 
 
 class RunRowError(models.Model):
-    """A row a run left out because it failed cleansing: where (as Excel shows it), value, why."""
+    """A row a run left out because it failed cleansing: where (as Excel shows it), value, why,
+    and the row's cells as read (``source``)."""
 
     run = models.ForeignKey(BackfillRun, on_delete=models.CASCADE, related_name="row_error_items")
     file = models.CharField(max_length=2000)
@@ -214,6 +230,11 @@ class RunRowError(models.Model):
     column = models.CharField(max_length=255)
     value = models.TextField(null=True, help_text="The cell as read; NULL when the cell was empty.")
     message = models.TextField()
+    source = models.TextField(
+        blank=True,
+        help_text="The row's cells as read, in the sheet's column order (JSON text written by refs.rejects; "
+        "not jsonb, which refuses \\u0000): the row to correct, in the rejects workbook.",
+    )
 
     class Meta:
         ordering = ["id"]  # the order the run met them: file, then row

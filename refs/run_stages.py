@@ -14,6 +14,7 @@ _WORDS = {
     "lock": "taking the backfill lock",
     "read": "reading",
     "plan facts": "planning the fact load",
+    "preflight": "checking the plan against the tables",
     "facts": "loading facts",
     "audit": "recording the run",
     "audit record": "recording the run",

@@ -7,3 +7,6 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+# The admin's stylesheets and scripts, into .wdh/static (git-ignored), where WhiteNoise serves
+# them from with DEBUG off (README "Serving the admin").
+.venv/bin/python manage.py collectstatic --noinput -v 0

@@ -97,7 +97,7 @@ def assert_refused(args: tuple[str, ...], *fragments: str) -> dict[str, Any]:
     assert planned["status"] == "failed" and planned["exit_code"] == 2
     for fragment in fragments:
         assert fragment in planned["error"]["message"]
-    assert planned["error"]["where"] == "PreflightError"
+    assert (planned["error"]["where"], planned["error"]["stage"]) == ("", "preflight")  # the step says where
     error, executed = run_failing(*args, "--execute")
     assert error.returncode == 2 and executed["status"] == "failed"
     for fragment in fragments:

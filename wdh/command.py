@@ -4,17 +4,22 @@ rendering the result, and turning its end into the documented exit code."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
+from refs.audit import run_context
 from wdh.errors import ExitCode
 from wdh.escaping import json_printable, printable
 from wdh.interruption import RunInterrupted
 from wdh.jobs import JobRequest, RunResult, job_run
+from wdh.progress import LOGGER, ProgressLine
 from wdh.report import result_json, result_text
 from wdh.run_ending import RunNotStartedError
 from wdh.startup import StartupCommand
@@ -98,26 +103,35 @@ class JobCommand(StartupCommand):
     def run_request(self, request: JobRequest, options: dict[str, Any]) -> RunResult:
         verbosity = options["verbosity"]
         as_json = options["format"] == "json"
-        show_progress = not as_json and verbosity > 0 and self.stderr.isatty()
-        self.require_database()
         try:
-            result = job_run(
-                request,
-                progress=self._progress if show_progress else None,
-                render=lambda r: result_json(r, verbosity=2),
-            )
-        except RunNotStartedError as exc:  # before the audit record exists: nothing was done
-            raise CommandError(str(exc), returncode=int(exc.exit_code)) from exc
-        except RunInterrupted as exc:
-            raise CommandError(
-                f"{exc} before the run started; nothing was read or written", returncode=int(ExitCode.FAILURE)
-            ) from exc
+            run_context()
+        except ValueError as exc:
+            raise CommandError(str(exc), returncode=int(ExitCode.USER_ERROR)) from exc
+        self.require_database()
+        line = ProgressLine(self._write_plain, self.stderr.flush)
+        show_progress = not as_json and verbosity > 0 and self.stderr.isatty()
+        with line.active(), _log_level(verbosity):
+            result = self._run(request, line if show_progress else None)
         if as_json:
             document = json.dumps(result_json(result, verbosity=verbosity), ensure_ascii=False, indent=2)
             self.stdout.write(json_printable(document))
         elif verbosity > 0:
             self._text(result, verbosity)
         return result
+
+    def _run(self, request: JobRequest, progress: ProgressLine | None) -> RunResult:
+        try:
+            return job_run(request, progress=progress, render=lambda r: result_json(r, verbosity=2))
+        except RunNotStartedError as exc:  # before the audit record exists: nothing was done
+            raise CommandError(str(exc), returncode=int(exc.exit_code)) from exc
+        except RunInterrupted as exc:
+            raise CommandError(
+                f"{exc} before the run started; nothing was read or written", returncode=int(ExitCode.FAILURE)
+            ) from exc
+
+    def _write_plain(self, text: str) -> None:
+        """Progress is neither an error nor a notice: no style (stderr's default is bold red)."""
+        self.stderr.write(text, style_func=_unstyled, ending="")
 
     def _text(self, result: RunResult, verbosity: int) -> None:
         if not result.request.execute and verbosity >= 1 and result.statements:
@@ -127,18 +141,8 @@ class JobCommand(StartupCommand):
         for line in result_text(result, verbosity=verbosity):
             self.stdout.write(line)
 
-    progress_shown = False
-
-    def _progress(self, step: str, done: int, total: int | None) -> None:
-        self.progress_shown = True
-        count = f" {done}/{total}" if total else (f" {done} rows" if done else "")
-        self.stderr.write(f"\r\033[K{printable(step)}{count}", ending="")
-        self.stderr.flush()
-
     def finish(self, result: RunResult) -> None:
         """Raise the documented exit code (success returns normally)."""
-        if self.progress_shown:
-            self.stderr.write("\r\033[K", ending="")  # clear the progress line
         if result.exit_code == ExitCode.CHANGES_PENDING:
             raise CommandError(
                 f"the plan is not empty: references are missing or fillable (--check) [audit record {result.audit_id}]",
@@ -161,6 +165,23 @@ def _escape_unencodable(*streams: Any) -> None:
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors="backslashreplace")
+
+
+@contextmanager
+def _log_level(verbosity: int) -> Iterator[None]:
+    """``--verbosity 0`` prints nothing but errors: the run's INFO and WARNING log lines too."""
+    logger = logging.getLogger(LOGGER)
+    level = logger.level
+    if verbosity == 0:
+        logger.setLevel(max(level, logging.ERROR))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _unstyled(text: str) -> str:
+    return text
 
 
 def _plain(value: Any) -> Any:

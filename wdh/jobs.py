@@ -344,6 +344,7 @@ def _plan_only(domain: DomainConfig, request: JobRequest, result: RunResult, pro
             result.at("plan facts", domain.facts.qualified)
         fact_plan = _fact_plan(domain, request, batch)
         result.facts = facts_plan_outcome(fact_plan) if fact_plan else _skipped_facts(domain, request)
+        result.at("preflight")
         _preflight(domain, request, plans, fact_plan)  # the plan stays shown when it fails
     result.status = RunStatus.PLANNED
     result.finished_at = timezone.now()
@@ -355,6 +356,7 @@ def _execute(
     fact_plan = _fact_plan(domain, request, batch)
     plans = _plans(domain, request, result, batch)
     _absorb_company_ids(result, batch)
+    result.at("preflight")
     _preflight(domain, request, plans, fact_plan)  # before the first write
     for plan in plans:
         result.at(f"backfill {plan.target.name}", plan.target.qualified_name)

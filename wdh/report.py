@@ -77,7 +77,9 @@ def result_json(result: RunResult, *, verbosity: int = 1) -> dict[str, Any]:
         "facts": None if result.facts is None else _facts_json(result),
         "warnings": list(result.warnings) + [w for outcome in result.targets for w in _warnings(outcome, verbosity)],
         "statements": result.statements,
-        "error": None if not result.error else {"message": result.error, "where": result.error_where},
+        "error": None
+        if not result.error
+        else {"message": result.error, "where": result.error_where, "stage": result.stage},
         "timings": {step: round(seconds, 4) for step, seconds in result.timings.items()},
     }
 
@@ -187,3 +189,11 @@ def _facts_text(result: RunResult, planned: bool) -> list[str]:
         f"  facts → {facts.table} ({facts.mode}): {would}{deleted} {facts.deleted} row(s) "
         f"in {len(facts.scopes)} scope(s), {would}{inserted} {facts.inserted}"
     ]
+
+
+def _error(result: RunResult) -> dict[str, str] | None:
+    """How a run that did not succeed ended: the message, the place (file, key path, table) and
+    the step it was in (words in refs.run_stages)."""
+    if not result.error:
+        return None
+    return {"message": result.error, "where": result.error_where, "stage": result.stage}

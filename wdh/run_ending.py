@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from django.db import DatabaseError
 from django.utils import timezone
 
+from facts.batch import MostlyInvalidError
 from refs.audit import process_alive
 from refs.models import BackfillRun, RunStatus
 from wdh.errors import ExitCode, RunLockedError, WdhError
@@ -63,6 +64,9 @@ def run_failed(result: RunResult, exc: BaseException, *, interrupted_by: str = "
         if isinstance(exc, DatabaseError) and not connection_lost(exc):  # the server refused it here
             result.error_where = " on ".join(filter(None, [result.stage, ", ".join(result.stage_tables)]))
     result.error = printable(result.error, newlines=True)  # the record keeps it: no NUL, nothing raw on a terminal
+    if isinstance(exc, MostlyInvalidError):  # kept with the record: the rows to correct
+        result.files, result.row_errors = exc.batch.files, exc.batch.errors
+        result.rows_read, result.rows_valid = exc.batch.rows_read, len(exc.batch.rows)
 
 
 def _interrupted(result: RunResult, signal_name: str) -> None:

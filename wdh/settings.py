@@ -14,6 +14,8 @@
 | ``WDH_LOCK_TIMEOUT`` | longest a run waits for a lock another session holds (PostgreSQL ``lock_timeout``) | ``30s`` |
 | ``WDH_STATEMENT_TIMEOUT`` | longest one statement of a run may take (``statement_timeout``) | ``30min`` |
 | ``WDH_MAX_PART_MB`` | largest decompressed size of one part of a workbook (a larger one is refused) | ``1024`` |
+| ``WDH_RUN_CONTEXT`` | ``cron`` in a crontab line: audit records say so (``refs.audit.run_context``) | detected |
+| ``WDH_STATIC_ROOT`` | where ``collectstatic`` puts the admin's CSS and JS, served by WhiteNoise | ``.wdh/static`` |
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Right after SecurityMiddleware (WhiteNoise's documented place): the admin's CSS and JS are
+    # served by the application itself with DEBUG off, under runserver and gunicorn alike.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -99,7 +104,14 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = STATE_DIR / "static"
+# Filled by `collectstatic` (scripts/bootstrap.sh does it); .wdh/ is git-ignored.
+STATIC_ROOT = Path(os.environ.get("WDH_STATIC_ROOT") or STATE_DIR / "static")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Gzip copies beside the originals. Not the hashed "manifest" storage: with it, every admin page
+    # is a server error in a checkout where collectstatic has not run yet; here it is only unstyled.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
 # Production hardening; `manage.py check --deploy` is clean with WDH_HTTPS=1 (README "Deploying").
 SESSION_COOKIE_HTTPONLY = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
@@ -10,6 +11,7 @@ from django.db.models import Count, Max, Min
 
 from refs.models import BackfillRun
 from refs.record_text import record_lines
+from refs.rejects import rejects_workbook
 from wdh.errors import ExitCode
 from wdh.escaping import json_printable, printable
 from wdh.startup import StartupCommand
@@ -27,10 +29,19 @@ class Command(StartupCommand):
         parser.add_argument(
             "--format", choices=["text", "json"], default="text", help="json: the run's summary object."
         )
+        parser.add_argument(
+            "--rejects",
+            type=Path,
+            metavar="PATH",
+            help="Write the run's rejected rows to this .xlsx (original columns and values, row, column, problem).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.require_database()
         run = self._run(options)
+        if options["rejects"]:
+            self._rejects(run, options["rejects"])
+            return
         if options["format"] == "json":
             self.stdout.write(json_printable(json.dumps(run.summary, ensure_ascii=False, indent=2)))
             return
@@ -45,6 +56,20 @@ class Command(StartupCommand):
         if run is None:
             raise CommandError(_not_found(options["run_id"]), returncode=int(ExitCode.USER_ERROR))
         return run
+
+    def _rejects(self, run: BackfillRun, path: Path) -> None:
+        if run.row_errors and not run.row_error_items.exists():
+            raise CommandError(
+                f"audit record {run.pk} counts {run.row_errors} row error(s) but kept no rejected rows "
+                "(it was recorded before wdh kept them); nothing written. Run the job again plan-only "
+                "to record them.",
+                returncode=int(ExitCode.USER_ERROR),
+            )
+        try:
+            count = rejects_workbook(run, path)
+        except OSError as exc:
+            raise CommandError(f"cannot write {path}: {exc.strerror}", returncode=int(ExitCode.USER_ERROR)) from exc
+        self.stdout.write(f"wrote {count} rejected row(s) of audit record {run.pk} to {path}")
 
 
 def _not_found(run_id: int | None) -> str:
