@@ -137,7 +137,7 @@ class JobCommand(StartupCommand):
         if not result.request.execute and verbosity >= 1 and result.statements:
             self.stdout.write("-- statements an execute run would send:")
             for statement in result.statements:
-                self.stdout.write(printable(statement) + ";")
+                self.stdout.write(printable(statement, newlines=True) + ";")
         for line in result_text(result, verbosity=verbosity):
             self.stdout.write(line)
 
