@@ -87,6 +87,17 @@ _AMOUNT_NOISE = re.compile(r"[¥$￥€£\s]")
 _DECIMAL = Context(prec=60, rounding=ROUND_HALF_UP)
 
 
+VALUE_SHOWN = 300  # characters of a refused value a row error keeps; RowError.source has the whole cell
+
+
+def shown_value(value: Any) -> Any:
+    """``value`` as a row error keeps it: a text longer than :data:`VALUE_SHOWN` is cut there
+    and says how long it was (a 30,000-character cell is not copied into every report)."""
+    if isinstance(value, str) and len(value) > VALUE_SHOWN:
+        return f"{value[:VALUE_SHOWN]}… ({len(value):,} characters in all)"
+    return value
+
+
 @dataclass(frozen=True)
 class RowError:
     """A rejected row: where (row number as Excel shows it), the raw value, and the problem."""
@@ -153,7 +164,7 @@ def parse_month(value: Any) -> date:
         year, month = value.year, value.month
     elif isinstance(value, int | float):
         if not float(value).is_integer():
-            raise CellProblem(f"{value!r} is not a month (expected YYYYMM)")
+            raise CellProblem(f"{shown_value(value)!r} is not a month (expected YYYYMM)")
         year, month = divmod(int(value), 100)
     else:
         year, month = _month_text(clean_text(value))
@@ -173,7 +184,9 @@ def _month_text(text: str | None) -> tuple[int, int]:
         if match:
             year, month = match.groups()
             return int(year) + (2000 if len(year) == 2 else 0), int(month)
-    raise CellProblem(f"{text!r} is not a month (expected YYYYMM, YYYY年M月, YY年M月, YYYY-M, YYYY/M or YYYY.M)")
+    raise CellProblem(
+        f"{shown_value(text)!r} is not a month (expected YYYYMM, YYYY年M月, YY年M月, YYYY-M, YYYY/M or YYYY.M)"
+    )
 
 
 def _fitted_text(value: Any, column: str) -> str | None:
@@ -254,7 +267,7 @@ def parse_return_rate(value: Any) -> Decimal | None:
     number = _exact_number(text[:-1] if text is not None and percent else value)
     if number is None:
         if percent:
-            raise CellProblem(f"{value!r} is not a number")
+            raise CellProblem(f"{shown_value(value)!r} is not a number")
         return None
     if percent or abs(number) > 1:
         number = number.scaleb(-2)
@@ -282,10 +295,10 @@ def _exact_number(value: Any) -> Decimal | None:
         return None
     if "," in text:
         if not _THOUSANDS.fullmatch(text):
-            raise CellProblem(f"{value!r}: commas are allowed only as thousands separators")
+            raise CellProblem(f"{shown_value(value)!r}: commas are allowed only as thousands separators")
         text = text.replace(",", "")
     if not _NUMBER.fullmatch(text):
-        raise CellProblem(f"{value!r} is not a number")
+        raise CellProblem(f"{shown_value(value)!r} is not a number")
     return Decimal(text)
 
 
@@ -386,7 +399,9 @@ def cleanse_sheet(
             numbers.append(number)
         except _RowProblem as problem:
             column, value, message = problem.args
-            errors.append(RowError(str(sheet.path), sheet.sheet, number, column, value, message, source=values))
+            errors.append(
+                RowError(str(sheet.path), sheet.sheet, number, column, shown_value(value), message, source=values)
+            )
         if progress is not None and not read % PROGRESS_EVERY:
             progress(read)
     if reference_limits and not _within_reference_limits(rows, reference_limits):
@@ -428,7 +443,8 @@ def _reference_limit_errors(
             _check_reference_limits(row, limits)
             kept.append(row)
         except _RowProblem as problem:
-            found.append(RowError(str(sheet.path), sheet.sheet, number, *problem.args))
+            column, value, message = problem.args
+            found.append(RowError(str(sheet.path), sheet.sheet, number, column, shown_value(value), message))
     return kept, sorted([*errors, *found], key=lambda error: error.row)
 
 

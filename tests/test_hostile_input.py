@@ -22,9 +22,10 @@ from typing import Any
 import openpyxl
 import pytest
 
+from facts.cleansing import VALUE_SHOWN
 from facts.models import AnnuityPerformance
 from facts.xlsx import Cell, Sheet, write_package
-from refs.models import AnnuityPlan, BackfillRun, Portfolio, RunFile, RunKey, RunStatus
+from refs.models import AnnuityPlan, BackfillRun, Portfolio, RunFile, RunKey, RunRowError, RunStatus
 from tests.processes import warehouse_contents
 from tests.test_backfill import by_target, run, run_failing
 from tests.workbooks import DEFAULTS, HEADER, write_workbook
@@ -222,6 +223,25 @@ def test_text_longer_than_its_fact_column_is_a_row_error(
     assert row_errors(summary) == [(5, column, value)]
     assert summary["row_errors"]["items"][0]["message"] == problem
     assert summary["facts"]["inserted"] == 3 and not AnnuityPlan.objects.filter(pk="P0009").exists()
+
+
+def test_a_huge_value_is_kept_truncated_in_the_row_error_and_whole_in_the_rejects(
+    seeded: Contents, tmp_path: Path
+) -> None:
+    """A 30,000-character cell is a row error whose value is shown and stored as its first
+    characters and its length; the rejected-rows workbook still gives the whole cell back."""
+    huge = "计" * 30_000
+    summary = loaded(write_workbook(tmp_path / FILE_NAME, [*good_rows(3), {"计划代码": "P0009", "计划名称": huge}]))
+    shown = "计" * VALUE_SHOWN + "… (30,000 characters in all)"
+    assert row_errors(summary) == [(5, "计划名称", shown)]
+    stored = RunRowError.objects.get(run_id=summary["audit_id"])
+    assert stored.value == shown and huge in stored.source
+
+
+def test_a_huge_value_in_an_amount_column_is_quoted_truncated_in_its_message(seeded: Contents, tmp_path: Path) -> None:
+    summary = loaded(write_workbook(tmp_path / FILE_NAME, [*good_rows(3), {"计划代码": "P0009", "供款": "x" * 30_000}]))
+    (item,) = summary["row_errors"]["items"]
+    assert item["message"] == repr("x" * VALUE_SHOWN + "… (30,000 characters in all)") + " is not a number"
 
 
 def test_a_branch_code_longer_than_the_plans_varchar_10_is_a_row_error(seeded: Contents, tmp_path: Path) -> None:
