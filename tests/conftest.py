@@ -3,6 +3,7 @@ created deliberately with the project's own DDL (the models stay unmanaged)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from wdh.config import get_config
+from wdh.config import DomainConfig, get_config
 from wdh.tables import DEFAULT_DOMAIN
 from wdh.warehouse import warehouse_apply, warehouse_ddl
 
@@ -89,3 +90,9 @@ def subprocess_env() -> dict[str, str]:
         else (f"postgresql://{params['USER']}:{params['PASSWORD']}@{host}:{params['PORT'] or 5432}/{params['NAME']}")
     )
     return {**os.environ, "DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.fixture
+def domain(tmp_path: Path) -> DomainConfig:
+    """The shipped domain (its real patterns and excludes) pointed at ``tmp_path``."""
+    return dataclasses.replace(get_config().domain(DEFAULT_DOMAIN), base_dir=tmp_path)

@@ -9,15 +9,8 @@ from pathlib import Path, PurePath
 import pytest
 
 from facts.discovery import SourceFile, discover_files, version_of, year_month_of
-from wdh.config import DomainConfig, Selection, get_config
+from wdh.config import DomainConfig, Selection
 from wdh.errors import InputError
-from wdh.tables import DEFAULT_DOMAIN
-
-
-@pytest.fixture
-def domain(tmp_path: Path) -> DomainConfig:
-    """The shipped domain (its real patterns and excludes) pointed at ``tmp_path``."""
-    return dataclasses.replace(get_config().domain(DEFAULT_DOMAIN), base_dir=tmp_path)
 
 
 def touch(root: Path, *names: str) -> list[Path]:

@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from refs.models import BackfillRun, RunStatus
+from refs.models import BackfillRun
 from tests.processes import warehouse_contents
-from tests.test_backfill import run, run_failing
+from tests.test_backfill import run
+from tests.test_hostile_input import refused
 from tests.workbooks import write_workbook
 
 FEBRUARY = "2026年2月年金终稿数据.xlsx"
@@ -35,16 +36,6 @@ def seeded(warehouse: None, tmp_path: Path) -> Contents:
 
 def rows(count: int, **cells: Any) -> list[dict[str, Any]]:
     return [{"计划代码": f"P{index:04d}", "组合代码": f"Z{index}", **cells} for index in range(2, 2 + count)]
-
-
-def refused(seeded: Contents, *args: str) -> str:
-    """Exit 2, nothing written, a failed record holding the same message. The message."""
-    error, summary = run_failing("run_job", *args, *EXECUTE)
-    assert error.returncode == 2, str(error)
-    assert warehouse_contents() == seeded
-    record = BackfillRun.objects.get(pk=summary["audit_id"])
-    assert record.status == RunStatus.FAILED and record.error == summary["error"]["message"]
-    return str(error)
 
 
 def loaded_paths(summary: dict[str, Any]) -> list[str]:

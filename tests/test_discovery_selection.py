@@ -10,23 +10,9 @@ from pathlib import Path
 import pytest
 
 from facts.discovery import discover, discover_files
-from wdh.config import DomainConfig, Selection, get_config
+from tests.test_discovery import touch
+from wdh.config import DomainConfig, Selection
 from wdh.errors import InputError
-from wdh.tables import DEFAULT_DOMAIN
-
-
-@pytest.fixture
-def domain(tmp_path: Path) -> DomainConfig:
-    """The shipped domain (its real patterns and excludes) pointed at ``tmp_path``."""
-    return dataclasses.replace(get_config().domain(DEFAULT_DOMAIN), base_dir=tmp_path)
-
-
-def touch(root: Path, *names: str) -> list[Path]:
-    paths = [root / name for name in names]
-    for path in paths:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"")
-    return paths
 
 
 @pytest.mark.parametrize(
