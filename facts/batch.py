@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from facts.cleansing import Lookups, ReferenceLimit, RowError, check_columns, cleanse_sheet
+from facts.cleansing import ReferenceLimit, RowError, check_columns, cleanse_sheet
 from facts.codes import CodeSpellings
 from facts.company_ids import PendingCompanyIds
 from facts.discovery import SourceFile, discover, discover_files
 from facts.duplicates import ScopeClaims, distinct_digests
 from facts.excel import check_workbook, read_sheet
+from facts.lookups import Lookups
 from facts.source_rows import source_rows_complete
 from wdh.config import DomainConfig
 from wdh.errors import InputError

@@ -67,3 +67,14 @@ def fit(text: str | None, column: str) -> str | None:
     if text is not None and len(text) > limit:
         raise CellProblem(f"{column} would be {len(text)} characters; the column holds at most {limit}")
     return text
+
+
+VALUE_SHOWN = 300  # characters of a refused value a row error keeps; RowError.source has the whole cell
+
+
+def shown_value(value: Any) -> Any:
+    """``value`` as a row error keeps it: a text longer than :data:`VALUE_SHOWN` is cut there
+    and says how long it was (a 30,000-character cell is not copied into every report)."""
+    if isinstance(value, str) and len(value) > VALUE_SHOWN:
+        return f"{value[:VALUE_SHOWN]}… ({len(value):,} characters in all)"
+    return value

@@ -18,29 +18,32 @@ five sources of company ids).
 
 Speed (100,000 rows in well under two seconds on a slow machine): every text rule is memoised
 per distinct input (:class:`_Memo`), and float amounts are rounded by integer arithmetic unless
-they lie near a rounding tie (:class:`_FastFloat`).
+they lie near a rounding tie (:class:`FastFloat`).
 """
 
 from __future__ import annotations
 
-import enum
 import functools
-import math
 import operator
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_UP, Context, Decimal
-from typing import Any, NamedTuple
+from typing import Any
 
-from facts.cells import FACT_FIELDS, reject_special
+from facts.amounts import (
+    AMOUNT_COLUMNS,
+    NUMBER_COLUMNS,
+    RATE_COLUMN,
+    TIE_MARGIN,
+)
 from facts.cells import MAX_LENGTH as MAX_LENGTH  # re-exported: these lived here before facts.cells
 from facts.cells import PLACEHOLDERS as PLACEHOLDERS
 from facts.cells import CellProblem as CellProblem
 from facts.cells import clean_text as clean_text
 from facts.cells import fit as fit
+from facts.cells import reject_special, shown_value
 from facts.codes import (
     CodeSpellings,
     account_number,
@@ -50,30 +53,28 @@ from facts.codes import (
     default_portfolio_code,
     product_line_code,
 )
+from facts.company_id_sources import (
+    AFTER_PLAN_TABLE,
+    SINGLE_PLAN,
+    CompanyIdSource,
+    company_id_by_name,
+    company_id_by_plan,
+    name_index,
+)
 from facts.company_ids import PendingCompanyIds
 from facts.customer_names import clean_customer_name
 from facts.excel import SheetData
+from facts.lookups import Lookups
 from facts.sheet_header import header_spellings
 from wdh.config import Mappings
 from wdh.errors import InputError
 
-AMOUNT_COLUMNS = ("期初资产规模", "期末资产规模", "供款", "流失_含待遇支付", "流失", "待遇支付", "投资收益")
-RATE_COLUMN = "当期收益率"
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "月度", "业务类型", "计划类型", "计划代码", "计划名称", "组合类型", "组合代码", "组合名称", "客户名称",
     *AMOUNT_COLUMNS, RATE_COLUMN, "机构名称",
 )  # fmt: skip
 COMPANY_ID_COLUMNS = ("company_id", "公司代码")  # the first present is read
-NO_CUSTOMER_COMPANY_ID = "600866980"  # the company_id of rows without 客户名称
-COMPANY_ID_NONE = "__EMPTY__"  # company_id_by_name value: deliberately no company_id
-SINGLE_PLAN = "单一计划"
 PROGRESS_EVERY = 5000  # rows between progress callbacks
-
-AMOUNT_PLACES: int = FACT_FIELDS[AMOUNT_COLUMNS[0]].decimal_places
-AMOUNT_DIGITS: int = FACT_FIELDS[AMOUNT_COLUMNS[0]].max_digits
-RATE_PLACES: int = FACT_FIELDS[RATE_COLUMN].decimal_places
-RATE_DIGITS: int = FACT_FIELDS[RATE_COLUMN].max_digits
-RATE_MIN, RATE_MAX = Decimal(-1), Decimal(10)
 
 _PLAIN_TEXT = ("业务类型", "计划类型", "计划名称", "组合类型", "组合名称", "机构名称")  # loaded as they are
 _MONTH_FORMATS = (
@@ -81,21 +82,6 @@ _MONTH_FORMATS = (
     re.compile(r"(\d{4}|\d{2})年(\d{1,2})月"),  # 2024年11月, 24年11月
     re.compile(r"(\d{4})[-/.](\d{1,2})"),  # 2024-11, 2024/11, 2024.11
 )
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
-_AMOUNT_NOISE = re.compile(r"[¥$￥€£\s]")
-_DECIMAL = Context(prec=60, rounding=ROUND_HALF_UP)
-
-
-VALUE_SHOWN = 300  # characters of a refused value a row error keeps; RowError.source has the whole cell
-
-
-def shown_value(value: Any) -> Any:
-    """``value`` as a row error keeps it: a text longer than :data:`VALUE_SHOWN` is cut there
-    and says how long it was (a 30,000-character cell is not copied into every report)."""
-    if isinstance(value, str) and len(value) > VALUE_SHOWN:
-        return f"{value[:VALUE_SHOWN]}… ({len(value):,} characters in all)"
-    return value
 
 
 @dataclass(frozen=True)
@@ -113,14 +99,6 @@ class RowError:
     source: tuple[Any, ...] = field(default=(), repr=False, compare=False)
 
 
-@dataclass(frozen=True)
-class Lookups:
-    """Warehouse data read before cleansing (empty when the table does not exist)."""
-
-    branch_codes: Mapping[str, str] = field(default_factory=dict)  # 组织架构: 机构 → 机构代码
-    plan_company_ids: Mapping[str, str] = field(default_factory=dict)  # 年金计划: 年金计划号 → company_id
-
-
 @dataclass
 class CleansedSheet:
     rows: list[dict[str, Any]]  # keys exactly FACT_COLUMNS, in that order
@@ -129,29 +107,6 @@ class CleansedSheet:
     company_id_missing: int  # valid rows left without company_id (reported, never invented)
     spellings: CodeSpellings  # of the code cells, shared by the sheets of one batch
     pending_company_ids: PendingCompanyIds  # single-plan rows 年金计划 may still give a company_id
-
-
-class CompanyIdSource(enum.Enum):
-    COLUMN = "company_id column"
-    PLAN_OVERRIDE = "company_id_by_plan"
-    PLAN_TABLE = "年金计划 of the single plan"
-    NAME_OVERRIDE = "company_id_by_name"
-    DELIBERATELY_NONE = "company_id_by_name: __EMPTY__"  # decided, so not counted as missing
-    NO_CUSTOMER = "default for an empty 客户名称"
-    MISSING = "missing"
-
-
-# The sources after 年金计划: a single plan's row from one of these takes its plan's company_id
-# once this run's backfill gives the plan one (facts.company_ids).
-AFTER_PLAN_TABLE = frozenset({
-    CompanyIdSource.NAME_OVERRIDE, CompanyIdSource.DELIBERATELY_NONE, CompanyIdSource.NO_CUSTOMER,
-    CompanyIdSource.MISSING,
-})  # fmt: skip
-
-
-class CompanyId(NamedTuple):
-    value: str | None
-    source: CompanyIdSource
 
 
 # --- field rules ----------------------------------------------------------------------------
@@ -197,152 +152,6 @@ def customer_names(value: Any) -> tuple[str | None, str | None]:
     """(客户名称 cleaned, 年金账户名: the name before cleaning) of a 客户名称 cell."""
     raw = fit(clean_text(value), "年金账户名")
     return fit(clean_customer_name(raw), "客户名称"), raw
-
-
-def company_id(
-    *,
-    given: Any,
-    plan_code: str,
-    plan_type: str | None,
-    customer_name: str | None,
-    mappings: Mappings,
-    lookups: Lookups,
-) -> CompanyId:
-    """company_id from the first source that gives one (§3); ``customer_name`` is the cleaned name."""
-    found = company_id_by_plan(given, plan_code=plan_code, plan_type=plan_type, mappings=mappings, lookups=lookups)
-    return found or company_id_by_name(customer_name, names=name_index(mappings.company_id_by_name))
-
-
-def company_id_by_plan(
-    given: Any, *, plan_code: str, plan_type: str | None, mappings: Mappings, lookups: Lookups
-) -> CompanyId | None:
-    """The first three sources: the company_id cell, company_id_by_plan, 年金计划 (single plans)."""
-    text = clean_text(given)
-    if text:
-        return CompanyId(fit(text, "company_id"), CompanyIdSource.COLUMN)
-    if plan_code in mappings.company_id_by_plan:
-        return CompanyId(fit(mappings.company_id_by_plan[plan_code], "company_id"), CompanyIdSource.PLAN_OVERRIDE)
-    if plan_type == SINGLE_PLAN and lookups.plan_company_ids.get(plan_code):
-        return CompanyId(fit(lookups.plan_company_ids[plan_code], "company_id"), CompanyIdSource.PLAN_TABLE)
-    return None
-
-
-def company_id_by_name(customer_name: str | None, *, names: Mapping[str, str]) -> CompanyId:
-    """The last sources: company_id_by_name (``names``: its :func:`name_index`), then the default
-    of rows without 客户名称; otherwise missing."""
-    if not customer_name:
-        return CompanyId(NO_CUSTOMER_COMPANY_ID, CompanyIdSource.NO_CUSTOMER)
-    named = names.get(customer_name)
-    if named == COMPANY_ID_NONE:
-        return CompanyId(None, CompanyIdSource.DELIBERATELY_NONE)
-    if named:
-        return CompanyId(fit(named, "company_id"), CompanyIdSource.NAME_OVERRIDE)
-    return CompanyId(None, CompanyIdSource.MISSING)
-
-
-def name_index(company_id_by_name: Mapping[str, str]) -> dict[str, str]:
-    """The customer-name overrides keyed by their cleaned name too: names are matched cleaned,
-    and the shipped keys are typed with ASCII brackets (``(受托)``, cleaned ``（受托）``)."""
-    index = {clean_customer_name(name.strip()) or name: value for name, value in company_id_by_name.items()}
-    return index | dict(company_id_by_name)
-
-
-# --- amounts --------------------------------------------------------------------------------
-
-
-def parse_amount(value: Any, places: int = AMOUNT_PLACES, digits: int = AMOUNT_DIGITS) -> Decimal | None:
-    """An amount: Decimal rounded half-up to ``places`` that fits numeric(``digits``, ``places``).
-
-    A float rounds as its text (``str(31982648287.809898)`` → ``31982648287.8099``), never as its
-    binary expansion.
-    """
-    number = _exact_number(value)
-    return None if number is None else _rounded(number, places, digits)
-
-
-def parse_return_rate(value: Any) -> Decimal | None:
-    """当期收益率: ``%`` text ÷ 100; a number above 1 in magnitude is a percentage ÷ 100; −1 … 10."""
-    text = clean_text(value) if isinstance(value, str) else None
-    percent = text is not None and text[-1] in "%％"
-    number = _exact_number(text[:-1] if text is not None and percent else value)
-    if number is None:
-        if percent:
-            raise CellProblem(f"{shown_value(value)!r} is not a number")
-        return None
-    if percent or abs(number) > 1:
-        number = number.scaleb(-2)
-    rate = _rounded(number, RATE_PLACES, RATE_DIGITS)
-    if not RATE_MIN <= rate <= RATE_MAX:
-        raise CellProblem(f"return rate {rate} is outside −1 … 10")
-    return rate
-
-
-def _exact_number(value: Any) -> Decimal | None:
-    """The unrounded Decimal of a cell; None when empty."""
-    if value is None:
-        return None
-    reject_special(value, "a number")
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise CellProblem(f"{value} is not a number")
-        return Decimal(str(value))
-    if isinstance(value, int):
-        return Decimal(value)
-    if not isinstance(value, str):
-        raise CellProblem(f"a {type(value).__name__} cell is not a number")
-    text = _AMOUNT_NOISE.sub("", unicodedata.normalize("NFKC", value))
-    if clean_text(text) is None:
-        return None
-    if "," in text:
-        if not _THOUSANDS.fullmatch(text):
-            raise CellProblem(f"{shown_value(value)!r}: commas are allowed only as thousands separators")
-        text = text.replace(",", "")
-    if not _NUMBER.fullmatch(text):
-        raise CellProblem(f"{shown_value(value)!r} is not a number")
-    return Decimal(text)
-
-
-def _rounded(number: Decimal, places: int, digits: int) -> Decimal:
-    limit = Decimal(10) ** (digits - places)
-    if abs(number) < limit:
-        number = number.quantize(Decimal(1).scaleb(-places), context=_DECIMAL)
-        if abs(number) < limit:
-            return number if number else abs(number)  # no negative zero
-    raise CellProblem(f"{number:E} does not fit numeric({digits},{places})")
-
-
-_TIE_MARGIN = 2.0**-51
-_EXACT_FLOAT = 2.0**52  # below this, a float holds every integer and half-integer exactly
-
-
-class _FastFloat(NamedTuple):
-    """A float cell of one column rounded without Decimal text, as the parse function would.
-
-    ``value * scale`` lies within ``|value * scale| * 2**-52`` of the exactly scaled ``str(value)``
-    (half an ulp from that text to the float, half an ulp in the product), so unless it is that
-    close (with a margin of two) to a tie its nearest integer is the half-up rounding of the text.
-    Ties, NaN, infinities and values outside ± ``bound`` go to ``parse``.
-    """
-
-    column: str
-    low: float
-    high: float
-    scale: float
-    unit: Decimal
-    zero: Decimal
-    parse: Callable[[Any], Decimal | None]
-
-    @classmethod
-    def of(cls, column: str, places: int, parse: Callable[[Any], Decimal | None], bound: float = 0) -> _FastFloat:
-        bound = bound or _EXACT_FLOAT / 10.0**places
-        unit = Decimal(1).scaleb(-places)
-        return cls(column, -bound, bound, 10.0**places, unit, unit * 0, parse)
-
-
-_NUMBER_COLUMNS = (
-    *(_FastFloat.of(name, AMOUNT_PLACES, parse_amount) for name in AMOUNT_COLUMNS),
-    _FastFloat.of(RATE_COLUMN, RATE_PLACES, parse_return_rate, bound=1.0),  # beyond ±1: a percentage
-)
 
 
 # --- the sheet ------------------------------------------------------------------------------
@@ -501,7 +310,7 @@ class _SheetCleaner:
         at = {name: index for index, name in reversed(list(enumerate(header)))}  # the first of a name
         company_column = next((name for name in COMPANY_ID_COLUMNS if name in at), COMPANY_ID_COLUMNS[0])
         self.positions = tuple(at.get(name, -1) for name in (*_POSITIONS, company_column))  # -1: absent
-        self.number_values = operator.itemgetter(*(at[number.column] for number in _NUMBER_COLUMNS))
+        self.number_values = operator.itemgetter(*(at[number.column] for number in NUMBER_COLUMNS))
         self.company_id_missing = 0
         self.pending = PendingCompanyIds()
         self.month = _Memo("月度", parse_month)
@@ -563,10 +372,10 @@ class _SheetCleaner:
         return row
 
     def _numbers(self, values: tuple[Any, ...], row: dict[str, Any]) -> None:
-        """The amounts and 当期收益率 into ``row`` (_FastFloat inlined: 800,000 cells per 100,000
+        """The amounts and 当期收益率 into ``row`` (FastFloat inlined: 800,000 cells per 100,000
         rows; tests check it agrees with parse_amount and parse_return_rate)."""
         for (column, low, high, scale, unit, zero, parse), value in zip(
-            _NUMBER_COLUMNS, self.number_values(values), strict=True
+            NUMBER_COLUMNS, self.number_values(values), strict=True
         ):
             if type(value) is float and low <= value <= high:
                 if not value:
@@ -574,7 +383,7 @@ class _SheetCleaner:
                     continue
                 scaled = value * scale
                 nearest = round(scaled)
-                if abs(scaled - nearest) < 0.5 - abs(scaled) * _TIE_MARGIN - _TIE_MARGIN:
+                if abs(scaled - nearest) < 0.5 - abs(scaled) * TIE_MARGIN - TIE_MARGIN:
                     row[column] = unit * nearest
                     continue
             try:

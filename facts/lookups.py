@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from facts.cleansing import Lookups
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
 from facts.codes import normalised_code
 from refs.models import reference_model
 from wdh.config import DomainConfig
 from wdh.postgres import table_columns, table_pairs
+
+
+@dataclass(frozen=True)
+class Lookups:
+    """Warehouse data read before cleansing (empty when the table does not exist)."""
+
+    branch_codes: Mapping[str, str] = field(default_factory=dict)  # 组织架构: 机构 → 机构代码
+    plan_company_ids: Mapping[str, str] = field(default_factory=dict)  # 年金计划: 年金计划号 → company_id
 
 
 def lookups_read(domain: DomainConfig) -> Lookups:

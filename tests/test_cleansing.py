@@ -17,24 +17,16 @@ from typing import Any, cast
 
 import pytest
 
+from facts.amounts import AMOUNT_COLUMNS, parse_amount, parse_return_rate
 from facts.cleansing import (
-    AMOUNT_COLUMNS,
     REQUIRED_COLUMNS,
     CellProblem,
-    CompanyId,
-    CompanyIdSource,
-    Lookups,
     RowError,
     check_columns,
     clean_text,
     cleanse_sheet,
-    company_id,
-    company_id_by_name,
     customer_names,
-    name_index,
-    parse_amount,
     parse_month,
-    parse_return_rate,
 )
 from facts.codes import (
     account_number,
@@ -44,8 +36,10 @@ from facts.codes import (
     default_portfolio_code,
     product_line_code,
 )
+from facts.company_id_sources import CompanyId, CompanyIdSource, company_id, company_id_by_name, name_index
 from facts.customer_names import STATUS_WORDS, clean_customer_name
 from facts.excel import CellError, SheetData, read_sheet
+from facts.lookups import Lookups
 from facts.models import FACT_COLUMNS
 from tests.workbooks import write_workbook
 from wdh.config import Mappings, load_config

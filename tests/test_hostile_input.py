@@ -22,7 +22,7 @@ from typing import Any
 import openpyxl
 import pytest
 
-from facts.cleansing import VALUE_SHOWN
+from facts.cells import VALUE_SHOWN
 from facts.models import AnnuityPerformance
 from facts.xlsx import Cell, Sheet, write_package
 from refs.models import AnnuityPlan, BackfillRun, Portfolio, RunFile, RunKey, RunRowError, RunStatus

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import wdh
-from facts import cleansing, codes
+from facts import amounts, cleansing, codes, lookups
 from facts.customer_names import clean_customer_name
 from facts.excel import CellError
 from facts.models import FACT_COLUMNS
@@ -291,17 +291,17 @@ def test_month_never_crashes_and_is_idempotent(value: Any) -> None:
 @FAST
 @given(value=CELLS)
 def test_amounts_never_crash_fit_their_column_and_read_back_the_same(value: Any) -> None:
-    amount = outcome(lambda: cleansing.parse_amount(value))
+    amount = outcome(lambda: amounts.parse_amount(value))
     if isinstance(amount, Decimal):
-        assert amount.is_finite() and amount.as_tuple().exponent == -cleansing.AMOUNT_PLACES
-        assert abs(amount) < Decimal(10) ** (cleansing.AMOUNT_DIGITS - cleansing.AMOUNT_PLACES)
+        assert amount.is_finite() and amount.as_tuple().exponent == -amounts.AMOUNT_PLACES
+        assert abs(amount) < Decimal(10) ** (amounts.AMOUNT_DIGITS - amounts.AMOUNT_PLACES)
         assert not (amount.is_zero() and amount.is_signed())  # no negative zero
-        assert cleansing.parse_amount(str(amount)) == amount
-    rate = outcome(lambda: cleansing.parse_return_rate(value))
+        assert amounts.parse_amount(str(amount)) == amount
+    rate = outcome(lambda: amounts.parse_return_rate(value))
     if isinstance(rate, Decimal):
-        assert -1 <= rate <= 10 and rate.as_tuple().exponent == -cleansing.RATE_PLACES
+        assert -1 <= rate <= 10 and rate.as_tuple().exponent == -amounts.RATE_PLACES
         if abs(rate) <= 1:  # above 1 a number reads as a percentage: by design not idempotent
-            assert cleansing.parse_return_rate(str(rate)) == rate
+            assert amounts.parse_return_rate(str(rate)) == rate
 
 
 CORE = st.text(st.sampled_from("甲乙丙丁戊己庚辛华信能源建设有限公司集团"), min_size=2, max_size=10)
@@ -375,7 +375,7 @@ class GeneratedSheet:
 
 def cleansed_by_row(rows: list[tuple[int, dict[str, Any]]]) -> dict[int, Any]:
     """Excel row number → its fact row or its row error, cleansing ``rows`` as one sheet."""
-    result = cleansing.cleanse_sheet(cast(Any, GeneratedSheet(rows)), mappings=MAPPINGS, lookups=cleansing.Lookups())
+    result = cleansing.cleanse_sheet(cast(Any, GeneratedSheet(rows)), mappings=MAPPINGS, lookups=lookups.Lookups())
     assert result.rows_read == len(rows) == len(result.rows) + len(result.errors)
     errors = {error.row: (error.column, str(error.value), error.message) for error in result.errors}
     valid = iter(result.rows)
