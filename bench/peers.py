@@ -123,7 +123,7 @@ def peer_resource(config: PeerConfig) -> Any:
         batch_size = 1000
 
     def before_import(self: Any, dataset: Any, **kwargs: Any) -> None:
-        while len(dataset) and all(value in (None, "") for value in dataset[-1]):
+        while len(dataset) and all(value is None or not str(value).strip() for value in dataset[-1]):
             del dataset[-1]  # the formatted empty rows after the data
 
     namespace = {**declared, "Meta": Meta, "before_import": before_import}
