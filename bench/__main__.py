@@ -1,4 +1,5 @@
-"""``python -m bench [--rows 10000,100000] [--repeat 3] [--json PATH] [--rtt-ms MS] [--peers [--peer-rows N]]``.
+"""``python -m bench [--rows 10000,100000] [--repeat 3] [--json PATH] [--rtt-ms MS]
+[--peers [--peer-rows N] [--peer-repeat N]]``.
 
 Creates (once) database ``wdh_bench`` on wdh's server — ``DATABASE_URL``'s, or the embedded
 one — points ``DATABASE_URL`` at it, migrates it and creates the warehouse tables, then runs
@@ -67,10 +68,16 @@ def _parser() -> argparse.ArgumentParser:
         "--peers",
         action="store_true",
         help="also run django-import-export (installed on demand from bench/requirements-peers.txt) "
-        "on the same workbook, each configuration once, beside wdh's whole job",
+        "on the same workbook, each configuration --peer-repeat times, beside wdh's whole job",
     )
     parser.add_argument(
         "--peer-rows", type=_positive, default=None, help="the peers' workbook size (default: the largest of --rows)"
+    )
+    parser.add_argument(
+        "--peer-repeat",
+        type=_positive,
+        default=1,
+        help="rounds of the peers (default 1; the default configuration takes ~190 s at 100,000 rows)",
     )
     return parser
 
@@ -147,7 +154,7 @@ def _peers(args: argparse.Namespace, say: Any) -> tuple[bool, dict[str, Any]]:
     from bench.peer_bench import peers_bench, peers_json, peers_table
 
     rows = args.peer_rows or max(args.rows)
-    run = peers_bench(rows, blank_rows=args.blank_rows, workdir=RESULTS / "workbooks", say=say)
+    run = peers_bench(rows, repeat=args.peer_repeat, blank_rows=args.blank_rows, workdir=RESULTS / "workbooks", say=say)
     failed = [check for check in run.checks if not check.ok]
     print("\n" + "\n".join(peers_table(run)))
     print(f"  peer self-checks: {len(run.checks) - len(failed)}/{len(run.checks)} passed")
@@ -165,6 +172,7 @@ def _options_json(args: argparse.Namespace) -> dict[str, Any]:
         "rtt_ms": args.rtt_ms,
         "peers": args.peers,
         "peer_rows": (args.peer_rows or max(args.rows)) if args.peers else None,
+        "peer_repeat": args.peer_repeat if args.peers else None,
     }
 
 

@@ -1,10 +1,11 @@
 """wdh's whole job beside each peer configuration, on the same workbook, from the same state.
 
-For each configuration of :data:`bench.peers.CONFIGS`, wdh's ``run_job --execute --backfill-refs
-all`` and the peer run once each on identical starting states (:func:`bench.database.state_reset`
-before each), in alternating order; wdh's figure is the median of its runs. Self-checks: wdh's run
-succeeded and inserted every row, and every peer configuration loaded every row with no error —
-a peer that loads fewer rows is not compared.
+In each of ``repeat`` rounds, for each configuration of :data:`bench.peers.CONFIGS`, wdh's
+``run_job --execute --backfill-refs all`` and the peer run once each on identical starting states
+(:func:`bench.database.state_reset` before each), in alternating order so that a noisy machine's
+drift spreads over both; every figure is a median (a configuration's over its rounds, wdh's over
+all its runs). Self-checks: wdh's run succeeded and inserted every row, and every peer run loaded
+every row with no error — a peer that loads fewer rows is not compared.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from bench import stages
 from bench.database import Seed, state_reset
 from bench.harness import Check
-from bench.peers import CONFIGS, PeerRun, peer_run, peers_install, ratio_text
+from bench.peers import CONFIGS, PeerConfig, PeerRun, peer_run, peers_install, ratio_text
 from bench.report import median
 from bench.workbook import Workbook, workbook_for
 from wdh.config import get_config
@@ -38,29 +39,43 @@ class PeersRun:
     def wdh_median(self) -> float:
         return median(self.wdh_seconds)
 
-    def fastest(self) -> PeerRun | None:
-        return min(self.peers, key=lambda peer: peer.seconds, default=None)
+    def configurations(self) -> list[PeerConfig]:
+        """The configurations measured at least once, in :data:`CONFIGS` order."""
+        return [config for config in CONFIGS if any(peer.config == config for peer in self.peers)]
+
+    def peer_seconds(self, config: PeerConfig) -> list[float]:
+        return [peer.seconds for peer in self.peers if peer.config == config]
+
+    def peer_median(self, config: PeerConfig) -> float:
+        return median(self.peer_seconds(config))
+
+    def fastest(self) -> PeerConfig | None:
+        """The configuration with the smallest median, or None without a peer run."""
+        return min(self.configurations(), key=self.peer_median, default=None)
 
     def target_ratio(self) -> float | None:
-        """The fastest peer's time over wdh's whole job (median), or None without a peer."""
+        """The fastest configuration's median over wdh's whole job (median), or None."""
         fastest = self.fastest()
-        return None if fastest is None or not self.wdh_seconds else fastest.seconds / self.wdh_median
+        return None if fastest is None or not self.wdh_seconds else self.peer_median(fastest) / self.wdh_median
 
 
-def peers_bench(rows: int, *, blank_rows: int, workdir: Path, say: Callable[[str], None]) -> PeersRun:
-    """Install the peer if needed, then measure. Writes the benchmark database and the venv."""
+def peers_bench(rows: int, *, repeat: int = 1, blank_rows: int, workdir: Path, say: Callable[[str], None]) -> PeersRun:
+    """Install the peer if needed, then measure ``repeat`` rounds. Writes the benchmark database
+    and the venv."""
     domain = get_config().domain(DEFAULT_DOMAIN)
     workbook = workbook_for(rows, blank_rows=blank_rows, directory=workdir, realities=False)
     seed = Seed.half_of(workbook.plan_codes, workbook.portfolio_codes)
     run = PeersRun(workbook, peers_install())
-    for index, config in enumerate(CONFIGS):
+    pairs = [(round_, config) for round_ in range(repeat) for config in CONFIGS]
+    for index, (round_, config) in enumerate(pairs):
         for side in ("peer", "wdh") if index % 2 else ("wdh", "peer"):
             state_reset(domain, seed)
+            progress = f"peers, {rows:,} rows, round {round_ + 1}/{repeat}"
             if side == "wdh":
-                say(f"peers, {rows:,} rows: wdh's whole job ({index + 1}/{len(CONFIGS)})")
+                say(f"{progress}: wdh's whole job")
                 _wdh(run)
             else:
-                say(f"peers, {rows:,} rows: django-import-export {run.version}, {config.name}")
+                say(f"{progress}: django-import-export {run.version}, {config.name}")
                 _peer(run, peer_run(config, workbook.path))
     state_reset(domain, seed)
     return run
@@ -90,17 +105,19 @@ def _check(run: PeersRun, name: str, ok: bool, detail: str) -> None:
 def peers_table(run: PeersRun) -> list[str]:
     """The peers' part of the printed table, as lines of text."""
     spec, wdh = run.workbook.spec, run.wdh_median
+    rounds = max((len(run.peer_seconds(config)) for config in run.configurations()), default=0)
     lines = [
         f"peers: django-import-export {run.version} · {spec.rows:,} rows + {spec.trailing_blank_rows:,} blank rows, "
-        f"clean cells ({run.workbook.size / 1_000_000:.1f} MB) · each configuration once, "
-        f"wdh median of {len(run.wdh_seconds)}",
+        f"clean cells ({run.workbook.size / 1_000_000:.1f} MB) · medians: each configuration of {rounds}, "
+        f"wdh of {len(run.wdh_seconds)}",
         f"  {'configuration':<26}{'seconds':>10}{'rows/s':>11}{'loaded':>9}   {'peer / wdh whole job':>20}",
         f"  {'wdh whole job':<26}{wdh:>10.3f}{spec.rows / wdh:>11,.0f}{spec.rows:>9,}",
     ]
-    for peer in run.peers:
+    for config in run.configurations():
+        seconds, loaded = run.peer_median(config), min(p.loaded for p in run.peers if p.config == config)
         lines.append(
-            f"  {peer.config.name:<26}{peer.seconds:>10.3f}{spec.rows / peer.seconds:>11,.0f}"
-            f"{peer.loaded:>9,}   {ratio_text(peer.seconds, wdh):>20}"
+            f"  {config.name:<26}{seconds:>10.3f}{spec.rows / seconds:>11,.0f}"
+            f"{loaded:>9,}   {ratio_text(seconds, wdh):>20}"
         )
     ratio = run.target_ratio()
     verdict = "n/a" if ratio is None else ("met" if ratio >= TARGET_RATIO else "MISSED")
@@ -118,15 +135,15 @@ def peers_json(run: PeersRun) -> dict[str, Any]:
         "wdh_whole_job_s": {"median": run.wdh_median, "runs": run.wdh_seconds},
         "configurations": [
             {
-                "name": peer.config.name,
-                "use_bulk": peer.config.use_bulk,
-                "skip_diff": peer.config.skip_diff,
-                "seconds": peer.seconds,
-                "loaded": peer.loaded,
-                "invalid": peer.invalid,
-                "ratio_to_wdh": peer.seconds / run.wdh_median,
+                "name": config.name,
+                "use_bulk": config.use_bulk,
+                "skip_diff": config.skip_diff,
+                "seconds": {"median": run.peer_median(config), "runs": run.peer_seconds(config)},
+                "loaded": [peer.loaded for peer in run.peers if peer.config == config],
+                "invalid": [peer.invalid for peer in run.peers if peer.config == config],
+                "ratio_to_wdh": run.peer_median(config) / run.wdh_median,
             }
-            for peer in run.peers
+            for config in run.configurations()
         ],
         "target": {"name": "fastest peer ≥ 10× wdh whole job", "value": ratio, "limit": TARGET_RATIO,
                    "met": None if ratio is None else ratio >= TARGET_RATIO},
