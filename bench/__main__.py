@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
         "--peer-repeat",
         type=_positive,
         default=1,
-        help="rounds of the peers (default 1; the default configuration takes ~190 s at 100,000 rows)",
+        help="rounds of the peers (default 1; at 100,000 rows one round takes about 4 minutes)",
     )
     return parser
 
