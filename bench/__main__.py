@@ -1,8 +1,10 @@
-"""``python -m bench [--rows 10000,100000] [--repeat 3] [--json PATH] [--rtt-ms MS]``.
+"""``python -m bench [--rows 10000,100000] [--repeat 3] [--json PATH] [--rtt-ms MS]
+[--peers [--peer-rows N] [--peer-repeat N]]``.
 
 Creates (once) database ``wdh_bench`` on wdh's server — ``DATABASE_URL``'s, or the embedded
 one — points ``DATABASE_URL`` at it, migrates it and creates the warehouse tables, then runs
-:func:`bench.harness.bench_run`, prints the table and writes the JSON. Exit code 0 when every
+:func:`bench.harness.bench_run`, prints the table and writes the JSON. With ``--peers``, then
+django-import-export beside wdh's whole job (:mod:`bench.peer_bench`). Exit code 0 when every
 self-check passed (whatever the targets), 1 when a check failed.
 """
 
@@ -62,6 +64,21 @@ def _parser() -> argparse.ArgumentParser:
         help="put a proxy that delays every round trip by this many ms (0: the proxy alone) between wdh and PostgreSQL",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="also run django-import-export (installed on demand from bench/requirements-peers.txt) "
+        "on the same workbook, each configuration --peer-repeat times, beside wdh's whole job",
+    )
+    parser.add_argument(
+        "--peer-rows", type=_positive, default=None, help="the peers' workbook size (default: the largest of --rows)"
+    )
+    parser.add_argument(
+        "--peer-repeat",
+        type=_positive,
+        default=1,
+        help="rounds of the peers (default 1; at 100,000 rows one round takes about 4 minutes)",
+    )
     return parser
 
 
@@ -123,10 +140,27 @@ def _bench(args: argparse.Namespace, url: str, proxy: Any) -> int:
     info = {**machine(), "rtt_ms": args.rtt_ms}
     print("\n".join(bench_table(runs, machine_info=info)))
     document = bench_json(runs, options=_options_json(args), machine_info=info)
+    peers_ok = True
+    if args.peers:
+        peers_ok, document["peers"] = _peers(args, say or (lambda message: None))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     print(f"\nJSON: {args.json}")
-    return 0 if all_checks_ok(runs) else 1
+    return 0 if all_checks_ok(runs) and peers_ok else 1
+
+
+def _peers(args: argparse.Namespace, say: Any) -> tuple[bool, dict[str, Any]]:
+    """Run and print the peers; (every peer self-check passed, their JSON)."""
+    from bench.peer_bench import peers_bench, peers_json, peers_table
+
+    rows = args.peer_rows or max(args.rows)
+    run = peers_bench(rows, repeat=args.peer_repeat, blank_rows=args.blank_rows, workdir=RESULTS / "workbooks", say=say)
+    failed = [check for check in run.checks if not check.ok]
+    print("\n" + "\n".join(peers_table(run)))
+    print(f"  peer self-checks: {len(run.checks) - len(failed)}/{len(run.checks)} passed")
+    for check in failed:
+        print(f"  FAILED {check.name}: {check.detail}")
+    return not failed, peers_json(run)
 
 
 def _options_json(args: argparse.Namespace) -> dict[str, Any]:
@@ -136,6 +170,9 @@ def _options_json(args: argparse.Namespace) -> dict[str, Any]:
         "blank_rows": args.blank_rows,
         "rss": not args.no_rss,
         "rtt_ms": args.rtt_ms,
+        "peers": args.peers,
+        "peer_rows": (args.peer_rows or max(args.rows)) if args.peers else None,
+        "peer_repeat": args.peer_repeat if args.peers else None,
     }
 
 

@@ -34,10 +34,11 @@ class Workbook:
         return self.path.stat().st_size
 
 
-def workbook_for(rows: int, *, blank_rows: int, directory: Path) -> Workbook:
+def workbook_for(rows: int, *, blank_rows: int, directory: Path, realities: bool = True) -> Workbook:
     """The sample workbook of ``rows`` data rows (about rows/20 plans and rows/5 portfolios),
-    written under ``directory`` unless an identical one is there already. Writes files only."""
-    spec = SampleSpec(rows=rows, trailing_blank_rows=blank_rows)
+    written under ``directory`` unless an identical one is there already; ``realities=False``:
+    the same layout with clean cells (the peers' workbook). Writes files only."""
+    spec = SampleSpec(rows=rows, trailing_blank_rows=blank_rows, realities=realities)
     digest = hashlib.sha256(repr(spec).encode()).hexdigest()[:10]
     path = directory / f"rows-{rows}-{digest}" / sample_file_name(spec.year, spec.month)
     marker = path.with_name(".complete")
