@@ -89,6 +89,16 @@ def failed_while_reading(warehouse: None, tmp_path: Path) -> tuple[BackfillRun, 
     return BackfillRun.objects.get(), path
 
 
+def test_an_execute_run_refused_by_the_workbook_check_says_so(warehouse: None, tmp_path: Path) -> None:
+    """The workbook check runs before the lock; a file it refuses is reported in that step."""
+    path = tmp_path / NAME
+    path.write_text("not a workbook", encoding="utf-8")
+    with pytest.raises(CommandError):
+        job("run_job", "--file", str(path), "--execute")
+    run = BackfillRun.objects.get()
+    assert (run.status, run.stage, stage_words(run.stage)) == ("failed", "check", "checking the workbooks")
+
+
 def test_a_failed_run_shows_the_file_it_opened_and_why_it_failed(
     failed_while_reading: tuple[BackfillRun, Path], admin_client: Client
 ) -> None:

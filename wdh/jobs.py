@@ -232,6 +232,7 @@ def _run(
         result.exit_code = _success_code(request, result)
         _finish(run, result, render)
         return
+    result.at("check")
     with result.timed("check"):  # the workbooks' limits, before the lock: a bad file holds nothing up
         batch_check(
             domain,
