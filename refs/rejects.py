@@ -112,11 +112,6 @@ def _bold(sheet: WriteOnlyWorksheet, name: str) -> WriteOnlyCell:
     return cell
 
 
-def _text(text: str) -> str:
-    """PostgreSQL text cannot hold NUL; a message quoting such a cell gets it escaped."""
-    return text.replace("\x00", "\\x00")
-
-
 def _dumps(value: Any) -> str:
     return json.dumps(_tagged(value), ensure_ascii=False, allow_nan=False)
 
