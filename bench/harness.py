@@ -24,7 +24,7 @@ from bench.database import Digest, Seed, raw_connection, state_reset, table_dige
 from bench.memory import ChildRun, job_child_run
 from bench.network import Traffic
 from bench.workbook import Workbook, workbook_for
-from facts.models import FACT_COLUMNS
+from domains.annuity_performance.models import FACT_COLUMNS
 from refs.backfill import BackfillMode
 from wdh.config import get_config
 from wdh.tables import DEFAULT_DOMAIN

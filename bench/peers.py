@@ -3,7 +3,7 @@ fact table, as a Django user would write it (``python -m bench --peers``).
 
 The peer is installed for the benchmark only (``bench/requirements-peers.txt``, pinned), on
 demand, into the running interpreter's environment; wdh and its tests never import it. Its
-resource is the minimal one for the unmanaged fact model :class:`facts.models.AnnuityPerformance`:
+resource is the minimal one for the unmanaged fact model :class:`domains.annuity_performance.models.AnnuityPerformance`:
 the header labels that name a fact column, a widget for the ``yyyymm`` month cell, nothing else —
 no cleansing, no derivation, no reference backfill, no delete of the month, no audit record. It
 reads the workbook itself, as the library's documentation shows: ``tablib.Dataset().load(file,
@@ -102,7 +102,7 @@ def peer_resource(config: PeerConfig) -> Any:
     """A fresh ModelResource for the fact model in ``config``. Needs the peer installed."""
     from import_export import fields, resources, widgets
 
-    from facts.models import AnnuityPerformance
+    from domains.annuity_performance.models import AnnuityPerformance
 
     class MonthWidget(widgets.Widget):  # type: ignore[misc]
         def clean(self, value: Any, row: Any = None, **kwargs: Any) -> date | None:
@@ -136,7 +136,7 @@ def peer_run(config: PeerConfig, path: Path) -> PeerRun:
     Writes the fact table, which should be empty before."""
     import tablib
 
-    from facts.models import AnnuityPerformance
+    from domains.annuity_performance.models import AnnuityPerformance
 
     resource = peer_resource(config)
     started = time.perf_counter()

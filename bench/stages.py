@@ -21,7 +21,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 
 from bench.workbook import Workbook
-from facts.cleansing import check_columns, cleanse_sheet
+from domains.annuity_performance.cleansing import HEADER_RENAMES, check_columns, cleanse_sheet
 from facts.discovery import discover_files
 from facts.duplicates import file_sha256
 from facts.excel import SheetData, read_sheet
@@ -76,7 +76,7 @@ def read_stage(domain: Any, workbook: Workbook) -> Measured:
     hash the file (as ``batch_read`` does). Value: ``(SheetData, rows)``. Reads files only."""
     with measuring() as measured:
         (source,) = discover_files(domain, data_dir=workbook.data_dir)
-        data = read_sheet(source.path, domain.sheet)
+        data = read_sheet(source.path, domain.sheet, renames=HEADER_RENAMES)
         rows = list(data.iter_rows())
         file_sha256(source.path)
     measured.value = (data, rows)
@@ -116,7 +116,7 @@ def facts_stage(domain: Any, rows: Sequence[dict[str, Any]]) -> Measured:
     Value: the fact outcome. Writes the database."""
     with measuring() as measured, transaction.atomic():
         facts_validate(domain.facts, domain=domain.name)
-        plan = facts_plan(table=domain.facts, rows=rows, mode=FactMode.DELETE_INSERT)
+        plan = facts_plan(table=domain.facts, rows=rows, mode=FactMode.DELETE_INSERT, domain=domain.name)
         measured.value = facts_apply(plan)
     return measured
 
@@ -126,7 +126,7 @@ def preview_stage(domain: Any, derivations: Sequence[Derivation], rows: Sequence
     read-only transaction. Value: the targets' planned outcomes. Reads the database."""
     with measuring() as measured, read_only_transaction():
         plans = [backfill_plan(derivation=d, mode=BackfillMode.INSERT_MISSING, chunk_size=1000) for d in derivations]
-        facts_plan(table=domain.facts, rows=rows, mode=FactMode.DELETE_INSERT)
+        facts_plan(table=domain.facts, rows=rows, mode=FactMode.DELETE_INSERT, domain=domain.name)
     measured.value = [plan_outcome(plan) for plan in plans]
     return measured
 

@@ -1,5 +1,6 @@
-"""The amounts and the return rate of a fact row (ANNUITY_PERFORMANCE.md §3): numbers as Excel
-and people type them, rounded half-up to the fact columns' numeric(p, s).
+"""Amounts and return rates of fact rows (ANNUITY_PERFORMANCE.md §3): numbers as Excel and people
+type them, rounded half-up to the fact columns' numeric(p, s). Which columns hold them is the
+sheet type's (its row cleaner lists its :class:`FastFloat` columns).
 
 Pure. Each parse function raises :class:`~facts.cells.CellProblem` for a value it cannot accept.
 :class:`FastFloat` describes how the sheet cleanser rounds a float cell without Decimal text
@@ -15,14 +16,12 @@ from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any, NamedTuple
 
-from facts.cells import FACT_FIELDS, CellProblem, clean_text, reject_special, shown_value
+from facts.cells import CellProblem, clean_text, reject_special, shown_value
 
-AMOUNT_COLUMNS = ("期初资产规模", "期末资产规模", "供款", "流失_含待遇支付", "流失", "待遇支付", "投资收益")
-RATE_COLUMN = "当期收益率"
-AMOUNT_PLACES: int = FACT_FIELDS[AMOUNT_COLUMNS[0]].decimal_places
-AMOUNT_DIGITS: int = FACT_FIELDS[AMOUNT_COLUMNS[0]].max_digits
-RATE_PLACES: int = FACT_FIELDS[RATE_COLUMN].decimal_places
-RATE_DIGITS: int = FACT_FIELDS[RATE_COLUMN].max_digits
+# The warehouse's types: amounts numeric(18,4), rates numeric(10,6) (each domain's tests check
+# that its model's amount and rate columns are declared so).
+AMOUNT_PLACES, AMOUNT_DIGITS = 4, 18
+RATE_PLACES, RATE_DIGITS = 6, 10
 RATE_MIN, RATE_MAX = Decimal(-1), Decimal(10)
 
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
@@ -118,9 +117,3 @@ class FastFloat(NamedTuple):
         bound = bound or _EXACT_FLOAT / 10.0**places
         unit = Decimal(1).scaleb(-places)
         return cls(column, -bound, bound, 10.0**places, unit, unit * 0, parse)
-
-
-NUMBER_COLUMNS = (
-    *(FastFloat.of(name, AMOUNT_PLACES, parse_amount) for name in AMOUNT_COLUMNS),
-    FastFloat.of(RATE_COLUMN, RATE_PLACES, parse_return_rate, bound=1.0),  # beyond ±1: a percentage
-)

@@ -1,4 +1,5 @@
-"""The month's batch: discover the workbooks, read the configured sheet, cleanse every row.
+"""The month's batch: discover the workbooks, read the configured sheet, cleanse every row by
+the rules of the domain's sheet type (:mod:`facts.domain`).
 
 Reads files only (the warehouse lookups the cleansing needs are read beforehand and passed in).
 """
@@ -15,6 +16,7 @@ from facts.cleansing import ReferenceLimit, RowError, check_columns, cleanse_she
 from facts.codes import CodeSpellings
 from facts.company_ids import PendingCompanyIds
 from facts.discovery import SourceFile, discover, discover_files
+from facts.domain import domain_get
 from facts.duplicates import ScopeClaims, distinct_digests
 from facts.excel import check_workbook, read_sheet
 from facts.lookups import Lookups
@@ -76,6 +78,7 @@ def batch_read(
     file's rows are for another month than its name says. ``opened(path)`` is called as each
     workbook is opened, so a failed run can name it."""
     batch = FactBatch()
+    rules = domain_get(domain.name).sheet
     discovery = discover(domain, data_dir=data_dir, files=files, max_files=max_files)
     batch.warnings += discovery.warnings
     sources = discovery.files
@@ -89,11 +92,15 @@ def batch_read(
         if opened:
             opened(source.path)
         data = read_sheet(
-            source.path, domain.sheet if sheet is None else sheet, sheet_key=f"domains.{domain.name}.sheet"
+            source.path,
+            domain.sheet if sheet is None else sheet,
+            sheet_key=f"domains.{domain.name}.sheet",
+            renames=rules.renames,
         )
-        check_columns(data)
+        check_columns(data, rules)
         cleansed = cleanse_sheet(
             data,
+            rules=rules,
             mappings=domain.mappings,
             lookups=lookups,
             progress=_row_progress(progress, f"cleansing {source.path.name}"),
@@ -118,6 +125,7 @@ def batch_read(
         batch.rows_read += cleansed.rows_read
         batch.company_id_missing += cleansed.company_id_missing
         batch.warnings += data.warnings
+        batch.warnings += (f"{source.path.name}, sheet {data.sheet!r}: {warning}" for warning in cleansed.warnings)
         batch.pending_company_ids.merge(cleansed.pending_company_ids)
     _reject_empty(batch)
     _reject_mostly_invalid(batch)

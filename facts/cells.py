@@ -1,4 +1,4 @@
-"""One cell of sheet 规模明细 as text, and the widths of the fact columns (ANNUITY_PERFORMANCE.md §3).
+"""One cell of a sheet as text, and the widths of the fact columns (ANNUITY_PERFORMANCE.md §3).
 
 Pure. The rules of :mod:`facts.cleansing` and :mod:`facts.codes` build on these: a rule raises
 :class:`CellProblem` for a value it cannot accept, and the sheet cleanser turns that into a row
@@ -14,12 +14,20 @@ from datetime import date
 from typing import Any, overload
 
 from facts.excel import CellError
-from facts.models import AnnuityPerformance
 
 PLACEHOLDERS = frozenset({"", "-", "N/A", "无", "暂无", "null", "NULL", "None"})
-FACT_FIELDS: Mapping[str, Any] = {f.column: f for f in AnnuityPerformance._meta.concrete_fields}
-MAX_LENGTH: Mapping[str, int] = {name: f.max_length for name, f in FACT_FIELDS.items() if f.max_length}
+# The text fact columns' widths, of every installed sheet type (facts.domain.domain_register): a
+# column name means one width in every fact table, so a code rule checks the same limit anywhere.
+_WIDTHS: dict[str, int] = {}
+MAX_LENGTH: Mapping[str, int] = _WIDTHS
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # PostgreSQL text holds neither NUL nor a lone surrogate
+
+
+def column_widths_register(widths: Mapping[str, int]) -> None:
+    """Add a fact table's text column widths; ValueError when a column already has another."""
+    for column, width in widths.items():
+        if _WIDTHS.setdefault(column, width) != width:
+            raise ValueError(f"fact column {column} is {width} characters wide, elsewhere {_WIDTHS[column]}")
 
 
 class CellProblem(ValueError):

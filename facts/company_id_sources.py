@@ -1,6 +1,7 @@
 """Where a fact row's company_id comes from (ANNUITY_PERFORMANCE.md §3): the first of five
 sources that gives one — the row's own column, ``company_id_by_plan``, 年金计划 for a single plan,
-``company_id_by_name``, and the default of rows without 客户名称 — or none, never invented.
+``company_id_by_name``, and the default of rows without 客户名称 (a sheet type's own rule: 规模明细
+has one, 收入明细 none) — or none, never invented.
 
 Pure: 年金计划's company ids come in as :class:`~facts.lookups.Lookups`.
 """
@@ -16,7 +17,8 @@ from facts.customer_names import clean_customer_name
 from facts.lookups import Lookups
 from wdh.config import Mappings
 
-NO_CUSTOMER_COMPANY_ID = "600866980"  # the company_id of rows without 客户名称
+NO_CUSTOMER_COMPANY_ID = "600866980"  # the company_id of 规模明细 rows without 客户名称
+COMPANY_ID_COLUMNS = ("company_id", "公司代码")  # a sheet's own company_id column: the first present is read
 COMPANY_ID_NONE = "__EMPTY__"  # company_id_by_name value: deliberately no company_id
 SINGLE_PLAN = "单一计划"
 
@@ -52,10 +54,12 @@ def company_id(
     customer_name: str | None,
     mappings: Mappings,
     lookups: Lookups,
+    no_customer: str | None = NO_CUSTOMER_COMPANY_ID,
 ) -> CompanyId:
     """company_id from the first source that gives one (§3); ``customer_name`` is the cleaned name."""
     found = company_id_by_plan(given, plan_code=plan_code, plan_type=plan_type, mappings=mappings, lookups=lookups)
-    return found or company_id_by_name(customer_name, names=name_index(mappings.company_id_by_name))
+    names = name_index(mappings.company_id_by_name)
+    return found or company_id_by_name(customer_name, names=names, no_customer=no_customer)
 
 
 def company_id_by_plan(
@@ -72,11 +76,16 @@ def company_id_by_plan(
     return None
 
 
-def company_id_by_name(customer_name: str | None, *, names: Mapping[str, str]) -> CompanyId:
-    """The last sources: company_id_by_name (``names``: its :func:`name_index`), then the default
-    of rows without 客户名称; otherwise missing."""
+def company_id_by_name(
+    customer_name: str | None, *, names: Mapping[str, str], no_customer: str | None = NO_CUSTOMER_COMPANY_ID
+) -> CompanyId:
+    """The last sources: company_id_by_name (``names``: its :func:`name_index`), then
+    ``no_customer`` for rows without 客户名称 (None: the sheet type has no such default);
+    otherwise missing."""
     if not customer_name:
-        return CompanyId(NO_CUSTOMER_COMPANY_ID, CompanyIdSource.NO_CUSTOMER)
+        if no_customer is None:
+            return CompanyId(None, CompanyIdSource.MISSING)
+        return CompanyId(no_customer, CompanyIdSource.NO_CUSTOMER)
     named = names.get(customer_name)
     if named == COMPANY_ID_NONE:
         return CompanyId(None, CompanyIdSource.DELIBERATELY_NONE)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,6 +91,7 @@ class SheetData:
     header_row: int  # Excel row number of the header row
     _stream: _RowStream = field(repr=False, compare=False)
     warnings: list[str] = field(default_factory=list, compare=False)
+    renames: Mapping[str, str] = field(default_factory=dict, compare=False)  # the header renames applied
 
     def iter_rows(self) -> Iterator[tuple[int, tuple[Any, ...]]]:
         """``(Excel row number, values aligned to header)`` for each non-blank row; once only.
@@ -169,9 +170,16 @@ def _outside_warnings(cells: list[str], letters: tuple[str, ...]) -> list[str]:
     return named
 
 
-def read_sheet(path: Path, sheet: str | int, *, sheet_key: str = "the configured sheet") -> SheetData:
+def read_sheet(
+    path: Path,
+    sheet: str | int,
+    *,
+    sheet_key: str = "the configured sheet",
+    renames: Mapping[str, str] | None = None,
+) -> SheetData:
     """Open ``path`` and read the header of ``sheet`` (a name, or a 0-based index); ``sheet_key``
-    is the configuration key a missing sheet's message tells to set.
+    is the configuration key a missing sheet's message tells to set; ``renames`` are the sheet
+    type's header renames (:func:`facts.sheet_header.normalise_header`).
 
     Reads the file only. The header row is the first non-blank row; the data rows stream from
     :meth:`SheetData.iter_rows`. Raises :class:`~wdh.errors.InputError` naming the file (and
@@ -187,7 +195,7 @@ def read_sheet(path: Path, sheet: str | int, *, sheet_key: str = "the configured
     header_row, cells = find_header_row(rows, path, name)
     offset = calamine_sheet.start[1] if calamine_sheet.start else 0  # column of calamine's first cell
     check_storable(path, name, cells, offset)
-    columns, header = header_columns(cells, path, name)
+    columns, header = header_columns(cells, path, name, renames)
     raw_header = tuple(cell_text(cell) for cell in cells[columns])
     letters = tuple(column_letter(offset + index) for index in range(columns.start, columns.stop))
     check_unique(path, name, header, raw_header, letters)
@@ -196,7 +204,7 @@ def read_sheet(path: Path, sheet: str | int, *, sheet_key: str = "the configured
     positions = _error_positions(loaded.marks, first=first, width=len(header))
     stream = _RowStream(rows, columns, positions, offset=offset, letters=letters, warnings=loaded.warnings)
     stream.outside.extend(f"{column_letter(column)}{row}" for row, column in loaded.dropped)
-    return SheetData(path, name, header, raw_header, letters, header_row, stream, loaded.warnings)
+    return SheetData(path, name, header, raw_header, letters, header_row, stream, loaded.warnings, dict(renames or {}))
 
 
 def check_workbook(path: Path, sheet: str | int, *, sheet_key: str = "the configured sheet") -> None:

@@ -1,4 +1,4 @@
-"""Loading cleansed fact rows into ``规模明细`` (ANNUITY_PERFORMANCE.md §5).
+"""Loading cleansed fact rows into a domain's fact table (ANNUITY_PERFORMANCE.md §5).
 
 ``delete_insert`` first deletes the warehouse rows whose ``pk`` tuple (by default 月度, 业务类型,
 计划类型: the month's refresh scope) occurs in the batch — chunked, at most 1000 tuples per
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import hashlib
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,11 +18,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from django.apps import apps
 from django.db import connection, models
 from django.db.models import Count, Q
 
-from facts.models import FACT_COLUMNS, AnnuityPerformance, AnnuityPerformanceColumns
+from facts.domain import Domain, domain_get
 from wdh.config import FactsTable
 from wdh.postgres import copy_rows, require_table
 from wdh.preflight import TableWrite
@@ -43,6 +41,7 @@ Scope = tuple[Any, ...]
 @dataclass
 class FactPlan:
     table: FactsTable
+    domain: Domain
     mode: FactMode
     rows: Sequence[dict[str, Any]]
     scopes: list[Scope]  # distinct pk tuples of the batch (delete_insert)
@@ -66,20 +65,14 @@ class FactOutcome:
     statements: list[str] = field(default_factory=list)
 
 
-def fact_model(table: FactsTable) -> type[models.Model]:
-    """The fact model bound to ``table`` (the static model when it is the configured one)."""
-    if AnnuityPerformance._meta.db_table == table.qualified:
-        return AnnuityPerformance
-    name = "AnnuityPerformance_" + hashlib.sha256(table.qualified.encode()).hexdigest()[:12]
-    try:
-        return apps.get_model("facts", name)
-    except LookupError:
-        meta = type("Meta", (), {"managed": False, "db_table": table.qualified, "app_label": "facts"})
-        return type(name, (AnnuityPerformanceColumns,), {"__module__": __name__, "Meta": meta})
+def fact_model(plan: FactPlan) -> type[models.Model]:
+    """The fact model of ``plan``'s domain bound to its table."""
+    return plan.domain.model_for(plan.table)
 
 
 def facts_validate(table: FactsTable, *, domain: str) -> None:
-    require_table(table.qualified, [*FACT_COLUMNS, *table.pk], config_key=f"domains.{domain}.facts")
+    columns = domain_get(domain).fact_columns
+    require_table(table.qualified, [*columns, *table.pk], config_key=f"domains.{domain}.facts")
 
 
 def _scope_filter(pk: Sequence[str], scopes: Sequence[Scope]) -> Q:
@@ -87,9 +80,10 @@ def _scope_filter(pk: Sequence[str], scopes: Sequence[Scope]) -> Q:
     return functools.reduce(operator.or_, (Q(**dict(zip(pk, scope, strict=True))) for scope in scopes))
 
 
-def facts_plan(*, table: FactsTable, rows: Sequence[dict[str, Any]], mode: FactMode) -> FactPlan:
-    """What loading ``rows`` would do now. Reads the database (row counts per scope)."""
-    model = fact_model(table)
+def facts_plan(*, table: FactsTable, rows: Sequence[dict[str, Any]], mode: FactMode, domain: str) -> FactPlan:
+    """What loading ``rows`` of ``domain`` would do now. Reads the database (row counts per scope)."""
+    sheet_type = domain_get(domain)
+    model = sheet_type.model_for(table)
     scopes = list(dict.fromkeys(tuple(row[column] for column in table.pk) for row in rows))
     counts: dict[Scope, int] = {}
     if mode is FactMode.DELETE_INSERT:
@@ -98,14 +92,14 @@ def facts_plan(*, table: FactsTable, rows: Sequence[dict[str, Any]], mode: FactM
             grouped = model._default_manager.filter(_scope_filter(table.pk, chunk)).values(*table.pk)
             for entry in grouped.annotate(rows=Count("pk")).order_by():
                 counts[tuple(entry[column] for column in table.pk)] = entry["rows"]
-    plan = FactPlan(table=table, mode=mode, rows=rows, scopes=scopes, scope_counts=counts)
+    plan = FactPlan(table=table, domain=sheet_type, mode=mode, rows=rows, scopes=scopes, scope_counts=counts)
     plan.statements = facts_sql(plan)
     return plan
 
 
 def facts_sql(plan: FactPlan) -> list[str]:
     """The statements ``facts_apply`` sends for ``plan``. Pure."""
-    model = fact_model(plan.table)
+    model = fact_model(plan)
     statements = []
     if plan.mode is FactMode.DELETE_INSERT and plan.scopes:
         query = model._default_manager.filter(_scope_filter(plan.table.pk, plan.scopes[:2])).query
@@ -115,12 +109,9 @@ def facts_sql(plan: FactPlan) -> list[str]:
             f"-- {len(plan.scopes)} key scope(s) in {chunk_count} statement(s); first scopes shown\n"
             f"DELETE FROM {plan.table.qualified} WHERE {where}"
         )
-    columns = ", ".join(f'"{column}"' for column in FACT_COLUMNS)
+    columns = ", ".join(f'"{column}"' for column in plan.domain.fact_columns)
     statements.append(f"-- {len(plan.rows)} rows\nCOPY {plan.table.qualified} ({columns}) FROM STDIN WITH (FORMAT csv)")
     return statements
-
-
-ROW_LABEL = ("月度", "计划代码", "组合代码")  # how a fact row is named in a preflight message
 
 
 def facts_write(plan: FactPlan) -> TableWrite:
@@ -129,10 +120,10 @@ def facts_write(plan: FactPlan) -> TableWrite:
     return TableWrite(
         table=plan.table.qualified,
         purpose="the fact load",
-        columns=FACT_COLUMNS,
+        columns=plan.domain.fact_columns,
         rows=plan.rows,
         deletes=plan.mode is FactMode.DELETE_INSERT,
-        label=ROW_LABEL,
+        label=plan.domain.row_label,
     )
 
 
@@ -150,7 +141,8 @@ def plan_outcome(plan: FactPlan) -> FactOutcome:
 
 def facts_apply(plan: FactPlan) -> FactOutcome:
     """Delete the batch's scopes (delete_insert) and COPY the rows in. Writes the database."""
-    model = fact_model(plan.table)
+    model = fact_model(plan)
+    columns = plan.domain.fact_columns
     deleted: dict[Scope, int] = {}
     if plan.mode is FactMode.DELETE_INSERT:
         for start in range(0, len(plan.scopes), DELETE_CHUNK):
@@ -162,7 +154,7 @@ def facts_apply(plan: FactPlan) -> FactOutcome:
         batch = plan.rows[start : start + COPY_CHUNK]
         # The values as they are: copy_rows writes str() of each, which PostgreSQL reads as the
         # same date and numeric as _text's isoformat() and format(…, "f") (``0E-4`` is 0.0000).
-        inserted += copy_rows(plan.table.qualified, FACT_COLUMNS, map(operator.itemgetter(*FACT_COLUMNS), batch))
+        inserted += copy_rows(plan.table.qualified, columns, map(operator.itemgetter(*columns), batch))
     return FactOutcome(
         table=plan.table.qualified,
         mode=plan.mode,

@@ -7,35 +7,29 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from facts.sheet_scan import FAR_COLUMN
 from wdh.errors import InputError
 
-_HEADER_RENAMES = {"机构": "机构名称", "计划号": "计划代码"}  # ANNUITY_PERFORMANCE.md §3
 _BRACKETED = re.compile(r"\(([^()]*)\)")
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 
 
-def header_spellings(column: str) -> tuple[str, ...]:
-    """The header texts read as ``column``: itself and its older names (``计划号`` for ``计划代码``)."""
-    return (column, *(old for old, new in _HEADER_RENAMES.items() if new == column))
-
-
-def normalise_header(name: object) -> str:
+def normalise_header(name: object, renames: Mapping[str, str] | None = None) -> str:
     """A header cell as the pipeline names it (ANNUITY_PERFORMANCE.md §3).
 
     No whitespace at all (line breaks and stray spaces are typing accidents), NFKC (full-width
-    to half-width), ``机构`` → ``机构名称``, ``计划号`` → ``计划代码``, then ``X(Y)`` → ``X_Y``
-    (``流失（含待遇支付）`` → ``流失_含待遇支付``).
+    to half-width), then the sheet type's ``renames`` (older names → the fact column's, e.g.
+    ``计划号`` → ``计划代码``), then ``X(Y)`` → ``X_Y`` (``流失（含待遇支付）`` → ``流失_含待遇支付``).
     """
     text = unicodedata.normalize("NFKC", cell_text(name)).translate(_INVISIBLE)
     # Normalised again once spaces are gone: NFKC turns "¯" into a space and a combining mark,
     # which composes with the letter before it when the space goes ("U¯" → "Ū").
     text = unicodedata.normalize("NFKC", "".join(text.split()))
-    text = _HEADER_RENAMES.get(text, text)
+    text = renames.get(text, text) if renames else text
     while True:  # innermost brackets first: "A(B(C))" → "A(B_C)" → "A_B_C"
         text, replaced = _BRACKETED.subn(r"_\1", text)
         if not replaced:
@@ -71,9 +65,11 @@ def find_header_row(rows: Iterator[tuple[int, list[Any]]], path: Path, sheet: st
     raise empty_sheet(path, sheet)
 
 
-def header_columns(cells: list[Any], path: Path, sheet: str) -> tuple[slice, tuple[str, ...]]:
+def header_columns(
+    cells: list[Any], path: Path, sheet: str, renames: Mapping[str, str] | None = None
+) -> tuple[slice, tuple[str, ...]]:
     """The span from the first to the last named header cell, and the normalised names in it."""
-    names = [normalise_header(cell) for cell in cells]
+    names = [normalise_header(cell, renames) for cell in cells]
     named = [index for index, text in enumerate(names) if text]
     if not named:
         raise empty_sheet(path, sheet)

@@ -20,5 +20,6 @@ def source_rows_complete(sheet: SheetData, errors: Sequence[RowError]) -> list[R
     missing = {error.row for error in errors if not error.source}
     if not missing:
         return list(errors)
-    found = {number: values for number, values in read_sheet(sheet.path, sheet.sheet).iter_rows() if number in missing}
+    again = read_sheet(sheet.path, sheet.sheet, renames=sheet.renames)
+    found = {number: values for number, values in again.iter_rows() if number in missing}
     return [error if error.source else dataclasses.replace(error, source=found[error.row]) for error in errors]

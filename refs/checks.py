@@ -12,6 +12,8 @@ from typing import Any
 from django.core import checks
 from django.core.checks.registry import registry
 
+from facts.domain import domain_get
+from refs.models import reference_model
 from wdh.config import DomainConfig, get_config
 from wdh.errors import ConfigError
 
@@ -19,14 +21,16 @@ CONFIGURATION_TAG = "wdh_configuration"
 
 
 def refs_problems(domain: DomainConfig) -> list[tuple[str, str]]:
-    """Each way ``domain.refs`` (or ``facts.pk``) disagrees with the models, as (key path, problem)."""
-    from facts.models import FACT_COLUMNS
-    from refs.models import reference_model
-
+    """Each way ``domain.refs`` (or ``facts.pk``) disagrees with the models, as (key path, problem);
+    a domain no installed sheet type has is the one problem then."""
+    try:
+        fact_columns = domain_get(domain.name).fact_columns
+    except ConfigError as exc:
+        return [(exc.path, exc.problem)]
     problems: list[tuple[str, str]] = [
         (f"domains.{domain.name}.facts.pk[{index}]", f"{column!r} is not a column of the fact table")
         for index, column in enumerate(domain.facts.pk)
-        if column not in FACT_COLUMNS
+        if column not in fact_columns
     ]
     for target in domain.refs.values():
         path = f"domains.{domain.name}.refs.{target.name}"
@@ -41,7 +45,7 @@ def refs_problems(domain: DomainConfig) -> list[tuple[str, str]]:
             if rule.column not in fields:
                 problems.append((f"{path}.columns.{rule.column}", f"not a column of {target.table}"))
             for source in rule.sources:
-                if source not in FACT_COLUMNS:
+                if source not in fact_columns:
                     problems.append((f"{path}.columns.{rule.column}", f"{source!r} is not a fact column"))
     return problems
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -24,6 +24,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
+from facts.domain import domains_registered
 from facts.excel import CellError
 from facts.sheet_header import normalise_header
 from refs.models import BackfillRun, RunRowError
@@ -50,13 +51,15 @@ def rejects_workbook(run: BackfillRun, target: Path | IO[bytes]) -> int:
     files (in the order first seen); the refused cell is highlighted.
     """
     headers = {source.path: tuple(source.header) for source in run.files.all()}
+    domain = domains_registered().get(run.domain)  # an unknown domain: its columns are not renamed
+    renames = domain.sheet.renames if domain else {}
     columns = _source_columns(headers.values())
     book = Workbook(write_only=True)
     sheet = book.create_sheet(SHEET_TITLE)
     sheet.append([_bold(sheet, name) for name in (*FIXED_COLUMNS, *columns)])
     count = 0
     for reject in run.row_error_items.iterator(chunk_size=2000):
-        sheet.append(list(_row(sheet, reject, headers.get(reject.file, ()), columns)))
+        sheet.append(list(_row(sheet, reject, headers.get(reject.file, ()), columns, renames)))
         count += 1
     sheet.freeze_panes = "F2"
     book.save(target)
@@ -76,11 +79,15 @@ def _names(header: Sequence[str]) -> list[str]:
 
 
 def _row(
-    sheet: WriteOnlyWorksheet, reject: RunRowError, header: Sequence[str], columns: Sequence[str]
+    sheet: WriteOnlyWorksheet,
+    reject: RunRowError,
+    header: Sequence[str],
+    columns: Sequence[str],
+    renames: Mapping[str, str],
 ) -> Iterator[WriteOnlyCell]:
     yield from (_cell(sheet, value) for value in (reject.file, reject.sheet, reject.row, reject.column, reject.message))
     by_name = dict(zip(_names(header), (_loads(value) for value in json.loads(reject.source or "[]")), strict=False))
-    refused = _refused_name(reject.column, header)
+    refused = _refused_name(reject.column, header, renames)
     for name in columns:
         cell = _cell(sheet, by_name.get(name))
         if name == refused:
@@ -88,11 +95,11 @@ def _row(
         yield cell
 
 
-def _refused_name(column: str, header: Sequence[str]) -> str | None:
+def _refused_name(column: str, header: Sequence[str], renames: Mapping[str, str]) -> str | None:
     """The shown name of the refused column (rules name columns by their normalised name), or
     None when the refused value was not one cell of the sheet (a value derived from others)."""
     for name, written in zip(_names(header), header, strict=True):
-        if normalise_header(written) == column:
+        if normalise_header(written, renames) == column:
             return name
     return None
 

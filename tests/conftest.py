@@ -20,17 +20,19 @@ pytest_plugins = ["tests.scenario"]  # the fault/concurrency scenario's fixtures
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> None:
-    """After Django's test database exists, create the configured warehouse tables in it."""
+    """After Django's test database exists, create every configured domain's warehouse tables in it."""
     with django_db_blocker.unblock():
-        warehouse_apply(warehouse_ddl(get_config().domain(DEFAULT_DOMAIN)))
+        for domain in get_config().domains.values():
+            warehouse_apply(warehouse_ddl(domain))
 
 
 def warehouse_tables() -> list[str]:
-    domain = get_config().domain(DEFAULT_DOMAIN)
-    tables = [domain.facts.qualified, *(t.qualified_name for t in domain.refs.values())]
-    if domain.branches:
-        tables.append(domain.branches.qualified)
-    return tables
+    tables: dict[str, None] = {}
+    for domain in get_config().domains.values():
+        tables.update(dict.fromkeys([domain.facts.qualified, *(t.qualified_name for t in domain.refs.values())]))
+        if domain.branches:
+            tables[domain.branches.qualified] = None
+    return list(tables)
 
 
 @pytest.fixture
@@ -63,8 +65,9 @@ def use_config(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
     def apply(edit: Any) -> Any:
         data = yaml.safe_load(shipped.read_text(encoding="utf-8"))
+        for each in data["domains"].values():  # the copy names the shipped mapping files
+            each["mappings"] = {name: str(shipped.parent / relative) for name, relative in each["mappings"].items()}
         domain = data["domains"][DEFAULT_DOMAIN]
-        domain["mappings"] = {name: str(shipped.parent / relative) for name, relative in domain["mappings"].items()}
         edit(domain)
         path = tmp_path_factory.mktemp("config") / "data_sources.yml"
         path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")

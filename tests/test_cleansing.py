@@ -1,4 +1,5 @@
-"""Cleansing rules (facts/cleansing.py, facts/customer_names.py), ANNUITY_PERFORMANCE.md §2–§3.
+"""Cleansing rules (domains/annuity_performance/cleansing.py, facts/cleansing.py, facts/customer_names.py),
+ANNUITY_PERFORMANCE.md §2–§3.
 
 Pure tests: no database. Each rule is checked on its own, table-driven, then through
 cleanse_sheet on small sheets built in code (and once on a workbook written by the test).
@@ -17,14 +18,19 @@ from typing import Any, cast
 
 import pytest
 
-from facts.amounts import AMOUNT_COLUMNS, parse_amount, parse_return_rate
-from facts.cleansing import (
+from domains.annuity_performance.cleansing import (
+    AMOUNT_COLUMNS,
+    HEADER_RENAMES,
     REQUIRED_COLUMNS,
+    check_columns,
+    cleanse_sheet,
+)
+from domains.annuity_performance.models import FACT_COLUMNS
+from facts.amounts import parse_amount, parse_return_rate
+from facts.cleansing import (
     CellProblem,
     RowError,
-    check_columns,
     clean_text,
-    cleanse_sheet,
     customer_names,
     parse_month,
 )
@@ -40,7 +46,6 @@ from facts.company_id_sources import CompanyId, CompanyIdSource, company_id, com
 from facts.customer_names import STATUS_WORDS, clean_customer_name
 from facts.excel import CellError, SheetData, read_sheet
 from facts.lookups import Lookups
-from facts.models import FACT_COLUMNS
 from tests.workbooks import write_workbook
 from wdh.config import Mappings, load_config
 from wdh.errors import InputError
@@ -927,7 +932,7 @@ def test_a_workbook_read_by_facts_excel(tmp_path: Path) -> None:
             {"月度": "2024年13月", "计划代码": "P0001"},
         ],
     )
-    sheet = read_sheet(path, "规模明细")
+    sheet = read_sheet(path, "规模明细", renames=HEADER_RENAMES)
     result = cleanse_sheet(sheet, mappings=MAPPINGS, lookups=NO_LOOKUPS)
     first, second = result.rows
     assert (first["月度"], first["计划代码"], first["组合代码"]) == (date(2026, 2, 1), "P0290", "9078")

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from domains.annuity_performance.models import AnnuityPerformance
 from facts.codes import (
     CodeSpellings,
     account_number,
@@ -16,7 +17,6 @@ from facts.codes import (
     normalised_code,
     product_line_code,
 )
-from facts.models import AnnuityPerformance
 from refs.models import AnnuityPlan, Portfolio
 from tests.test_backfill import run
 from tests.workbooks import write_workbook

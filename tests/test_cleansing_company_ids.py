@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db import connection
 
-from facts.models import FACT_COLUMNS, AnnuityPerformance
+from domains.annuity_performance.models import FACT_COLUMNS, AnnuityPerformance
 from refs.models import AnnuityPlan
 from tests.conftest import warehouse_tables
 from tests.test_backfill import run

@@ -12,6 +12,7 @@ import pytest
 from openpyxl import Workbook
 from openpyxl.styles import PatternFill
 
+from domains.annuity_performance.cleansing import HEADER_RENAMES
 from facts import excel, sheet_scan
 from facts.excel import CellError, read_sheet
 from facts.sheet_header import column_letter, normalise_header
@@ -37,7 +38,7 @@ def write_workbook(path: Path, sheets: dict[str, list[list[Any]]]) -> Path:
 
 
 def read_all(path: Path, sheet: str | int = "规模明细") -> tuple[excel.SheetData, list[tuple[int, tuple[Any, ...]]]]:
-    data = read_sheet(path, sheet)
+    data = read_sheet(path, sheet, renames=HEADER_RENAMES)
     return data, list(data.iter_rows())
 
 
@@ -70,7 +71,7 @@ def read_all(path: Path, sheet: str | int = "规模明细") -> tuple[excel.Sheet
     ],
 )
 def test_normalise_header(raw: object, expected: str) -> None:
-    assert normalise_header(raw) == expected
+    assert normalise_header(raw, HEADER_RENAMES) == expected
 
 
 @pytest.mark.parametrize(("index", "letters"), [(0, "A"), (2, "C"), (25, "Z"), (26, "AA"), (701, "ZZ"), (702, "AAA")])
@@ -305,7 +306,7 @@ def test_unusable_headers(tmp_path: Path, rows: list[list[Any]], expected: list[
     path = write_workbook(tmp_path / "book.xlsx", {"规模明细": rows})
 
     with pytest.raises(InputError) as caught:
-        read_sheet(path, "规模明细")
+        read_sheet(path, "规模明细", renames=HEADER_RENAMES)
 
     message = str(caught.value)
     assert str(path) in message

@@ -23,7 +23,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from facts.models import AnnuityPerformance
+from domains.annuity_performance.models import AnnuityPerformance
 from facts.sample import SampleSpec, sample_file_name, write_sample_workbook
 from refs.models import BackfillRun, RunKey, RunStatus, RunTarget
 from tests.processes import (

@@ -22,8 +22,8 @@ from typing import Any
 import openpyxl
 import pytest
 
+from domains.annuity_performance.models import AnnuityPerformance
 from facts.cells import VALUE_SHOWN
-from facts.models import AnnuityPerformance
 from facts.xlsx import Cell, Sheet, write_package
 from refs.models import AnnuityPlan, BackfillRun, Portfolio, RunFile, RunKey, RunRowError, RunStatus
 from tests.processes import warehouse_contents

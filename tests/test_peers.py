@@ -13,8 +13,9 @@ import pytest
 from bench.peer_bench import TARGET_RATIO, PeersRun, peers_json, peers_table
 from bench.peers import CONFIGS, PACKAGE, PEER_COLUMNS, REQUIREMENTS, PeerRun, month_value, pinned_version, ratio_text
 from bench.workbook import Workbook
-from facts.models import FACT_COLUMNS
-from facts.sample import HEADER, SampleSpec, write_sample_workbook
+from domains.annuity_performance.models import FACT_COLUMNS
+from domains.annuity_performance.sample import HEADER
+from facts.sample import SampleSpec, write_sample_workbook
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -75,7 +76,7 @@ def test_the_target_is_met_at_ten_times_and_absent_without_a_peer(tmp_path: Path
 def test_every_configuration_imports_every_row_of_a_clean_workbook(warehouse: None, tmp_path: Path) -> None:
     pytest.importorskip("import_export", reason="django-import-export is installed by python -m bench --peers only")
     from bench.peers import peer_run
-    from facts.models import AnnuityPerformance
+    from domains.annuity_performance.models import AnnuityPerformance
 
     spec = SampleSpec(rows=60, trailing_blank_rows=5, realities=False)
     path = write_sample_workbook(tmp_path / "workbook.xlsx", spec)

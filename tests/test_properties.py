@@ -22,10 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import wdh
+from domains.annuity_performance import cleansing as sheet_cleansing
+from domains.annuity_performance.models import FACT_COLUMNS
 from facts import amounts, cleansing, codes, lookups
 from facts.customer_names import clean_customer_name
 from facts.excel import CellError
-from facts.models import FACT_COLUMNS
 from facts.sheet_header import normalise_header
 from refs.derivation import derive_candidates, is_blank
 from wdh.config import DEFAULT_REFS, Aggregation, ColumnRule, RefTarget, load_config
@@ -340,9 +341,9 @@ HEADER_TEXT = st.text(st.sampled_from("()（）[] \n\u3000\u200b_机构计划号
 @FAST
 @given(name=st.one_of(HEADER_TEXT, st.text(max_size=30), st.integers(), st.floats(), st.none()))
 def test_header_normalisation_is_idempotent(name: Any) -> None:
-    normalised = normalise_header(name)
+    normalised = normalise_header(name, sheet_cleansing.HEADER_RENAMES)
     assert not any(char.isspace() for char in normalised)
-    assert normalise_header(normalised) == normalised
+    assert normalise_header(normalised, sheet_cleansing.HEADER_RENAMES) == normalised
 
 
 # One realistic value per column of the sheet; each cell is that value or anything at all.
@@ -375,7 +376,8 @@ class GeneratedSheet:
 
 def cleansed_by_row(rows: list[tuple[int, dict[str, Any]]]) -> dict[int, Any]:
     """Excel row number → its fact row or its row error, cleansing ``rows`` as one sheet."""
-    result = cleansing.cleanse_sheet(cast(Any, GeneratedSheet(rows)), mappings=MAPPINGS, lookups=lookups.Lookups())
+    sheet = cast(Any, GeneratedSheet(rows))
+    result = sheet_cleansing.cleanse_sheet(sheet, mappings=MAPPINGS, lookups=lookups.Lookups())
     assert result.rows_read == len(rows) == len(result.rows) + len(result.errors)
     errors = {error.row: (error.column, str(error.value), error.message) for error in result.errors}
     valid = iter(result.rows)

@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from facts.models import AnnuityPerformance
+from domains.annuity_performance.models import AnnuityPerformance
 from refs.models import AnnuityPlan, BackfillRun, RunStatus
 from tests.test_backfill import run, run_failing
 from tests.workbooks import HEADER, write_workbook

@@ -21,17 +21,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from python_calamine import CalamineWorkbook
 
+from domains.annuity_income.sample import SHEET as OTHER_SHEET
+from domains.annuity_performance.cleansing import HEADER_RENAMES
+from domains.annuity_performance.sample import HEADER, SHEET, existing_plan_codes, existing_portfolio_codes
 from facts.excel import read_sheet
-from facts.sample import (
-    HEADER,
-    OTHER_SHEET,
-    SHEET,
-    SampleSpec,
-    existing_plan_codes,
-    existing_portfolio_codes,
-    sample_file_name,
-    write_sample_workbook,
-)
+from facts.sample import SampleSpec, sample_file_name, write_sample_workbook
 from wdh.config import get_config
 from wdh.errors import InputError
 from wdh.tables import DEFAULT_DOMAIN
@@ -73,7 +67,7 @@ def test_both_sheets_with_the_real_header_variants(sample: Path, rows: list[list
 
 
 def test_the_project_reader_takes_the_header_and_drops_the_blank_rows(sample: Path) -> None:
-    data = read_sheet(sample, SHEET)
+    data = read_sheet(sample, SHEET, renames=HEADER_RENAMES)
     canonical = [{"机构": "机构名称", "流失(含待遇支付)": "流失_含待遇支付"}.get(name, name) for name in HEADER]
     assert list(data.header) == canonical
     assert sum(1 for _ in data.iter_rows()) == SPEC.rows

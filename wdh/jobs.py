@@ -379,7 +379,7 @@ def _fact_plan(domain: DomainConfig, request: JobRequest, batch: FactBatch) -> F
     if not _loads_facts(request):
         return None
     facts_validate(domain.facts, domain=domain.name)
-    return facts_plan(table=domain.facts, rows=batch.rows, mode=_fact_mode(request))
+    return facts_plan(table=domain.facts, rows=batch.rows, mode=_fact_mode(request), domain=domain.name)
 
 
 def _preflight(

@@ -62,6 +62,10 @@ INSTALLED_APPS = [
     "refs",  # before staticfiles: its runserver (which starts with a broken configuration) wins
     "django.contrib.staticfiles",
     "facts",
+    # The sheet types (domains), one package each (facts.domain): the sample workbook's sheets
+    # follow this order.
+    "domains.annuity_performance",
+    "domains.annuity_income",
 ]
 
 MIDDLEWARE = [

@@ -11,13 +11,12 @@ from wdh.config import DEFAULT_REFS, DomainConfig, get_config
 from wdh.errors import ConfigError
 from wdh.identifiers import quote_qualified
 
-DEFAULT_DOMAIN = "annuity_performance"
-DEFAULT_FACTS_TABLE = quote_qualified("business", "规模明细")
+DEFAULT_DOMAIN = "annuity_performance"  # the commands' --domain default
 
 
-def _domain() -> DomainConfig | None:
+def _domain(name: str = DEFAULT_DOMAIN) -> DomainConfig | None:
     try:
-        return get_config().domain(DEFAULT_DOMAIN)
+        return get_config().domain(name)
     except ConfigError:
         return None
 
@@ -29,6 +28,8 @@ def reference_table(target: str) -> str:
     return (refs.get(target) or DEFAULT_REFS[target]).qualified_name
 
 
-def facts_table() -> str:
-    domain = _domain()
-    return domain.facts.qualified if domain else DEFAULT_FACTS_TABLE
+def facts_table(domain: str, *, schema: str, table: str) -> str:
+    """Quoted, qualified name of ``domain``'s configured fact table; ``schema``.``table`` when
+    the configuration is broken or has no such domain."""
+    configured = _domain(domain)
+    return configured.facts.qualified if configured else quote_qualified(schema, table)

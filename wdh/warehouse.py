@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 from django.db import connection, models, transaction
 
+from facts.domain import domain_get
+from refs.models import reference_model
 from wdh.config import DomainConfig, TableName
 from wdh.identifiers import MAX_IDENTIFIER_BYTES, quote_ident
-
-FACT_INDEX_COLUMNS = ("月度", "计划代码", "组合代码", "company_id")
 
 
 def _column_sql(field: models.Field) -> str:  # type: ignore[type-arg]
@@ -56,19 +56,18 @@ def _schemas(domain: DomainConfig) -> list[str]:
 
 
 def warehouse_ddl(domain: DomainConfig, *, foreign_keys: bool = False) -> list[str]:
-    """``CREATE ... IF NOT EXISTS`` statements for the domain's warehouse tables. Pure."""
-    from facts.models import AnnuityPerformance
-    from refs.models import reference_model
-
+    """``CREATE ... IF NOT EXISTS`` statements for the domain's warehouse tables: the fact
+    table's layout and indexes are its sheet type's (:mod:`facts.domain`). Pure."""
+    sheet_type = domain_get(domain.name)
     statements = [f"CREATE SCHEMA IF NOT EXISTS {quote_ident(name)}" for name in _schemas(domain)]
     for target in domain.targets("all"):
         statements.append(_create_table(TableName(target.schema, target.table), reference_model(target)))
     facts = domain.facts
-    statements.append(_create_table(facts, AnnuityPerformance))
+    statements.append(_create_table(facts, sheet_type.model))
     statements += [
-        f"CREATE INDEX IF NOT EXISTS {quote_ident(index_name(facts.table, column))} "
-        f"ON {facts.qualified} ({quote_ident(column)})"
-        for column in FACT_INDEX_COLUMNS
+        f"CREATE INDEX IF NOT EXISTS {quote_ident(index_name(facts.table, '_'.join(columns)))} "
+        f"ON {facts.qualified} ({', '.join(map(quote_ident, columns))})"
+        for columns in sheet_type.indexes
     ]
     if domain.branches:
         branches = domain.branches

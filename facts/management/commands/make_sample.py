@@ -7,14 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from facts.sample import (
-    DEFAULT_SPEC,
-    SampleSpec,
-    existing_plan_codes,
-    existing_portfolio_codes,
-    sample_file_name,
-    write_sample_workbook,
-)
+from facts.domain import domains_registered
+from facts.sample import DEFAULT_SPEC, SampleSpec, sample_file_name, write_sample_workbook
 from wdh.config import get_config
 from wdh.errors import ExitCode, InputError, WdhError
 from wdh.tables import DEFAULT_DOMAIN
@@ -22,8 +16,9 @@ from wdh.tables import DEFAULT_DOMAIN
 
 class Command(BaseCommand):
     help = (
-        "Write a synthetic 规模明细 workbook with the realities of the real files (header variants, "
-        "mixed 月度 forms, numeric 组合代码, placeholders, trailing formatted rows) and print its path. "
+        "Write a synthetic monthly workbook, one sheet per installed sheet type (规模明细, 收入明细), with "
+        "the realities of the real files (header variants, mixed 月度 forms, numeric and F-prefixed "
+        "组合代码, placeholders, missing optional columns, trailing formatted rows) and print its path. "
         "The same options always give the same bytes."
     )
 
@@ -64,9 +59,9 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"cannot write the sample workbook: {exc}", returncode=ExitCode.USER_ERROR) from exc
         if options["verbosity"] > 0:
+            sheets = ", ".join(domain.sample_sheet(spec).name for domain in domains_registered().values())
             self.stderr.write(
-                f"Wrote {spec.rows} rows for {spec.year}-{spec.month:02d}: {len(existing_plan_codes(spec))} plans, "
-                f"{len(existing_portfolio_codes(spec))} portfolios besides the defaults, "
+                f"Wrote {spec.rows} rows for {spec.year}-{spec.month:02d} on each sheet ({sheets}), "
                 f"{spec.trailing_blank_rows} formatted empty rows after the data."
             )
         self.stdout.write(str(path))

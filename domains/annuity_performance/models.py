@@ -42,7 +42,7 @@ class AnnuityPerformanceColumns(models.Model):
 class AnnuityPerformance(AnnuityPerformanceColumns):
     class Meta:
         managed = False  # a warehouse table: created by warehouse_ddl, never by migrations
-        db_table = facts_table()
+        db_table = facts_table("annuity_performance", schema="business", table="规模明细")
         verbose_name = "scale detail fact (规模明细)"
         verbose_name_plural = "scale detail facts (规模明细)"
 

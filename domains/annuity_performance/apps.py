@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class AnnuityPerformanceConfig(AppConfig):
+    name = "domains.annuity_performance"
+    label = "annuity_performance"
+    verbose_name = "Scale detail facts (规模明细)"
+
+    def ready(self) -> None:
+        from domains.annuity_performance.domain import DOMAIN  # needs the models: imported once they are loaded
+        from facts.domain import domain_register
+
+        domain_register(DOMAIN)
