@@ -10,6 +10,7 @@ object: none of them names one. Pure: no file and no database is touched here.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from django.db import models
 
 from facts.cells import column_widths_register
 from facts.cleansing import SheetRules
-from wdh.config import FactsTable, RefTarget
+from wdh.config import DomainConfig, FactsTable, RefTarget
 from wdh.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -95,3 +96,13 @@ def domain_get(name: str) -> Domain:
             f"no sheet type {name!r} is installed (installed: {known}); a domain's name must be one of "
             "them (settings.INSTALLED_APPS lists the domain packages)",
         ) from None
+
+
+def domain_configured(domain: DomainConfig) -> DomainConfig:
+    """``domain`` with its sheet type's default reference rules when its configuration block has
+    no ``refs`` (the configuration's own built-in defaults are 规模明细's, weighed by 期末资产规模);
+    as it is when it has, or when no sheet type of its name is installed (the checks say so)."""
+    sheet_type = _REGISTERED.get(domain.name)
+    if not domain.refs_defaulted or sheet_type is None:
+        return domain
+    return dataclasses.replace(domain, refs=sheet_type.default_refs)

@@ -12,7 +12,7 @@ from typing import Any
 from django.core import checks
 from django.core.checks.registry import registry
 
-from facts.domain import domain_get
+from facts.domain import domain_configured, domain_get
 from refs.models import reference_model
 from wdh.config import DomainConfig, get_config
 from wdh.errors import ConfigError
@@ -64,5 +64,5 @@ def check_refs_configuration(app_configs: Any = None, **kwargs: Any) -> list[che
     return [
         checks.Error(f"{path}: {problem}", id="wdh.E002")
         for domain in config.domains.values()
-        for path, problem in refs_problems(domain)
+        for path, problem in refs_problems(domain_configured(domain))
     ]

@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from facts.batch import FactBatch, SourceSummary, batch_check, batch_read
 from facts.cleansing import RowError
+from facts.domain import domain_configured
 from facts.loading import FactMode, FactOutcome, FactPlan, facts_apply, facts_plan, facts_validate, facts_write
 from facts.loading import plan_outcome as facts_plan_outcome
 from facts.lookups import lookups_read
@@ -224,7 +225,7 @@ def _run(
 ) -> None:
     interruption.cancel = session_configure(run.pk)
     config = get_config()
-    domain = config.domain(request.domain)
+    domain = domain_configured(config.domain(request.domain))
     result.config_digest = config.digest
     _validate(domain, request, result)
     if not request.execute:

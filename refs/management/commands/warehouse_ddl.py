@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError
 
+from facts.domain import domain_configured
 from wdh.config import get_config
 from wdh.errors import WdhError
 from wdh.startup import StartupCommand
@@ -32,7 +33,7 @@ class Command(StartupCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            domain = get_config().domain(options["domain"])
+            domain = domain_configured(get_config().domain(options["domain"]))
             statements = warehouse_ddl(domain, foreign_keys=options["with_foreign_keys"])
         except WdhError as exc:
             raise CommandError(str(exc), returncode=exc.exit_code) from exc
