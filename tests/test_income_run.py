@@ -106,6 +106,12 @@ def test_a_bad_fee_cell_is_a_row_error_and_the_warehouse_lookups_apply(warehouse
     assert list(RunRowError.objects.filter(run=record).values_list("column", flat=True)) == ["固费"]
 
 
+def test_the_sample_has_as_many_distinct_plans_as_asked_even_beyond_a_code_formats_span() -> None:
+    """职业年金 codes are SC001…SC099: 1,000 plans ask for more of them than that."""
+    spec = SampleSpec(rows=1200, plans=1000)
+    assert len(existing_plan_codes(spec)) == 1000
+
+
 @pytest.fixture
 def sample_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "data"

@@ -100,13 +100,15 @@ def _model(spec: SampleSpec) -> _Model:
     by_plan: dict[int, list[int]] = {}
     for position, owned in enumerate(portfolios):
         by_plan.setdefault(owned.plan, []).append(position)
+    broken = spec.rows // 2 if spec.realities and spec.rows >= 100 else None
     slots: list[tuple[int, int | None, str]] = []
-    for index in range(spec.rows):
+    for index in range(spec.rows - (broken is not None)):
         plan = index if index < len(plans) else rng.randrange(len(plans))
         choices = by_plan.get(plan, [])
         portfolio = rng.choice(choices) if choices and rng.random() < 0.75 else None
         slots.append((plan, portfolio, rng.choice(_BUSINESS_TYPES[plans[plan].plan_type])))
-    broken = spec.rows // 2 if spec.realities and spec.rows >= 100 else None
+    if broken is not None:  # a copy of the row above: no plan or portfolio hangs on the broken row alone
+        slots.insert(broken, slots[broken - 1])
     return _Model(tuple(plans), tuple(portfolios), tuple(slots), broken)
 
 
@@ -119,8 +121,9 @@ def _plans(rng: random.Random, count: int) -> list[_Plan]:
         else:
             plan_type = rng.choices(_PLAN_TYPES, _PLAN_TYPE_WEIGHTS)[0]
             pattern, span = _CODE_FORMATS[plan_type]
-            while (code := pattern.format(rng.randrange(1, span))) in codes:
-                pass
+            number = rng.randrange(1, span)
+            while (code := pattern.format(number)) in codes:  # taken: the next free one (width grows)
+                number += 1
             codes.add(code)
         client = rng.choice(_PLACES) + rng.choice(_CORES) + rng.choice(_FORMS)
         name = f"{client}企业年金计划" if plan_type == "单一计划" else f"{rng.choice(_PLACES)}{plan_type}{index}号"

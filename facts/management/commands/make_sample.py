@@ -24,7 +24,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         d = DEFAULT_SPEC
-        parser.add_argument("--rows", type=int, default=d.rows, help="Data rows (default: %(default)s).")
+        parser.add_argument("--rows", type=int, default=d.rows, help="Data rows of each sheet (default: %(default)s).")
         parser.add_argument("--plans", type=int, help="Distinct plan codes (default: max(8, rows / 20)).")
         parser.add_argument(
             "--portfolios", type=int, help="Distinct non-default portfolio codes (default: max(10, rows / 5))."
