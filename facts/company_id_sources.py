@@ -17,7 +17,6 @@ from facts.customer_names import clean_customer_name
 from facts.lookups import Lookups
 from wdh.config import Mappings
 
-NO_CUSTOMER_COMPANY_ID = "600866980"  # the company_id of 规模明细 rows without 客户名称
 COMPANY_ID_COLUMNS = ("company_id", "公司代码")  # a sheet's own company_id column: the first present is read
 COMPANY_ID_NONE = "__EMPTY__"  # company_id_by_name value: deliberately no company_id
 SINGLE_PLAN = "单一计划"
@@ -54,7 +53,7 @@ def company_id(
     customer_name: str | None,
     mappings: Mappings,
     lookups: Lookups,
-    no_customer: str | None = NO_CUSTOMER_COMPANY_ID,
+    no_customer: str | None,
 ) -> CompanyId:
     """company_id from the first source that gives one (§3); ``customer_name`` is the cleaned name."""
     found = company_id_by_plan(given, plan_code=plan_code, plan_type=plan_type, mappings=mappings, lookups=lookups)
@@ -76,9 +75,7 @@ def company_id_by_plan(
     return None
 
 
-def company_id_by_name(
-    customer_name: str | None, *, names: Mapping[str, str], no_customer: str | None = NO_CUSTOMER_COMPANY_ID
-) -> CompanyId:
+def company_id_by_name(customer_name: str | None, *, names: Mapping[str, str], no_customer: str | None) -> CompanyId:
     """The last sources: company_id_by_name (``names``: its :func:`name_index`), then
     ``no_customer`` for rows without 客户名称 (None: the sheet type has no such default);
     otherwise missing."""

@@ -7,6 +7,7 @@ cleanse_sheet on small sheets built in code (and once on a workbook written by t
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ import pytest
 from domains.annuity_performance.cleansing import (
     AMOUNT_COLUMNS,
     HEADER_RENAMES,
+    NO_CUSTOMER_COMPANY_ID,
     REQUIRED_COLUMNS,
     check_columns,
     cleanse_sheet,
@@ -575,15 +577,22 @@ def test_company_id_order(
     given: Any, plan: str, plan_type: str, customer: str | None, lookups: Lookups, expected: tuple[Any, Any]
 ) -> None:
     found = company_id(
-        given=given, plan_code=plan, plan_type=plan_type, customer_name=customer, mappings=MAPPINGS, lookups=lookups
+        given=given,
+        plan_code=plan,
+        plan_type=plan_type,
+        customer_name=customer,
+        mappings=MAPPINGS,
+        lookups=lookups,
+        no_customer=NO_CUSTOMER_COMPANY_ID,
     )
     assert found == CompanyId(*expected)
 
 
 def test_company_id_empty_by_name_stops_before_the_default() -> None:
     names = {"甲公司": "__EMPTY__"}
-    assert company_id_by_name("甲公司", names=names) == CompanyId(None, CompanyIdSource.DELIBERATELY_NONE)
-    assert company_id_by_name(None, names=names) == CompanyId("600866980", CompanyIdSource.NO_CUSTOMER)
+    by_name = functools.partial(company_id_by_name, names=names, no_customer=NO_CUSTOMER_COMPANY_ID)
+    assert by_name("甲公司") == CompanyId(None, CompanyIdSource.DELIBERATELY_NONE)
+    assert by_name(None) == CompanyId("600866980", CompanyIdSource.NO_CUSTOMER)
 
 
 def test_name_index_keys_cleaned_names_too() -> None:
@@ -595,7 +604,7 @@ def test_company_id_longer_than_its_column_is_an_error() -> None:
     lookups = Lookups(plan_company_ids={"P0101": "9" * 51})
     message = problem(
         company_id, given=None, plan_code="P0101", plan_type="单一计划", customer_name="甲",
-        mappings=MAPPINGS, lookups=lookups,
+        mappings=MAPPINGS, lookups=lookups, no_customer=NO_CUSTOMER_COMPANY_ID,
     )  # fmt: skip
     assert "company_id would be 51 characters" in message
 

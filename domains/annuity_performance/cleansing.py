@@ -47,7 +47,6 @@ from facts.codes import (
 from facts.company_id_sources import (
     AFTER_PLAN_TABLE,
     COMPANY_ID_COLUMNS,
-    NO_CUSTOMER_COMPANY_ID,
     SINGLE_PLAN,
     CompanyIdSource,
     company_id_by_name,
@@ -60,6 +59,7 @@ from facts.lookups import Lookups
 from wdh.config import Mappings
 
 HEADER_RENAMES = {"机构": "机构名称", "计划号": "计划代码"}  # ANNUITY_PERFORMANCE.md §3
+NO_CUSTOMER_COMPANY_ID = "600866980"  # the company_id of rows without 客户名称 (this sheet's rule only)
 AMOUNT_COLUMNS = ("期初资产规模", "期末资产规模", "供款", "流失_含待遇支付", "流失", "待遇支付", "投资收益")
 RATE_COLUMN = "当期收益率"
 REQUIRED_COLUMNS: tuple[str, ...] = (
