@@ -14,6 +14,7 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
+from facts.domain import domains_registered
 from refs.audit import run_context
 from wdh.errors import ExitCode
 from wdh.escaping import json_printable, printable
@@ -24,6 +25,12 @@ from wdh.report import result_json, result_text
 from wdh.run_ending import RunNotStartedError
 from wdh.startup import StartupCommand
 from wdh.tables import DEFAULT_DOMAIN
+
+
+def domain_help() -> str:
+    """``--domain``'s help: the installed sheet types, each a configured domain of that name."""
+    names = ", ".join(domains_registered())
+    return f"Configured domain, one of the installed sheet types: {names} (default: %(default)s)."
 
 
 def positive_int(text: str) -> int:
@@ -50,7 +57,7 @@ class JobCommand(StartupCommand):
         return super().execute(*args, **options)
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--domain", default=DEFAULT_DOMAIN, help="Configured domain (default: %(default)s).")
+        parser.add_argument("--domain", default=DEFAULT_DOMAIN, help=domain_help())
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument(
             "--plan-only",

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError
 
-from facts.domain import domain_configured
+from facts.domain import domain_configured, domains_registered
 from wdh.config import get_config
 from wdh.errors import WdhError
 from wdh.startup import StartupCommand
@@ -23,7 +23,9 @@ class Command(StartupCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--domain", default=DEFAULT_DOMAIN, help="Configured domain (default: %(default)s).")
+        names = ", ".join(domains_registered())
+        help_text = f"Configured domain, one of the installed sheet types: {names} (default: %(default)s)."
+        parser.add_argument("--domain", default=DEFAULT_DOMAIN, help=help_text)
         parser.add_argument("--apply", action="store_true", help="Run the statements instead of printing them.")
         parser.add_argument(
             "--with-foreign-keys",
