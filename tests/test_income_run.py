@@ -158,3 +158,15 @@ def test_backfill_refs_alone_for_the_income_domain(warehouse: None, sample_dir: 
 def _facts() -> list[str]:
     """The fact rows without their identity id (a reload numbers them anew), as sorted text."""
     return sorted(repr(row[1:]) for row in table_rows(AnnuityIncome._meta.db_table))
+
+
+def test_append_only_inserts(warehouse: None, tmp_path: Path) -> None:
+    rows = [[202602, "企年受托", "集合计划", "P0101", "集合计划甲", "9078", "乙公司", 5, "G04", "江苏"]]
+    path = write_book(tmp_path / sample_file_name(2026, 2), rows)
+    for expected in (1, 2):
+        done = run("run_job", "--domain", INCOME, "--file", str(path), "--mode", "append", "--execute")
+        assert (done["facts"]["mode"], done["facts"]["deleted"], done["facts"]["inserted"]) == ("append", 0, 1)
+        assert AnnuityIncome.objects.count() == expected
+    replaced = run("run_job", "--domain", INCOME, "--file", str(path), "--execute")  # delete_insert, the default
+    assert (replaced["facts"]["deleted"], replaced["facts"]["inserted"]) == (2, 1)
+    assert AnnuityIncome.objects.count() == 1
