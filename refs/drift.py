@@ -44,7 +44,7 @@ def inputs_drift(saved: SavedPlan, *, config_digest: str) -> list[str]:
 
 def plan_drift(saved: SavedPlan, fresh: SavedPlan) -> list[str]:
     """Every difference between ``saved`` and ``fresh`` (the same request planned now). Pure."""
-    changes = inputs_drift_between(saved, fresh)
+    changes = _inputs_changed(saved, fresh)
     fresh_targets = {t.target: t for t in fresh.targets}
     for target in saved.targets:
         changes += _target_drift(target, fresh_targets.get(target.target))
@@ -52,7 +52,7 @@ def plan_drift(saved: SavedPlan, fresh: SavedPlan) -> list[str]:
     return changes
 
 
-def inputs_drift_between(saved: SavedPlan, fresh: SavedPlan) -> list[str]:
+def _inputs_changed(saved: SavedPlan, fresh: SavedPlan) -> list[str]:
     changes = []
     if saved.config_digest != fresh.config_digest:
         changes.append("the configuration changed")
@@ -70,10 +70,8 @@ def _target_drift(saved: SavedTarget, fresh: SavedTarget | None) -> list[str]:
     changes += _named(f"{saved.target}: planned key(s) no longer absent (inserted meanwhile)", present)
     added = sorted(now - set(saved.insert_keys()))
     changes += _named(f"{saved.target}: key(s) absent now that the plan did not insert", added)
-    planned_rows = {row[0]: row for row in saved.inserts}
-    differ = [str(r[0]) for r in fresh.inserts if r[0] in planned_rows and (planned_rows[r[0]] != r)]
-    if saved.columns != fresh.columns and saved.inserts and fresh.inserts:
-        differ = [str(r[0]) for r in fresh.inserts if r[0] in planned_rows]
+    planned_rows, rows_now = _rows(saved), _rows(fresh)
+    differ = [key for key, row in rows_now.items() if key in planned_rows and planned_rows[key] != row]
     changes += _named(f"{saved.target}: row(s) derived now differ from the planned ones", differ)
     fills_now = {(key, column): value for key, column, value in fresh.fills}
     filled = [f"{key}.{column}" for key, column, _ in saved.fills if (key, column) not in fills_now]
@@ -84,6 +82,10 @@ def _target_drift(saved: SavedTarget, fresh: SavedTarget | None) -> list[str]:
     other = [f"{k}.{c}" for k, c, v in saved.fills if (k, c) in fills_now and fills_now[(k, c)] != v]
     changes += _named(f"{saved.target}: cell value(s) derived now differ from the planned ones", other)
     return changes
+
+
+def _rows(target: SavedTarget) -> dict[str, dict[str, str | None]]:
+    return {str(row[0]): dict(zip(target.columns, row, strict=True)) for row in target.inserts}
 
 
 def _facts_drift(saved: SavedPlan, fresh: SavedPlan) -> list[str]:
