@@ -11,6 +11,7 @@ from django.db import connection
 from facts.models import FACT_COLUMNS, AnnuityPerformance
 from refs.models import AnnuityPlan, BackfillRun, Portfolio, RunPlan, RunStatus
 from refs.saved_plans import plan_decode
+from tests.processes import session
 from tests.test_backfill import ROWS, run, run_failing, table_rows
 from tests.workbooks import write_workbook
 
@@ -121,7 +122,10 @@ def test_a_changed_configuration_is_refused(warehouse: None, use_config: Any, tm
 def test_a_planned_key_inserted_meanwhile_is_refused(warehouse: None, tmp_path: Path) -> None:
     path = write_workbook(tmp_path / FILE_NAME, ROWS)
     planned = plan_only(path)
-    AnnuityPlan.objects.create(年金计划号="P0002", 计划全称="另一个会话")
+    other = session(autocommit=True)  # another session, committing on its own
+    with other.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {AnnuityPlan._meta.db_table} (年金计划号, 计划全称) VALUES ('P0002', '别处')")
+    other.close()
     assert "plans: planned key(s) no longer absent (inserted meanwhile): P0002" in refused(planned)
 
 
@@ -129,7 +133,10 @@ def test_a_planned_cell_filled_meanwhile_is_refused(warehouse: None, tmp_path: P
     path = write_workbook(tmp_path / FILE_NAME, ROWS)
     AnnuityPlan.objects.create(年金计划号="P0001", 计划全称=None)
     planned = run("backfill_refs", "--file", str(path), "--mode", "fill_null_only", "--targets", "plans")["audit_id"]
-    AnnuityPlan.objects.filter(pk="P0001").update(计划全称="手工填写")
+    other = session(autocommit=True)
+    with other.cursor() as cursor:
+        cursor.execute(f"UPDATE {AnnuityPlan._meta.db_table} SET 计划全称 = '手工填写' WHERE 年金计划号 = 'P0001'")
+    other.close()
     before = tables()
     error, summary = run_failing("backfill_refs", "--apply", str(planned))
     assert error.returncode == 2 and summary["status"] == "failed"
@@ -153,3 +160,11 @@ def test_a_plan_is_stored_compactly(warehouse: None, tmp_path: Path) -> None:
     decoded = plan_decode(bytes(saved.data))
     assert sum(len(t.inserts) for t in decoded.targets) == 4000
     assert len(bytes(saved.data)) < path.stat().st_size / 2
+
+
+def test_fact_rows_that_read_differently_now_are_refused(warehouse: None, tmp_path: Path) -> None:
+    """Same files, same configuration, but a lookup table changed: the rows would differ."""
+    path = write_workbook(tmp_path / FILE_NAME, [{"计划代码": "P0777", "计划类型": "单一计划", "客户名称": "无名公司"}])
+    planned = int(run("run_job", "--file", str(path))["audit_id"])
+    AnnuityPlan.objects.create(年金计划号="P0777", company_id="123456789")
+    assert "the fact rows read now differ from the planned ones" in refused(planned)
