@@ -46,6 +46,7 @@ def test_apply_writes_exactly_what_an_execute_run_writes(warehouse: None, tmp_pa
     assert [t["inserted"] for t in applied["backfill"]["targets"]] == [
         t["inserted"] for t in executed["backfill"]["targets"]
     ]
+    assert applied["applies"] == planned
     record = BackfillRun.objects.get(pk=applied["audit_id"])
     assert record.applies_id == planned and record.status == RunStatus.SUCCEEDED
     saved = plan_decode(bytes(RunPlan.objects.get(run_id=planned).data))

@@ -39,6 +39,7 @@ def result_json(result: RunResult, *, verbosity: int = 1) -> dict[str, Any]:
         "status": str(result.status),
         "exit_code": int(result.exit_code),
         "audit_id": result.audit_id,
+        "applies": request.applies,
         "started_at": result.started_at.isoformat(),
         "finished_at": result.finished_at.isoformat() if result.finished_at else None,
         "config_digest": result.config_digest,
@@ -147,7 +148,8 @@ def _headline(result: RunResult) -> str:
     request = result.request
     mode = "execute" if request.execute else "plan-only"
     record = f"audit record {result.audit_id}" if result.audit_id else "no audit record"
-    return f"{request.command} {request.domain} ({mode}): {result.status} — {record}"
+    applies = f", applying the plan of run {request.applies}" if request.applies else ""
+    return f"{request.command} {request.domain} ({mode}{applies}): {result.status} — {record}"
 
 
 def _target_text(outcome: Any, planned: bool, verbosity: int) -> list[str]:
