@@ -3,9 +3,13 @@ exactly it, or refuses with exit 2 and writes nothing when anything drifted sinc
 
 from __future__ import annotations
 
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 
 from facts.models import FACT_COLUMNS, AnnuityPerformance
@@ -77,14 +81,8 @@ def test_applying_a_run_that_is_not_a_plan_is_refused(warehouse: None, tmp_path:
     assert error.returncode == 2 and "apply it with manage.py backfill_refs" in str(error)
 
 
-def run_failing_plain(command: str, *args: str) -> tuple[Any, str]:
+def run_failing_plain(command: str, *args: str) -> tuple[CommandError, str]:
     """A refusal made before any run starts prints no summary: only the error."""
-    from io import StringIO
-
-    import pytest
-    from django.core.management import call_command
-    from django.core.management.base import CommandError
-
     out = StringIO()
     with pytest.raises(CommandError) as caught:
         call_command(command, *args, stdout=out, stderr=StringIO())
@@ -98,6 +96,7 @@ def refused(planned: int) -> str:
     assert tables() == before  # nothing written
     record = BackfillRun.objects.get(pk=summary["audit_id"])
     assert record.applies_id == planned and record.status == RunStatus.FAILED
+    assert f"the plan of run {planned} no longer holds; nothing was written" in str(error)
     return str(error)
 
 
