@@ -168,3 +168,12 @@ def test_fact_rows_that_read_differently_now_are_refused(warehouse: None, tmp_pa
     planned = int(run("run_job", "--file", str(path))["audit_id"])
     AnnuityPlan.objects.create(年金计划号="P0777", company_id="123456789")
     assert "the fact rows read now differ from the planned ones" in refused(planned)
+
+
+def test_plan_only_text_says_how_to_apply_the_saved_plan(warehouse: None, tmp_path: Path) -> None:
+    path = write_workbook(tmp_path / FILE_NAME, ROWS)
+    out = StringIO()
+    call_command("backfill_refs", "--file", str(path), stdout=out, stderr=StringIO())
+    run_id = BackfillRun.objects.latest("pk").pk
+    assert f"plan saved: write exactly it with manage.py backfill_refs --apply {run_id}" in out.getvalue()
+    assert RunPlan.objects.filter(run_id=run_id).exists()

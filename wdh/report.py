@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from facts.batch import describe_row_error
+from refs.models import RunStatus
 from wdh.escaping import printable
 from wdh.jobs import RunResult
 
@@ -141,6 +142,9 @@ def result_text(result: RunResult, *, verbosity: int = 1) -> list[str]:
     if result.facts is not None:
         lines += _facts_text(result, planned)
     lines += [f"  warning: {warning}" for warning in result.warnings]
+    if result.saved is not None and result.status == RunStatus.PLANNED:
+        apply = f"manage.py {result.request.command} --apply {result.audit_id}"
+        lines.append(f"  plan saved: write exactly it with {apply}")
     return [printable(line) for line in lines]
 
 
