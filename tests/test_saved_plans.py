@@ -177,3 +177,17 @@ def test_plan_only_text_says_how_to_apply_the_saved_plan(warehouse: None, tmp_pa
     run_id = BackfillRun.objects.latest("pk").pk
     assert f"plan saved: write exactly it with manage.py backfill_refs --apply {run_id}" in out.getvalue()
     assert RunPlan.objects.filter(run_id=run_id).exists()
+
+
+def test_apply_of_a_fill_plan_fills_exactly_the_planned_cells(warehouse: None, tmp_path: Path) -> None:
+    path = write_workbook(tmp_path / FILE_NAME, ROWS)
+    AnnuityPlan.objects.create(年金计划号="P0001", 计划全称=None, 备注="保留")
+    planned = run("backfill_refs", "--file", str(path), "--mode", "fill_null_only", "--targets", "plans")["audit_id"]
+    saved = plan_decode(bytes(RunPlan.objects.get(run_id=planned).data))
+    applied = run("backfill_refs", "--apply", str(planned), "--verbosity", "2")
+    row = AnnuityPlan.objects.get(pk="P0001")
+    assert {(key, column, value) for key, column, value in saved.targets[0].fills} == {
+        ("P0001", cell["column"], cell["value"]) for cell in applied["backfill"]["targets"][0]["cells"]
+    }
+    assert ("P0001", "计划全称", "甲计划") in saved.targets[0].fills and row.计划全称 == "甲计划"
+    assert row.备注 == "保留" and AnnuityPlan.objects.count() == 1  # never inserted, never overwritten
