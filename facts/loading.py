@@ -192,3 +192,17 @@ def _text(value: Any) -> str | None:
     if isinstance(value, Decimal):
         return format(value, "f")
     return str(value)
+
+
+def scope_text(scope: Scope) -> tuple[str | None, ...]:
+    """A delete scope's pk values as text, as a saved plan keeps them."""
+    return tuple(_text(value) for value in scope)
+
+
+def fact_rows_digest(rows: Sequence[dict[str, Any]]) -> str:
+    """SHA-256 of the rows' values in COPY order: equal digests, equal rows loaded. Pure."""
+    digest = hashlib.sha256()
+    values = operator.itemgetter(*FACT_COLUMNS)
+    for start in range(0, len(rows), COPY_CHUNK):  # repr of str, Decimal, date and None is exact
+        digest.update(repr(list(map(values, rows[start : start + COPY_CHUNK]))).encode())
+    return digest.hexdigest()

@@ -80,6 +80,7 @@ def audit_start(request: JobRequest, *, config_path: str, config_digest: str) ->
             working_dir=request.working_dir,
             config_path=config_path,
             config_digest=config_digest,
+            applies_id=request.applies,
         )
 
 
