@@ -128,10 +128,9 @@ def archived_references(*, run_id: int, table: str, column: str, keys: Sequence[
     if not keys:
         return {}
     sql = (
-        f'SELECT a.row ->> %s, count(*) FROM {ARCHIVE} a WHERE a.run_id = %s AND a.table = %s AND a.kind = %s '
+        f"SELECT a.row ->> %s, count(*) FROM {ARCHIVE} a WHERE a.run_id = %s AND a.table = %s AND a.kind = %s "
         "AND a.row ->> %s = ANY(%s) GROUP BY 1"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [column, run_id, table, ArchiveKind.DELETED.value, column, list(keys)])
         return {str(k): int(n) for k, n in cursor.fetchall()}
-
