@@ -10,7 +10,7 @@ from django.db.models import Count, Max, Min
 from django.urls import reverse
 from django.utils import timezone
 
-from refs.models import BackfillRun
+from refs.models import BackfillRun, RunMode, RunStatus
 from wdh.errors import ExitCode
 from wdh.startup import StartupCommand
 
@@ -70,6 +70,8 @@ class Command(StartupCommand):
             lines.append(f"  facts: {run.facts_deleted} deleted, {run.facts_inserted} inserted")
         if run.error:
             lines.append(f"  error ({run.error_where}): {run.error}")
+        reverts = run.reverts.filter(mode=RunMode.EXECUTE, status=RunStatus.SUCCEEDED).values_list("pk", flat=True)
+        lines += [f"  reverted by run {revert}" for revert in reverts]
         lines.append(f"  in the admin: {reverse('admin:refs_backfillrun_change', args=[run.pk])}")
         return lines
 
