@@ -96,12 +96,12 @@ def state_reset(domain: Any, seed: Seed) -> None:
     benchmark database (and refuses any other)."""
     from django.db import connection, transaction
 
-    from refs.models import BackfillRun, RunCell, RunFile, RunKey, RunTarget
+    from refs.models import BackfillRun, FactArchive, RunCell, RunFile, RunKey, RunTarget
     from wdh.postgres import copy_rows
 
     _refuse_foreign_database(connection.settings_dict["NAME"])
     plans, portfolios = domain.targets("all")
-    audit = [model._meta.db_table for model in (RunCell, RunKey, RunTarget, RunFile, BackfillRun)]
+    audit = [model._meta.db_table for model in (FactArchive, RunCell, RunKey, RunTarget, RunFile, BackfillRun)]
     tables = [domain.facts.qualified, plans.qualified_name, portfolios.qualified_name]
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("TRUNCATE " + ", ".join([*tables, *(f'"{name}"' for name in audit)]))
