@@ -121,7 +121,8 @@ def facts_sql(plan: FactPlan) -> list[str]:
         where, _ = query.get_compiler(connection=connection).compile(query.where)
         chunk_count = -(-len(plan.scopes) // DELETE_CHUNK)
         statements.append(
-            f"-- {len(plan.scopes)} key scope(s) in {chunk_count} statement(s); first scopes shown\n"
+            f"-- {len(plan.scopes)} key scope(s) in {chunk_count} statement(s); first scopes shown; "
+            "each chunk's rows are first copied whole to the run's fact archive (for revert_run)\n"
             f"DELETE FROM {plan.table.qualified} WHERE {where}"
         )
     columns = ", ".join(f'"{column}"' for column in FACT_COLUMNS)
