@@ -156,6 +156,17 @@ def _record(record: BackfillRun, result: RevertResult, render: Callable[[RevertR
 
 
 def _finish(record: BackfillRun, result: RevertResult, render: Callable[[RevertResult], dict[str, Any]]) -> None:
-    """Record the end of a plan-only, refused or failed revert, in its own transaction."""
-    with transaction.atomic():
-        _record(record, result, render)
+    """Record the end of a plan-only, refused or failed revert, in its own transaction; when
+    the failure was the connection itself, once more on a fresh one. When that fails too, the
+    result says so (exit 1) and the record stays ``running`` for ``abandon_runs``."""
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic():
+                _record(record, result, render)
+            return
+        except DatabaseError as exc:
+            if attempt == 2:
+                result.exit_code = ExitCode.FAILURE
+                result.error = f"{result.error or 'the revert ended'}; its audit record could not be finished: {exc}"
+                return
+            connection.close()
