@@ -218,6 +218,13 @@ def test_revert_run_as_a_child_process(warehouse: None, tmp_path: Path, subproce
     before = checksums()
     first = job(small(tmp_path, FEBRUARY))
     env = {**subprocess_env, "WDH_MAPPINGS_DIR": str(Path(settings.BASE_DIR) / "wdh" / "mappings")}
+    planned = subprocess.run(
+        [sys.executable, "manage.py", "revert_run", str(first)],
+        cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert planned.returncode == 0, planned.stderr
+    assert "would delete 4 reference key(s): plans:P0001, plans:P0002, portfolios:1, portfolios:2" in planned.stdout
+    assert "would delete 2 fact row(s) the run inserted, would restore 0 it deleted" in planned.stdout
     done = subprocess.run(
         [sys.executable, "manage.py", "revert_run", str(first), "--execute"],
         cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120,
