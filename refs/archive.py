@@ -19,12 +19,13 @@ from typing import Any
 
 from django.db import connection, models
 
-from refs.models import ArchiveKind, FactArchive, RunKey
+from refs.models import ArchiveKind, BackfillRun, FactArchive, RunKey
 from wdh.config import FactsTable
 from wdh.identifiers import quote_ident
 
 ARCHIVE = quote_ident(FactArchive._meta.db_table)
 RUN_KEYS = quote_ident(RunKey._meta.db_table)
+RUNS = quote_ident(BackfillRun._meta.db_table)
 _COLUMNS = '"run_id", "table", "kind", "fact_id", "scope", "row"'
 
 
@@ -80,19 +81,21 @@ def restore_sql(table: str) -> str:
     )
 
 
-def rows_changed_since(*, run_id: int, table: str, ids: Sequence[int]) -> set[int]:
+def rows_changed_since(*, run_id: int, table: str, ids: Sequence[int], reverts: Sequence[int]) -> set[int]:
     """Which of ``ids`` (fact rows run ``run_id`` inserted) are gone or no longer the version it
     wrote: their ``xmin`` differs from that of the archive row written in the same transaction.
-    Reads only."""
+    A row a later revert (``reverts``: their audit ids) put back whole from its archive counts as
+    unchanged: it carries that revert's transaction id, as does the revert's record. Reads only."""
     if not ids:
         return set()
     sql = (
         f"SELECT a.fact_id FROM {ARCHIVE} a LEFT JOIN {table} t ON t.id = a.fact_id "
         "WHERE a.run_id = %s AND a.table = %s AND a.kind = %s AND a.fact_id = ANY(%s) "
-        "AND (t.id IS NULL OR NOT (t.xmin = a.xmin))"
+        "AND (t.id IS NULL OR NOT (t.xmin = a.xmin) "
+        f"AND NOT EXISTS (SELECT 1 FROM {RUNS} r WHERE r.id = ANY(%s) AND r.xmin = t.xmin))"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [run_id, table, ArchiveKind.INSERTED.value, list(ids)])
+        cursor.execute(sql, [run_id, table, ArchiveKind.INSERTED.value, list(ids), list(reverts)])
         return {int(row[0]) for row in cursor.fetchall()}
 
 

@@ -154,6 +154,12 @@ def _later_runs(run: BackfillRun) -> QuerySet[BackfillRun]:
     ).exclude(pk__in=reverted)
 
 
+def _later_reverts(run: BackfillRun) -> QuerySet[BackfillRun, int]:
+    return BackfillRun.objects.filter(
+        pk__gt=run.pk, command="revert_run", mode=RunMode.EXECUTE, status=RunStatus.SUCCEEDED
+    ).values_list("pk", flat=True)
+
+
 def _touched(later: QuerySet[BackfillRun], target: str, keys: Iterable[str]) -> dict[str, list[int]]:
     """Key → the later runs that inserted it or filled one of its cells."""
     keys = list(keys)
@@ -188,12 +194,15 @@ def _plan_facts(plan: RevertPlan, run: BackfillRun, later: QuerySet[BackfillRun]
             deleted[name] += 1
     if not scopes and (run.facts_inserted or run.facts_deleted):
         plan.kept.append(Kept("the run's fact load", "it ran before wdh kept a fact archive: it cannot be taken back"))
-    changed = {table: rows_changed_since(run_id=run.pk, table=table, ids=ids) for (table, _), ids in inserted.items()}
+    reverts = list(_later_reverts(run))
+    changed: dict[str, set[int]] = defaultdict(set)
+    for (table, _), ids in inserted.items():
+        changed[table] |= rows_changed_since(run_id=run.pk, table=table, ids=ids, reverts=reverts)
     for name, scope in scopes.items():
         table = name[0]
         what = f"facts {table} scope {_scope_text(scope)}"
         by = FactArchive.objects.filter(run__in=later, table=table, scope=scope).values_list("run_id", flat=True)
-        edited = [i for i in inserted[name] if i in changed.get(table, set())]
+        edited = [i for i in inserted[name] if i in changed[table]]
         if by.exists():
             plan.kept.append(Kept(what, f"loaded again by {_runs(by.distinct())}"))
         elif edited:

@@ -96,6 +96,19 @@ def test_reverting_a_delete_insert_run_puts_the_rows_it_deleted_back(warehouse: 
     assert checksums() == after_first
 
 
+def test_the_last_two_runs_reverted_last_first_leave_the_warehouse_as_before_both(
+    warehouse: None, tmp_path: Path
+) -> None:
+    before = checksums()
+    first = job(sample(tmp_path, "first", 1))
+    second = job(sample(tmp_path, "second", 2))  # deletes the first's rows; its revert puts them back
+
+    run("revert_run", str(second), "--execute")
+    run("revert_run", str(first), "--execute")
+
+    assert checksums() == before
+
+
 def test_plan_only_is_the_default_writes_nothing_and_lists_the_actions_execute_takes(
     warehouse: None, tmp_path: Path
 ) -> None:
