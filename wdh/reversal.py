@@ -30,6 +30,7 @@ from wdh.session import session_configure
 
 logger = logging.getLogger("wdh.reversal")
 COMMAND = "revert_run"
+LISTED = 20  # kept items named in the error message itself
 
 
 class RevertRefusedError(InputError):
@@ -113,7 +114,9 @@ def _execute(
 
 def _refuse_unless_partial(plan: RevertPlan, request: RevertRequest) -> None:
     if plan.kept and not request.partial:
-        listed = "; ".join(f"{kept.what}: {kept.reason}" for kept in plan.kept)
+        listed = "; ".join(f"{kept.what}: {kept.reason}" for kept in plan.kept[:LISTED])
+        if len(plan.kept) > LISTED:
+            listed += f"; … (+{len(plan.kept) - LISTED}, every one in the output and the audit record)"
         raise RevertRefusedError(
             f"run {plan.run_id} cannot be reverted whole; {len(plan.kept)} item(s) must be kept — {listed}. "
             "Nothing was written. Add --partial to revert the rest and keep these."
