@@ -212,6 +212,18 @@ def test_keys_and_scopes_a_later_run_touched_are_kept_and_listed(warehouse: None
     assert checksums() == before
 
 
+def test_a_fact_load_without_an_archive_is_kept_not_guessed(warehouse: None, tmp_path: Path) -> None:
+    first = job(small(tmp_path, FEBRUARY))
+    FactArchive.objects.filter(run_id=first).delete()  # as a run from before the archive existed
+    before = checksums()
+
+    summary = refused(str(first), "--execute")
+
+    assert kept(summary)[0] == "the run's fact load" and "cannot be taken back" in summary["kept"][0]["reason"]
+    assert sorted(kept(summary)[1:]) == ["plans P0001", "plans P0002", "portfolios 1", "portfolios 2"]
+    assert checksums() == before
+
+
 def test_a_revert_while_another_run_holds_the_lock_exits_3(warehouse: None, tmp_path: Path) -> None:
     first = job(small(tmp_path, FEBRUARY))
     before = checksums()
