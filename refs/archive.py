@@ -81,21 +81,19 @@ def restore_sql(table: str) -> str:
     )
 
 
-def rows_changed_since(*, run_id: int, table: str, ids: Sequence[int], reverts: Sequence[int]) -> set[int]:
-    """Which of ``ids`` (fact rows run ``run_id`` inserted) are gone or no longer the version it
-    wrote: their ``xmin`` differs from that of the archive row written in the same transaction.
+def rows_changed_since(*, run_id: int, table: str, reverts: Sequence[int]) -> set[int]:
+    """The fact rows run ``run_id`` inserted into ``table`` that are gone or no longer the version
+    it wrote: their ``xmin`` differs from that of the archive row written in the same transaction.
     A row a later revert (``reverts``: their audit ids) put back whole from its archive counts as
     unchanged: it carries that revert's transaction id, as does the revert's record. Reads only."""
-    if not ids:
-        return set()
     sql = (
         f"SELECT a.fact_id FROM {ARCHIVE} a LEFT JOIN {table} t ON t.id = a.fact_id "
-        "WHERE a.run_id = %s AND a.table = %s AND a.kind = %s AND a.fact_id = ANY(%s) "
-        "AND (t.id IS NULL OR NOT (t.xmin = a.xmin) "
-        f"AND NOT EXISTS (SELECT 1 FROM {RUNS} r WHERE r.id = ANY(%s) AND r.xmin = t.xmin))"
+        "WHERE a.run_id = %s AND a.table = %s AND a.kind = %s "
+        "AND (t.id IS NULL OR (NOT (t.xmin = a.xmin) "
+        f"AND NOT EXISTS (SELECT 1 FROM {RUNS} r WHERE r.id = ANY(%s) AND r.xmin = t.xmin)))"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [run_id, table, ArchiveKind.INSERTED.value, list(ids), list(reverts)])
+        cursor.execute(sql, [run_id, table, ArchiveKind.INSERTED.value, list(reverts)])
         return {int(row[0]) for row in cursor.fetchall()}
 
 

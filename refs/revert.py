@@ -176,17 +176,18 @@ def _runs(ids: Iterable[int]) -> str:
 
 
 def _plan_facts(plan: RevertPlan, run: BackfillRun, later: QuerySet[BackfillRun], *, facts: str) -> None:
-    archived = FactArchive.objects.filter(run=run).values_list("table", "kind", "fact_id", "scope").order_by("id")
-    scopes: dict[tuple[str, str], dict[str, Any]] = {}
-    inserted: dict[tuple[str, str], list[int]] = defaultdict(list)
-    deleted: dict[tuple[str, str], int] = defaultdict(int)
-    for table, kind, fact_id, scope in archived.iterator(chunk_size=10_000):
-        if table != facts:
-            raise InputError(
-                f"run {run.pk} loaded {table}; domains.{run.domain}.facts now names {facts}: "
-                "point the configuration back at that table to revert the run"
-            )
-        name = (table, json.dumps(scope, sort_keys=True, ensure_ascii=False))
+    archived = FactArchive.objects.filter(run=run)
+    elsewhere = archived.exclude(table=facts).values_list("table", flat=True).first()
+    if elsewhere is not None:
+        raise InputError(
+            f"run {run.pk} loaded {elsewhere}; domains.{run.domain}.facts now names {facts}: "
+            "point the configuration back at that table to revert the run"
+        )
+    scopes: dict[str, dict[str, Any]] = {}
+    inserted: dict[str, list[int]] = defaultdict(list)
+    deleted: dict[str, int] = defaultdict(int)
+    for kind, fact_id, scope in archived.values_list("kind", "fact_id", "scope").order_by("id").iterator(10_000):
+        name = _scope_name(scope)
         scopes.setdefault(name, scope)
         if kind == ArchiveKind.INSERTED:
             inserted[name].append(fact_id)
@@ -194,21 +195,25 @@ def _plan_facts(plan: RevertPlan, run: BackfillRun, later: QuerySet[BackfillRun]
             deleted[name] += 1
     if not scopes and (run.facts_inserted or run.facts_deleted):
         plan.kept.append(Kept("the run's fact load", "it ran before wdh kept a fact archive: it cannot be taken back"))
-    reverts = list(_later_reverts(run))
-    changed: dict[str, set[int]] = defaultdict(set)
-    for (table, _), ids in inserted.items():
-        changed[table] |= rows_changed_since(run_id=run.pk, table=table, ids=ids, reverts=reverts)
+    changed = rows_changed_since(run_id=run.pk, table=facts, reverts=list(_later_reverts(run)))
+    again: dict[str, list[int]] = defaultdict(list)
+    for run_id, scope in (
+        FactArchive.objects.filter(run__in=later, table=facts).values_list("run_id", "scope").distinct()
+    ):
+        again[_scope_name(scope)].append(run_id)
     for name, scope in scopes.items():
-        table = name[0]
-        what = f"facts {table} scope {_scope_text(scope)}"
-        by = FactArchive.objects.filter(run__in=later, table=table, scope=scope).values_list("run_id", flat=True)
-        edited = [i for i in inserted[name] if i in changed[table]]
-        if by.exists():
-            plan.kept.append(Kept(what, f"loaded again by {_runs(by.distinct())}"))
+        what = f"facts {facts} scope {_scope_text(scope)}"
+        edited = [i for i in inserted[name] if i in changed]
+        if again[name]:
+            plan.kept.append(Kept(what, f"loaded again by {_runs(again[name])}"))
         elif edited:
             plan.kept.append(Kept(what, f"{len(edited)} of its rows were edited or deleted since (ids {_ids(edited)})"))
         else:
-            plan.scopes.append(ScopeRevert(table, scope, tuple(inserted[name]), deleted[name]))
+            plan.scopes.append(ScopeRevert(facts, scope, tuple(inserted[name]), deleted[name]))
+
+
+def _scope_name(scope: dict[str, Any]) -> str:
+    return json.dumps(scope, sort_keys=True, ensure_ascii=False)
 
 
 def _plan_keys(
