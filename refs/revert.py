@@ -285,7 +285,7 @@ def _plan_cells(plan: RevertPlan, run: BackfillRun, target: RefTarget, later: Qu
     touched = _touched(later, target.name, {key for key, _, _ in cells})
     for key, column, value in cells:
         what = f"{target.name} {key}.{column}"
-        now = current.get(key, {}).get(column) if key in current else None
+        now = current.get(key, {}).get(column)
         if key in touched:
             plan.kept.append(Kept(what, f"touched by {_runs(touched[key])}"))
         elif key not in current:
