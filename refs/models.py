@@ -192,6 +192,14 @@ class BackfillRun(models.Model):
         related_name="applied_by",
         help_text="The plan-only run whose saved plan this run applied (--apply RUN_ID).",
     )
+    reverted_run = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="reverts",
+        help_text="revert_run: the execute run this run reverts (or, plan-only, would revert).",
+    )
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -321,3 +329,28 @@ class RunPlan(models.Model):
 
     def __str__(self) -> str:
         return f"plan of run {self.run_id}"
+
+
+class ArchiveKind(models.TextChoices):
+    DELETED = "deleted", "deleted by the run (kept whole)"
+    INSERTED = "inserted", "inserted by the run"
+
+
+class FactArchive(models.Model):
+    """A fact row an execute run's load deleted (every column, so ``revert_run`` can put it
+    back as it was) or inserted (its id, so ``revert_run`` can delete it). Append-only, written
+    in the run's transaction (``refs.archive``)."""
+
+    run = models.ForeignKey(BackfillRun, on_delete=models.CASCADE, related_name="fact_archive")
+    table = models.CharField(max_length=400, help_text="Quoted, qualified fact table.")
+    kind = models.CharField(max_length=10, choices=ArchiveKind.choices)
+    fact_id = models.BigIntegerField(help_text="The fact row's id.")
+    scope = models.JSONField(help_text="The row's delete_insert scope: its pk columns and values.")
+    row = models.JSONField(null=True, blank=True, help_text="Deleted rows: every column (to_jsonb); else empty.")
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["run", "kind"], name="factarchive_run_kind")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} {self.kind} {self.table} id {self.fact_id}"

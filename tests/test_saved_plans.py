@@ -53,6 +53,9 @@ def test_apply_writes_exactly_what_an_execute_run_writes(warehouse: None, tmp_pa
     assert applied["applies"] == planned
     record = BackfillRun.objects.get(pk=applied["audit_id"])
     assert record.applies_id == planned and record.status == RunStatus.SUCCEEDED
+    out = StringIO()
+    call_command("show_run", str(record.pk), stdout=out)
+    assert f"applies the plan of run {planned}" in out.getvalue()
     saved = plan_decode(bytes(RunPlan.objects.get(run_id=planned).data))
     assert {t.target: set(t.insert_keys()) for t in saved.targets} == {
         "plans": set(AnnuityPlan.objects.values_list("pk", flat=True)),

@@ -37,6 +37,7 @@ from facts.cleansing import RowError
 from facts.loading import FactMode, FactOutcome, FactPlan, facts_apply, facts_plan, facts_validate, facts_write
 from facts.loading import plan_outcome as facts_plan_outcome
 from facts.lookups import lookups_read
+from refs.archive import RunArchive
 from refs.audit import audit_abandon, audit_finish, audit_start
 from refs.backfill import (
     BackfillMode,
@@ -388,7 +389,8 @@ def _execute(
         if progress:
             progress(f"loading {len(batch.rows)} fact rows", 0, None)
         with result.timed("facts"):
-            result.facts = facts_apply(fact_plan)
+            assert result.audit_id is not None  # the record exists before the run reads anything
+            result.facts = facts_apply(fact_plan, archive=RunArchive(run_id=result.audit_id, table=domain.facts))
     else:
         result.facts = _skipped_facts(domain, request)
 
