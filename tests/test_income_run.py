@@ -170,3 +170,17 @@ def test_append_only_inserts(warehouse: None, tmp_path: Path) -> None:
     replaced = run("run_job", "--domain", INCOME, "--file", str(path), "--execute")  # delete_insert, the default
     assert (replaced["facts"]["deleted"], replaced["facts"]["inserted"]) == (2, 1)
     assert AnnuityIncome.objects.count() == 1
+
+
+def test_a_saved_income_plan_applies_and_its_run_reverts(warehouse: None, sample_dir: Path) -> None:
+    """Saved plans and revert_run work for the second domain as for the first (issue 12 items 2, 4)."""
+    plans_before = table_rows(AnnuityPlan._meta.db_table)
+    planned = run("run_job", "--domain", INCOME, "--data-dir", str(sample_dir), "--backfill-refs", "all")
+    assert AnnuityIncome.objects.count() == 0
+    applied = run("run_job", "--apply", str(planned["audit_id"]))
+    assert applied["status"] == "succeeded" and applied["domain"] == INCOME
+    assert AnnuityIncome.objects.count() == planned["facts"]["inserted"] == SampleSpec().rows - 1
+    reverted = run("revert_run", str(applied["audit_id"]), "--execute")
+    assert reverted["status"] == "succeeded"
+    assert AnnuityIncome.objects.count() == 0
+    assert table_rows(AnnuityPlan._meta.db_table) == plans_before
