@@ -100,6 +100,9 @@ def test_approve_then_apply_approved_writes_exactly_the_planned_rows(
     plan = plan_of(planned)
     assert (plan.state, plan.outcome_run_id, plan.reviewed_by) == (PlanState.APPLIED, applying.pk, "admin")
     assert plan.review_comment == "checked against the monthly report" and plan.reviewed_at is not None
+    out = StringIO()
+    call_command("show_run", str(planned), stdout=out)
+    assert f"  plan: already applied by run {applying.pk} — checked against the monthly report" in out.getvalue()
     assert apply_approved() == {"apply_approved": [], "exit_code": 0}  # applied once: nothing left to do
 
 
