@@ -25,8 +25,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import PurePath
+from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from facts.discovery import year_month_of
@@ -62,7 +64,10 @@ def plans_supersede(plan: RunPlan) -> None:
     plan_states_lock()  # concurrent saves of the same month see each other
     run = plan.run
     same = RunPlan.objects.filter(run__domain=run.domain, months__overlap=plan.months).exclude(pk=plan.pk)
-    same.filter(run_id__lt=run.pk, state__in=OPEN).update(state=PlanState.SUPERSEDED, superseded_by=run)
+    older = list(same.filter(run_id__lt=run.pk).values_list("pk", flat=True))
+    # The state test on the UPDATE itself (no join, no subquery): PostgreSQL re-checks it on a
+    # row an apply run changed meanwhile, so an applied plan never becomes superseded.
+    _open(pk__in=older).update(state=PlanState.SUPERSEDED, superseded_by=run)
     newer = same.filter(run_id__gt=run.pk).order_by("-run_id").values_list("run_id", flat=True).first()
     if newer is not None:
         RunPlan.objects.filter(pk=plan.pk).update(state=PlanState.SUPERSEDED, superseded_by_id=newer)
@@ -70,18 +75,20 @@ def plans_supersede(plan: RunPlan) -> None:
 
 def plan_review(run_id: int, *, approve: bool, user: str, comment: str) -> RunPlan:
     """Approve or reject the plan of run ``run_id`` as ``user``. Writes one ``RunPlan`` row and
-    nothing else. Raises :class:`ReviewRefused` when that run has no plan or it is not
-    ``planned`` any more (the message says what it is)."""
+    nothing else. Raises :class:`ReviewRefused` when that run has no plan, its plan is not
+    ``planned`` any more (the message says what it is), or its run never recorded its end."""
     if len(comment) > COMMENT_LIMIT:
         raise ReviewRefused(f"the comment has {len(comment):,} characters; at most {COMMENT_LIMIT:,} are kept")
     state = PlanState.APPROVED if approve else PlanState.REJECTED
-    with transaction.atomic():
-        changed = RunPlan.objects.filter(run_id=run_id, state=PlanState.PLANNED).update(
-            state=state, reviewed_by=user, reviewed_at=timezone.now(), review_comment=comment
-        )
-        plan = RunPlan.objects.select_related("run").filter(run_id=run_id).first()
+    plan = RunPlan.objects.select_related("run").defer("data").filter(run_id=run_id).first()
     if plan is None:
         raise ReviewRefused(f"run {run_id} kept no plan to review: only a plan-only run that ended planned has one")
+    if plan.run.status != RunStatus.PLANNED:  # its end was never recorded: apply would refuse it
+        raise ReviewRefused(f"run {run_id} is {plan.run.get_status_display()}, not a plan-only run that ended planned")
+    with transaction.atomic():
+        planned = RunPlan.objects.filter(run_id=run_id, state=PlanState.PLANNED)
+        changed = planned.update(state=state, reviewed_by=user, reviewed_at=timezone.now(), review_comment=comment)
+        plan.refresh_from_db(fields=["state", "reviewed_by", "reviewed_at", "superseded_by", "outcome_run"])
     if not changed:
         verb = "approved" if approve else "rejected"
         raise ReviewRefused(f"the plan of run {run_id} was not {verb}: it is {plan_state_text(plan)}")
@@ -90,7 +97,8 @@ def plan_review(run_id: int, *, approve: bool, user: str, comment: str) -> RunPl
 
 def plans_approved() -> list[int]:
     """The plan-only runs whose plans are approved and unapplied, oldest first. Reads."""
-    approved = RunPlan.objects.filter(state=PlanState.APPROVED).order_by("run__started_at", "run_id")
+    approved = RunPlan.objects.filter(state=PlanState.APPROVED, run__status=RunStatus.PLANNED)
+    approved = approved.order_by("run__started_at", "run_id")
     return list(approved.values_list("run_id", flat=True))
 
 
@@ -101,7 +109,7 @@ def plan_settle(run: BackfillRun, *, exit_code: int) -> None:
     ended with exit 2; other ends (locked, interrupted, a failure) leave the plan as it was."""
     if run.applies_id is None:
         return
-    still_open = RunPlan.objects.filter(run_id=run.applies_id, state__in=OPEN)
+    still_open = _open(run_id=run.applies_id)
     if run.status == RunStatus.SUCCEEDED:
         if not still_open.update(state=PlanState.APPLIED, outcome_run=run):
             plan = RunPlan.objects.get(run_id=run.applies_id)
@@ -110,6 +118,12 @@ def plan_settle(run: BackfillRun, *, exit_code: int) -> None:
             )
     elif run.status == RunStatus.FAILED and exit_code == ExitCode.USER_ERROR:
         still_open.update(state=PlanState.REFUSED, outcome_run=run, refusal=run.error)
+
+
+def _open(**lookups: Any) -> QuerySet[RunPlan]:
+    """The plans matching ``lookups`` that are still open, for an UPDATE of wdh's own table
+    whose conditions are all on its own columns (re-checked by PostgreSQL on a changed row)."""
+    return RunPlan.objects.filter(state__in=OPEN, **lookups)
 
 
 def plan_state_text(plan: RunPlan) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from facts.models import AnnuityPerformance
 from refs.models import AnnuityPlan, BackfillRun, PlanState, Portfolio, RunMode, RunPlan, RunStatus
 from refs.plan_lifecycle import PlanClosedError, plan_settle
 from refs.saved_plans import plan_decode, plan_save
-from tests.processes import session
+from tests.processes import session, wait_until, waits_on_lock
 from tests.test_backfill import ROWS, run, run_failing
 from tests.test_saved_plans import FILE_NAME, run_failing_plain, tables
 from tests.workbooks import write_workbook
@@ -104,6 +105,8 @@ def test_approve_then_apply_approved_writes_exactly_the_planned_rows(
     call_command("show_run", str(planned), stdout=out)
     assert f"  plan: already applied by run {applying.pk} — checked against the monthly report" in out.getvalue()
     assert apply_approved() == {"apply_approved": [], "exit_code": 0}  # applied once: nothing left to do
+    newer = int(run("run_job", "--file", str(path), "--backfill-refs", "all")["audit_id"])
+    assert plan_of(planned).state == PlanState.APPLIED and plan_of(newer).state == PlanState.PLANNED  # final
 
 
 def test_a_refused_plan_is_recorded_and_the_next_one_is_still_applied(
@@ -199,6 +202,45 @@ def test_a_plan_saved_after_a_newer_one_for_its_month_is_born_superseded(warehou
     with transaction.atomic():
         plan_save(BackfillRun.objects.get(pk=older), saved)
     assert (plan_of(older).state, plan_of(older).superseded_by_id) == (PlanState.SUPERSEDED, newer)
+    assert plan_of(newer).state == PlanState.PLANNED
+
+
+def test_a_plan_applied_while_a_newer_plan_is_saved_stays_applied(warehouse: None, tmp_path: Path) -> None:
+    """Another session marks the older plan applied (its apply's transaction, not committed yet)
+    while a newer plan for the same month is saved: the save waits for the row, then sees the
+    plan applied and leaves it so — never "superseded" after it was written."""
+    february = write_workbook(tmp_path / FILE_NAME, ROWS)
+    older, newer = backfill_plan(february), backfill_plan(february)
+    saved = plan_decode(bytes(plan_of(newer).data))
+    RunPlan.objects.filter(run_id=newer).delete()  # the newer run has not saved its plan yet
+    RunPlan.objects.filter(run_id=older).update(state=PlanState.APPROVED, superseded_by=None)
+    applying = session()
+    with applying.cursor() as cursor:  # an open transaction holding the plan's row
+        cursor.execute("UPDATE refs_runplan SET state = 'applied' WHERE run_id = %s", [older])
+    backend: list[int] = []
+
+    def save_newer() -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                backend.append(cursor.fetchone()[0])
+            with transaction.atomic():
+                plan_save(BackfillRun.objects.get(pk=newer), saved)
+        finally:
+            connection.close()
+
+    saving = threading.Thread(target=save_newer)
+    saving.start()
+    observer = session(autocommit=True)
+    try:
+        wait_until(lambda: bool(backend) and waits_on_lock(observer, backend[0]), what="the save waits for the row")
+        applying.commit()
+    finally:
+        saving.join(timeout=60)
+        applying.close()
+        observer.close()
+    assert not saving.is_alive()
+    assert (plan_of(older).state, plan_of(older).superseded_by_id) == (PlanState.APPLIED, None)
     assert plan_of(newer).state == PlanState.PLANNED
 
 

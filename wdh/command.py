@@ -181,17 +181,20 @@ class JobCommand(StartupCommand):
             if code not in {ExitCode.SUCCESS, ExitCode.USER_ERROR}:
                 break
         exit_code = approved_exit_code(outcomes)
+        stopped = exit_code not in {ExitCode.SUCCESS, ExitCode.USER_ERROR}
         if as_json:
             document = {"apply_approved": outcomes, "exit_code": exit_code}
             self.stdout.write(json_printable(json.dumps(document, ensure_ascii=False, indent=2)))
         else:
-            for line in approved_text(outcomes, left=len(plans_approved())):
+            for line in approved_text(outcomes, left=len(plans_approved()) if stopped else 0):
                 self.stdout.write(printable(line))
         if exit_code:
             raise CommandError(_approved_error(outcomes), returncode=exit_code)
 
     def run_request(self, request: JobRequest, options: dict[str, Any], *, output: bool = True) -> RunResult:
-        verbosity = options["verbosity"] if output else 0
+        """Run ``request`` and print its result (``output``: ``False`` prints nothing, for a
+        caller that prints its own summary; the run's log line is written either way)."""
+        verbosity = options["verbosity"]
         as_json = options["format"] == "json"
         try:
             run_context()
@@ -202,7 +205,9 @@ class JobCommand(StartupCommand):
         show_progress = not as_json and verbosity > 0 and self.stderr.isatty()
         with line.active(), _log_level(verbosity):
             result = self._run(request, line if show_progress else None)
-        if as_json and output:
+        if not output:
+            return result
+        if as_json:
             document = json.dumps(result_json(result, verbosity=verbosity), ensure_ascii=False, indent=2)
             self.stdout.write(json_printable(document))
         elif verbosity > 0:
