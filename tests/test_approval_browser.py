@@ -76,6 +76,7 @@ def test_only_a_user_with_the_permission_approves(site: tuple[WebDriver, str, in
     assert RunPlan.objects.get(run_id=planned).state == PlanState.PLANNED
 
     log_in_at_run(browser, base, "approver", planned)
+    shared.save_full_page(browser, shared.ARTIFACTS / "run-plan-review.png")
     browser.find_element(By.ID, "plan-comment").send_keys("与月报核对一致")
     approve = browser.find_element(By.ID, "plan-approve")
     shared.new_page(browser, approve.click, (By.CSS_SELECTOR, ".messagelist .success"))
@@ -84,5 +85,6 @@ def test_only_a_user_with_the_permission_approves(site: tuple[WebDriver, str, in
     assert "approver at" in shared.section(browser, "plan-reviewed").text
     assert "与月报核对一致" in shared.section(browser, "plan-reviewed").text
     assert not browser.find_elements(By.ID, "plan-approve")  # decided once
+    shared.save_full_page(browser, shared.ARTIFACTS / "run-plan-approved.png")  # for a person to look at
     plan = RunPlan.objects.get(run_id=planned)
     assert (plan.state, plan.reviewed_by, plan.review_comment) == (PlanState.APPROVED, "approver", "与月报核对一致")

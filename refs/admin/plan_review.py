@@ -43,6 +43,8 @@ def review_post(request: HttpRequest, object_id: str) -> HttpResponse:
     except ReviewRefused as exc:
         messages.error(request, f"Nothing was recorded: {exc}.")
     else:
-        verb = "approved: the next run_job --apply-approved applies it" if DECISIONS[decision] else "rejected"
+        verb = "rejected"
+        if DECISIONS[decision]:
+            verb = "approved: the next run_job --apply-approved applies it, or refuses it if anything changed since"
         messages.success(request, f"The plan of run {object_id} is {verb}.")
     return redirect(reverse("admin:refs_backfillrun_change", args=[object_id]))
