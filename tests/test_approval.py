@@ -288,6 +288,11 @@ def test_reviewing_needs_the_permission_a_post_and_the_csrf_token(warehouse: Non
     assert viewer.post(review_url(planned), {"decision": "approve"}).status_code == 403
     approver = reviewer(may_approve=True)
     assert approver.get(review_url(planned)).status_code == 405
+    blind = User.objects.create_user("blind", password="pw-123", is_staff=True)  # may approve, sees no run
+    blind.user_permissions.set(Permission.objects.filter(codename="approve_run"))
+    blind_client = Client()
+    blind_client.force_login(blind)
+    assert blind_client.post(review_url(planned), {"decision": "approve"}).status_code == 403
     forged = Client(enforce_csrf_checks=True)
     forged.force_login(User.objects.get(username="approver"))
     assert forged.post(review_url(planned), {"decision": "approve"}).status_code == 403  # no CSRF token

@@ -22,7 +22,8 @@ DECISIONS = {"approve": True, "reject": False}
 
 
 def may_review(request: HttpRequest) -> bool:
-    return bool(request.user.has_perm(REVIEW_PERMISSION))
+    """Whether the user may approve and reject: the permission, and seeing the runs at all."""
+    return bool(request.user.has_perms([REVIEW_PERMISSION, "refs.view_backfillrun"]))
 
 
 def review_post(request: HttpRequest, object_id: str) -> HttpResponse:
