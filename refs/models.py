@@ -12,6 +12,7 @@ import hashlib
 from typing import Any
 
 from django.apps import apps
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 from wdh.config import RefTarget
@@ -207,6 +208,9 @@ class BackfillRun(models.Model):
         constraints = [  # a plan is applied at most once, whatever races the lock misses
             models.UniqueConstraint(fields=["applies"], condition=models.Q(status="succeeded"), name="run_applies_once")
         ]
+        # The one change the admin makes to an audit record: approve or reject a saved plan
+        # (refs.plan_lifecycle). Granted per user or group; superusers have it.
+        permissions = [("approve_run", "Can approve or reject a plan-only run's saved plan")]
 
     def __str__(self) -> str:
         return f"run {self.pk} · {self.command} {self.mode} · {self.status}"
@@ -318,14 +322,56 @@ class RunCell(models.Model):
         return f"{self.target}:{self.key}.{self.column}"
 
 
+class PlanState(models.TextChoices):
+    """Where a saved plan is in its life (refs.plan_lifecycle): planned → approved, rejected or
+    superseded → (approved only) applied or refused. Only planned and approved can still change."""
+
+    PLANNED = "planned", "planned (waiting for review)"
+    APPROVED = "approved", "approved (cron applies it)"
+    REJECTED = "rejected", "rejected"
+    SUPERSEDED = "superseded", "superseded by a newer plan"
+    APPLIED = "applied", "applied"
+    REFUSED = "refused", "refused when applied"
+
+
 class RunPlan(models.Model):
     """The plan a plan-only run saved, so ``--apply RUN_ID`` can write exactly it (refs.saved_plans).
 
     ``data`` is zlib-compressed JSON of candidate data (insert rows, fills, fact scopes with their
-    row counts, files with SHA-256, the configuration digest), not rendered text."""
+    row counts, files with SHA-256, the configuration digest), not rendered text. The other
+    fields are the plan's state and who or what set it (refs.plan_lifecycle): the only fields of
+    an audit record that change after its run ended, each by one conditional UPDATE."""
 
     run = models.OneToOneField(BackfillRun, on_delete=models.CASCADE, related_name="saved_plan")
     data = models.BinaryField(help_text="zlib-compressed JSON written by refs.saved_plans.")
+    state = models.CharField(max_length=20, choices=PlanState.choices, default=PlanState.PLANNED, db_index=True)
+    months = ArrayField(
+        models.CharField(max_length=7),
+        default=list,
+        blank=True,
+        help_text="YYYY-MM named by the plan's workbooks (file name, else folder): a newer plan for the "
+        "same domain and one of these months supersedes this one.",
+    )
+    reviewed_by = models.CharField(max_length=150, blank=True, help_text="The admin user who approved or rejected it.")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_comment = models.TextField(blank=True)
+    superseded_by = models.ForeignKey(
+        BackfillRun,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="superseded_plans",
+        help_text="The newer plan-only run for the same domain and month.",
+    )
+    outcome_run = models.ForeignKey(
+        BackfillRun,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="settled_plans",
+        help_text="The run that applied this plan, or refused to (state applied or refused).",
+    )
+    refusal = models.TextField(blank=True, help_text="Why applying it was refused (what changed since).")
 
     def __str__(self) -> str:
         return f"plan of run {self.run_id}"

@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.http import QueryDict
 from django.urls import reverse
 
+from refs.admin.plan_panel import plan_panel
 from refs.admin.run_display import duration_text, status_badge
 from refs.admin.targets import MODEL_NAMES, change_url
 from refs.models import BackfillRun, RunMode, RunStatus, RunTarget
@@ -104,6 +105,7 @@ def run_detail(run: BackfillRun, params: QueryDict) -> dict[str, Any]:
         "keys": _page_view(keys, params, "keys_page", linked=linked),
         "cells": _page_view(cells, params, "cells_page", linked=linked),
         "created": created,
+        "plan": plan_panel(run),
         "options_json": json.dumps(run.options, indent=2, ensure_ascii=False),
         "summary_json": json.dumps(run.summary, indent=2, ensure_ascii=False),
     }

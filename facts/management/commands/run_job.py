@@ -15,6 +15,7 @@ from wdh.jobs import JobRequest
 
 
 class Command(JobCommand):
+    applies_approved = True
     help = (
         "Run the monthly job: read the month's workbooks, cleanse them, optionally backfill the "
         "reference tables (--backfill-refs), then load the facts. Plan-only unless --execute."
@@ -42,6 +43,9 @@ class Command(JobCommand):
         parser.add_argument("--skip-facts", action="store_true", help="Run everything except the fact load.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["apply_approved"]:
+            self.apply_approved(options)
+            return
         if options["apply"]:
             self.finish(self.run_request(self.apply_request("run_job", options), options))
             return
