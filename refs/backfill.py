@@ -29,7 +29,7 @@ from django.apps import apps
 from django.db import connection, models
 from django.db.models import F, Lookup, OuterRef, Q, Subquery
 from django.db.models.constants import OnConflict
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Cast, Coalesce
 from django.db.models.sql import InsertQuery, UpdateQuery
 
 from facts.cleansing import ReferenceLimit, widths_fit
@@ -322,14 +322,23 @@ def _fill_update(
     """The rows of ``keys`` with a NULL in one of ``columns``, and each column's NULL-guarded new value."""
     null = functools.reduce(operator.or_, (Q(**{f"{column}__isnull": True}) for column in columns))
     values = {
-        column: Coalesce(
-            F(column),
-            Subquery(stage._default_manager.filter(pk=OuterRef("pk")).values(column)[:1]),
-            output_field=cast("models.Field[Any, Any]", model._meta.get_field(column)),
-        )
+        column: Coalesce(F(column), _staged(model, stage, column), output_field=_field(model, column))
         for column in columns
     }
     return model._default_manager.filter(null, _AnyOf(F("pk"), keys)), values
+
+
+def _field(model: type[models.Model], column: str) -> models.Field[Any, Any]:
+    return cast("models.Field[Any, Any]", model._meta.get_field(column))
+
+
+def _staged(model: type[models.Model], stage: type[models.Model], column: str) -> Any:
+    """The staged (text) value of ``column`` for the row, as the column's type: COALESCE takes
+    no mix of integer and text (a count_distinct column). Text columns take it as it is — a
+    cast to varchar(n) would cut a long value, which the checks before the write refuse instead."""
+    value = Subquery(stage._default_manager.filter(pk=OuterRef("pk")).values(column)[:1])
+    field = _field(model, column)
+    return value if isinstance(field, models.CharField | models.TextField) else Cast(value, field)
 
 
 def _stage(plan: BackfillPlan) -> type[models.Model]:

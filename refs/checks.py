@@ -11,8 +11,9 @@ from typing import Any
 
 from django.core import checks
 from django.core.checks.registry import registry
+from django.db import models
 
-from wdh.config import DomainConfig, get_config
+from wdh.config import Aggregation, DomainConfig, get_config
 from wdh.errors import ConfigError
 
 CONFIGURATION_TAG = "wdh_configuration"
@@ -30,7 +31,7 @@ def refs_problems(domain: DomainConfig) -> list[tuple[str, str]]:
     ]
     for target in domain.refs.values():
         path = f"domains.{domain.name}.refs.{target.name}"
-        fields = {field.column for field in reference_model(target)._meta.concrete_fields}
+        fields = {field.column: field for field in reference_model(target)._meta.concrete_fields}
         for index, column in enumerate(target.key):
             if column not in fields:
                 problems.append((f"{path}.key[{index}]", f"{column!r} is not a column of {target.table}"))
@@ -40,6 +41,13 @@ def refs_problems(domain: DomainConfig) -> list[tuple[str, str]]:
         for rule in target.columns:
             if rule.column not in fields:
                 problems.append((f"{path}.columns.{rule.column}", f"not a column of {target.table}"))
+            elif rule.agg is Aggregation.COUNT_DISTINCT and not isinstance(fields[rule.column], models.IntegerField):
+                problems.append(
+                    (
+                        f"{path}.columns.{rule.column}",
+                        f"agg count_distinct needs an integer column, and {rule.column} of {target.table} is not one",
+                    )
+                )
             for source in rule.sources:
                 if source not in FACT_COLUMNS:
                     problems.append((f"{path}.columns.{rule.column}", f"{source!r} is not a fact column"))

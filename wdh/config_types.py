@@ -26,6 +26,7 @@ class Aggregation(enum.StrEnum):
     MAX_BY = "max_by"
     CONCAT_DISTINCT = "concat_distinct"
     TEMPLATE = "template"
+    COUNT_DISTINCT = "count_distinct"
 
 
 class Selection(enum.StrEnum):
