@@ -20,6 +20,7 @@ from __future__ import annotations
 import collections
 import enum
 import functools
+import hashlib
 import operator
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -354,7 +355,8 @@ def _stage(plan: BackfillPlan) -> type[models.Model]:
 
 
 def _stage_model(target: RefTarget, table: str, columns: list[str]) -> type[models.Model]:
-    name = f"Stage_{target.name}"
+    # One model per column list: another configuration of the same target stages other columns.
+    name = f"Stage_{target.name}_{hashlib.sha256(repr(columns).encode()).hexdigest()[:12]}"
     try:
         return apps.get_model("refs", name)
     except LookupError:

@@ -119,13 +119,13 @@ def test_insert_missing_exact_and_idempotent_in_hostile_schema(hostile_domain: A
 
     before = (table_rows(plans_table), table_rows(portfolios_table))
     again = run("backfill_refs", "--file", str(workbook), "--execute")
-    assert [t["inserted"] for t in again["backfill"]["targets"]] == [0, 0]
+    assert [t["inserted"] for t in again["backfill"]["targets"]] == [0, 0, 0, 0]
     assert (table_rows(plans_table), table_rows(portfolios_table)) == before
 
     record = BackfillRun.objects.get(pk=executed["audit_id"])
-    assert record.status == RunStatus.SUCCEEDED and record.inserted_total == 6
+    assert record.status == RunStatus.SUCCEEDED and record.inserted_total == 2 + 4 + 2 + 2  # + product lines, branches
     assert set(RunKey.objects.filter(run=record).values_list("key", flat=True)) == {
-        "P0001", "XNP596", "9003", "9078", "9100", "QTAN002",
+        "P0001", "XNP596", "9003", "9078", "9100", "QTAN002", "PL201", "PL202", "G01", "G02",
     }  # fmt: skip
     assert record.files.get().sha256 == executed["files"][0]["sha256"]
 
