@@ -5,17 +5,21 @@ the catalog before any write. Real PostgreSQL throughout."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 from django.test import Client
 
+from refs.checks import refs_problems
 from refs.models import BackfillRun, reference_model
 from tests.test_backfill import run, run_failing
 from tests.workbooks import write_workbook
@@ -26,6 +30,7 @@ from wdh.tables import DEFAULT_DOMAIN
 from wdh.warehouse import warehouse_apply, warehouse_ddl
 
 SCHEMA = "wdh_declared"
+RUN_SCHEMA = json.loads((Path(settings.BASE_DIR) / "wdh" / "run_schema.json").read_text(encoding="utf-8"))
 ROWS: list[dict[str, Any]] = [
     {"计划代码": "P0001", "计划名称": "甲计划", "组合代码": "9078", "业务类型": "企年投资",
      "机构": "北京分公司", "机构代码": "G01"},
@@ -108,6 +113,7 @@ def test_execute_inserts_exactly_the_missing_rows_of_all_four_targets_then_nothi
     missing = KEYS | {"product_lines": ["PL202"], "branches": ["G02", "G00"]}
     assert keys_by_target(planned) == keys_by_target(executed) == missing  # and in dependency order
     assert planned["statements"] == executed["statements"]
+    jsonschema.validate(executed, RUN_SCHEMA)  # the declared names are valid targets of wdh.run
     assert execute_sql(f"SELECT * FROM {product_lines.qualified_name} ORDER BY 1") == [
         ("PL201", "企年投资", None, None, None, None),
         ("PL202", "企年受托", None, None, None, None),
@@ -198,6 +204,13 @@ def test_the_branch_lookup_reads_the_branches_target_by_its_key(use_config: Any)
     assert "'名称' is not a column of refs.branches" in caught.value.problem
 
 
+def test_other_columns_of_a_target_with_an_explicit_model_must_be_its_columns(use_config: Any) -> None:
+    domain = use_config(lambda domain: domain["refs"]["plans"].update(other_columns={"计划编号": "text"}))
+    assert refs_problems(domain) == [
+        (f"domains.{DEFAULT_DOMAIN}.refs.plans.other_columns.计划编号", "not a column of 年金计划's model")
+    ]
+
+
 def test_a_new_target_is_a_configuration_change_plus_its_ddl(use_config: Any, own_schema: None, workbook: Path) -> None:
     """A third table (client accounts, keyed by 年金账户名 here) needs no code: its model, DDL,
     choices and backfill come from its declaration."""
@@ -275,5 +288,7 @@ def test_the_admin_lists_the_declared_tables(admin_client: Client, warehouse: No
     assert page.status_code == 200
     text = page.content.decode()
     assert "G99" in text and "G31" not in text
+    change = admin_client.get("/admin/declared/branches/G31/change/")
+    assert change.status_code == 200 and "内蒙" in change.content.decode()
     assert admin_client.get("/admin/declared/productlines/").status_code == 200
     assert admin_client.get("/admin/refs/backfillrun/", {"target": "branches"}).status_code == 200
