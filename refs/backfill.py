@@ -20,28 +20,26 @@ from __future__ import annotations
 import collections
 import enum
 import functools
-import hashlib
 import operator
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from django.apps import apps
 from django.db import connection, models
-from django.db.models import F, Lookup, OuterRef, Q, Subquery
+from django.db.models import F, Lookup, Q
 from django.db.models.constants import OnConflict
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Coalesce
 from django.db.models.sql import InsertQuery, UpdateQuery
 
 from facts.cleansing import ReferenceLimit, widths_fit
 from refs.derivation import Derivation, is_blank
 from refs.insertion import Inserter, Row, insertion_write
 from refs.models import reference_model
+from refs.staging import column_field, stage_model, stage_table_name, stage_write, staged_value
 from wdh.config import Aggregation, RefTarget
 from wdh.errors import InputError
+from wdh.identifiers import quote_qualified
 from wdh.postgres import (
-    copy_rows,
-    create_stage_table,
     keys_written_here,
     require_table,
     require_unique_index,
@@ -323,50 +321,18 @@ def _fill_update(
     """The rows of ``keys`` with a NULL in one of ``columns``, and each column's NULL-guarded new value."""
     null = functools.reduce(operator.or_, (Q(**{f"{column}__isnull": True}) for column in columns))
     values = {
-        column: Coalesce(F(column), _staged(model, stage, column), output_field=_field(model, column))
+        column: Coalesce(F(column), staged_value(model, stage, column), output_field=column_field(model, column))
         for column in columns
     }
     return model._default_manager.filter(null, _AnyOf(F("pk"), keys)), values
 
 
-def _field(model: type[models.Model], column: str) -> models.Field[Any, Any]:
-    return cast("models.Field[Any, Any]", model._meta.get_field(column))
-
-
-def _staged(model: type[models.Model], stage: type[models.Model], column: str) -> Any:
-    """The staged (text) value of ``column`` for the row, as the column's type: COALESCE takes
-    no mix of integer and text (a count_distinct column). Text columns take it as it is — a
-    cast to varchar(n) would cut a long value, which the checks before the write refuse instead."""
-    value = Subquery(stage._default_manager.filter(pk=OuterRef("pk")).values(column)[:1])
-    field = _field(model, column)
-    return value if isinstance(field, models.CharField | models.TextField) else Cast(value, field)
-
-
 def _stage(plan: BackfillPlan) -> type[models.Model]:
     """Copy the planned cells into a temporary table the updates read their values from."""
-    target = plan.target
-    columns = [target.key[0], *target.updatable]
-    table = create_stage_table(f"wdh_stage_{target.name}", columns)
-    rows: dict[str, dict[str, str]] = {}
+    values: dict[str, dict[str, str]] = {}
     for cell in plan.fills:
-        rows.setdefault(cell.key, {})[cell.column] = cell.value
-    copy_rows(table, columns, ([key, *(values.get(c) for c in target.updatable)] for key, values in rows.items()))
-    return _stage_model(target, table, columns)
-
-
-def _stage_model(target: RefTarget, table: str, columns: list[str]) -> type[models.Model]:
-    # One model per column list: another configuration of the same target stages other columns.
-    name = f"Stage_{target.name}_{hashlib.sha256(repr(columns).encode()).hexdigest()[:12]}"
-    try:
-        return apps.get_model("refs", name)
-    except LookupError:
-        attrs: dict[str, Any] = {
-            "__module__": __name__,
-            "Meta": type("Meta", (), {"managed": False, "db_table": table, "app_label": "refs"}),
-            columns[0]: models.TextField(primary_key=True),
-            **{column: models.TextField(null=True) for column in columns[1:]},
-        }
-        return type(name, (models.Model,), attrs)
+        values.setdefault(cell.key, {})[cell.column] = cell.value
+    return stage_write(plan.target, values)
 
 
 def backfill_write(plan: BackfillPlan) -> TableWrite:
@@ -411,7 +377,7 @@ def _fill_sql(plan: BackfillPlan, model: type[models.Model]) -> list[str]:
     key = target.key[0]
     if not plan.fills:
         return []
-    stage = _stage_model(target, '"pg_temp"."wdh_stage_' + target.name + '"', [key, *target.updatable])
+    stage = stage_model(target, quote_qualified("pg_temp", stage_table_name(target)), [key, *target.updatable])
     keys = list(dict.fromkeys(cell.key for cell in plan.fills))
     filled = {cell.column for cell in plan.fills}
     queryset, values = _fill_update(model, stage, [c for c in target.updatable if c in filled], keys[:1])
