@@ -18,6 +18,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 from django.test import Client
+from django.utils import timezone
 
 from refs.checks import refs_problems
 from refs.models import BackfillRun, reference_model
@@ -111,7 +112,8 @@ def test_execute_inserts_exactly_the_missing_rows_of_all_four_targets_then_nothi
     planned = run(*args)
     executed = run(*args, "--execute")
     missing = KEYS | {"product_lines": ["PL202"], "branches": ["G02", "G00"]}
-    assert keys_by_target(planned) == keys_by_target(executed) == missing  # and in dependency order
+    assert keys_by_target(planned) == keys_by_target(executed) == missing
+    assert [t["target"] for t in executed["backfill"]["targets"]] == list(KEYS)  # dependency order
     assert planned["statements"] == executed["statements"]
     jsonschema.validate(executed, RUN_SCHEMA)  # the declared names are valid targets of wdh.run
     assert execute_sql(f"SELECT * FROM {product_lines.qualified_name} ORDER BY 1") == [
@@ -142,6 +144,14 @@ def test_targets_are_comma_separated_declared_names_processed_in_dependency_orde
     assert summary["backfill"]["targets"][1]["table"] == '"mapping"."组织架构"'
     with pytest.raises(CommandError, match="unknown target 'plan' \\(declared: plans, portfolios, product_lines"):
         call_command("backfill_refs", "--targets", "plans,plan", stdout=StringIO(), stderr=StringIO())
+
+
+def test_after_moves_a_target_behind_the_ones_it_names(use_config: Any) -> None:
+    """use_config writes the targets sorted by name: branches first, unless it comes after another."""
+    assert list(use_config(lambda domain: None).refs) == ["branches", "plans", "portfolios", "product_lines"]
+    domain = use_config(lambda domain: domain["refs"]["branches"].update(after=["product_lines"]))
+    assert list(domain.refs) == ["plans", "portfolios", "product_lines", "branches"]
+    assert [t.name for t in domain.targets("all")] == list(domain.refs)
 
 
 @pytest.mark.parametrize(
@@ -291,4 +301,9 @@ def test_the_admin_lists_the_declared_tables(admin_client: Client, warehouse: No
     change = admin_client.get("/admin/declared/branches/G31/change/")
     assert change.status_code == 200 and "内蒙" in change.content.decode()
     assert admin_client.get("/admin/declared/productlines/").status_code == 200
-    assert admin_client.get("/admin/refs/backfillrun/", {"target": "branches"}).status_code == 200
+    BackfillRun.objects.bulk_create(
+        BackfillRun(command="backfill_refs", targets=targets, started_at=timezone.now(), pid=1, config_path="-")
+        for targets in ("all", "plans,branches", "plans", "")
+    )
+    listed = admin_client.get("/admin/refs/backfillrun/", {"target": "branches"})
+    assert sorted(run.targets for run in listed.context["cl"].result_list) == ["all", "plans,branches"]
