@@ -17,6 +17,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, time
 from typing import Any
 
 from facts.cells import PLACEHOLDERS, CellProblem, clean_text, fit
@@ -42,7 +43,13 @@ def _invisible(char: str) -> bool:
 
 def code_text(value: Any) -> str | None:
     """A code cell as normalised text; None when blank or a placeholder (also once normalised:
-    ``ＮＵＬＬ``, a lone zero-width space)."""
+    ``ＮＵＬＬ``, a lone zero-width space). A date or time cell is refused: Excel turns a code
+    typed as ``3-1`` or ``2026-02`` into a date, and the date's text is not the code."""
+    if isinstance(value, date | time):
+        raise CellProblem(
+            f"a date/time cell ({value.isoformat()}) is not a code; Excel may have turned the code into a date: "
+            "format the column as text and type the code again"
+        )
     text = clean_text(value)
     code = normalised_code(text) if text else None
     return None if code is None or code in PLACEHOLDERS else code

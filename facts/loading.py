@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from django.apps import apps
 from django.db import connection, models
@@ -52,6 +52,15 @@ class FactPlan:
     @property
     def to_delete(self) -> int:
         return sum(self.scope_counts.values())
+
+
+class FactArchive(Protocol):
+    """Where an execute run keeps the rows its load deletes and inserts, so it can be reverted
+    (``refs.archive.RunArchive``). Each method returns the rows it kept; it must be all of them."""
+
+    def keep_deleted(self, rows: models.QuerySet[Any]) -> int: ...
+
+    def keep_inserted(self, rows: models.QuerySet[Any]) -> int: ...
 
 
 @dataclass
@@ -112,7 +121,8 @@ def facts_sql(plan: FactPlan) -> list[str]:
         where, _ = query.get_compiler(connection=connection).compile(query.where)
         chunk_count = -(-len(plan.scopes) // DELETE_CHUNK)
         statements.append(
-            f"-- {len(plan.scopes)} key scope(s) in {chunk_count} statement(s); first scopes shown\n"
+            f"-- {len(plan.scopes)} key scope(s) in {chunk_count} statement(s); first scopes shown; "
+            "each chunk's rows are first copied whole to the run's fact archive (for revert_run)\n"
             f"DELETE FROM {plan.table.qualified} WHERE {where}"
         )
     columns = ", ".join(f'"{column}"' for column in FACT_COLUMNS)
@@ -148,14 +158,18 @@ def plan_outcome(plan: FactPlan) -> FactOutcome:
     )
 
 
-def facts_apply(plan: FactPlan) -> FactOutcome:
-    """Delete the batch's scopes (delete_insert) and COPY the rows in. Writes the database."""
+def facts_apply(plan: FactPlan, *, archive: FactArchive | None = None) -> FactOutcome:
+    """Delete the batch's scopes (delete_insert) and COPY the rows in; with ``archive``, keep
+    the rows deleted and inserted there first and after. Writes the database."""
     model = fact_model(plan.table)
     deleted: dict[Scope, int] = {}
     if plan.mode is FactMode.DELETE_INSERT:
         for start in range(0, len(plan.scopes), DELETE_CHUNK):
             chunk = plan.scopes[start : start + DELETE_CHUNK]
-            count, _ = model._default_manager.filter(_scope_filter(plan.table.pk, chunk)).delete()
+            rows = model._default_manager.filter(_scope_filter(plan.table.pk, chunk))
+            kept = archive.keep_deleted(rows) if archive else None
+            count, _ = rows.delete()
+            _check_kept("deleted", kept, count)
             deleted[chunk[0]] = count  # per statement; the report below lists the plan's scopes
     inserted = 0
     for start in range(0, len(plan.rows), COPY_CHUNK):
@@ -163,6 +177,12 @@ def facts_apply(plan: FactPlan) -> FactOutcome:
         # The values as they are: copy_rows writes str() of each, which PostgreSQL reads as the
         # same date and numeric as _text's isoformat() and format(…, "f") (``0E-4`` is 0.0000).
         inserted += copy_rows(plan.table.qualified, FACT_COLUMNS, map(operator.itemgetter(*FACT_COLUMNS), batch))
+    if archive:
+        kept = 0
+        for start in range(0, len(plan.scopes), DELETE_CHUNK):
+            chunk = plan.scopes[start : start + DELETE_CHUNK]
+            kept += archive.keep_inserted(model._default_manager.filter(_scope_filter(plan.table.pk, chunk)))
+        _check_kept("inserted", kept, inserted)
     return FactOutcome(
         table=plan.table.qualified,
         mode=plan.mode,
@@ -172,6 +192,13 @@ def facts_apply(plan: FactPlan) -> FactOutcome:
         scopes=_scope_report(plan, plan.scope_counts),
         statements=list(plan.statements),
     )
+
+
+def _check_kept(what: str, kept: int | None, count: int) -> None:
+    # A row written by another session between the archive's statement and ours would escape
+    # it: fail (the run rolls back) rather than commit a load revert_run cannot take back whole.
+    if kept is not None and kept != count:
+        raise RuntimeError(f"fact archive: {count} row(s) {what}, {kept} kept for revert_run; nothing was committed")
 
 
 def _scope_report(plan: FactPlan, counts: dict[Scope, int]) -> list[dict[str, Any]]:
@@ -192,3 +219,17 @@ def _text(value: Any) -> str | None:
     if isinstance(value, Decimal):
         return format(value, "f")
     return str(value)
+
+
+def scope_text(scope: Scope) -> tuple[str | None, ...]:
+    """A delete scope's pk values as text, as a saved plan keeps them."""
+    return tuple(_text(value) for value in scope)
+
+
+def fact_rows_digest(rows: Sequence[dict[str, Any]]) -> str:
+    """SHA-256 of the rows' values in COPY order: equal digests, equal rows loaded. Pure."""
+    digest = hashlib.sha256()
+    values = operator.itemgetter(*FACT_COLUMNS)
+    for start in range(0, len(rows), COPY_CHUNK):  # repr of str, Decimal, date and None is exact
+        digest.update(repr(list(map(values, rows[start : start + COPY_CHUNK]))).encode())
+    return digest.hexdigest()

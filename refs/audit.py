@@ -61,6 +61,12 @@ def _user() -> str:
         return str(os.getuid())
 
 
+def run_origin() -> dict[str, Any]:
+    """Who started this run, where and how: a record's ``user``, ``host``, ``via`` and ``pid``.
+    Reads the environment only; raises ValueError as :func:`run_context` does."""
+    return {"user": _user(), "host": socket.gethostname(), "via": run_context(), "pid": os.getpid()}
+
+
 def audit_start(request: JobRequest, *, config_path: str, config_digest: str) -> BackfillRun:
     """Create and commit the ``running`` record of a run. Writes the database."""
     with transaction.atomic():
@@ -71,15 +77,13 @@ def audit_start(request: JobRequest, *, config_path: str, config_digest: str) ->
             backfill_mode=request.backfill_mode.value if request.targets else "",
             targets=request.targets or "",
             started_at=timezone.now(),
-            user=_user(),
-            host=socket.gethostname(),
-            via=run_context(),
-            pid=os.getpid(),
+            **run_origin(),
             argv=list(request.argv),
             options=request.options,
             working_dir=request.working_dir,
             config_path=config_path,
             config_digest=config_digest,
+            applies_id=request.applies,
         )
 
 

@@ -197,10 +197,29 @@ class BackfillRun(models.Model):
     row_errors = models.IntegerField(default=0)
     inserted_total = models.IntegerField(default=0, help_text="Reference keys inserted (or that would be).")
     filled_total = models.IntegerField(default=0, help_text="Reference cells filled (or that would be).")
+    applies = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="applied_by",
+        help_text="The plan-only run whose saved plan this run applied (--apply RUN_ID).",
+    )
+    reverted_run = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="reverts",
+        help_text="revert_run: the execute run this run reverts (or, plan-only, would revert).",
+    )
 
     class Meta:
         ordering = ["-started_at", "-id"]
         verbose_name = "backfill run"
+        constraints = [  # a plan is applied at most once, whatever races the lock misses
+            models.UniqueConstraint(fields=["applies"], condition=models.Q(status="succeeded"), name="run_applies_once")
+        ]
 
     def __str__(self) -> str:
         return f"run {self.pk} · {self.command} {self.mode} · {self.status}"
@@ -310,3 +329,41 @@ class RunCell(models.Model):
 
     def __str__(self) -> str:
         return f"{self.target}:{self.key}.{self.column}"
+
+
+class RunPlan(models.Model):
+    """The plan a plan-only run saved, so ``--apply RUN_ID`` can write exactly it (refs.saved_plans).
+
+    ``data`` is zlib-compressed JSON of candidate data (insert rows, fills, fact scopes with their
+    row counts, files with SHA-256, the configuration digest), not rendered text."""
+
+    run = models.OneToOneField(BackfillRun, on_delete=models.CASCADE, related_name="saved_plan")
+    data = models.BinaryField(help_text="zlib-compressed JSON written by refs.saved_plans.")
+
+    def __str__(self) -> str:
+        return f"plan of run {self.run_id}"
+
+
+class ArchiveKind(models.TextChoices):
+    DELETED = "deleted", "deleted by the run (kept whole)"
+    INSERTED = "inserted", "inserted by the run"
+
+
+class FactArchive(models.Model):
+    """A fact row an execute run's load deleted (every column, so ``revert_run`` can put it
+    back as it was) or inserted (its id, so ``revert_run`` can delete it). Append-only, written
+    in the run's transaction (``refs.archive``)."""
+
+    run = models.ForeignKey(BackfillRun, on_delete=models.CASCADE, related_name="fact_archive")
+    table = models.CharField(max_length=400, help_text="Quoted, qualified fact table.")
+    kind = models.CharField(max_length=10, choices=ArchiveKind.choices)
+    fact_id = models.BigIntegerField(help_text="The fact row's id.")
+    scope = models.JSONField(help_text="The row's delete_insert scope: its pk columns and values.")
+    row = models.JSONField(null=True, blank=True, help_text="Deleted rows: every column (to_jsonb); else empty.")
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["run", "kind"], name="factarchive_run_kind")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} {self.kind} {self.table} id {self.fact_id}"

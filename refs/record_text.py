@@ -11,7 +11,7 @@ import textwrap
 from django.urls import reverse
 from django.utils import timezone
 
-from refs.models import BackfillRun, RunMode
+from refs.models import BackfillRun, RunMode, RunStatus
 from refs.run_stages import stage_words
 
 KEY_SAMPLE = 20  # keys listed at verbosity 1; all at 2
@@ -40,7 +40,20 @@ def record_lines(run: BackfillRun, verbosity: int) -> list[str]:
         stage = stage_words(run.stage)
         where = "; ".join(part for part in (f"while {stage}" if stage else "", run.error_where) if part)
         lines.append(f"  error ({where or 'place not recorded'}): {run.error}")
+    lines += _links(run)
     lines.append(f"  in the admin: {reverse('admin:refs_backfillrun_change', args=[run.pk])}")
+    return lines
+
+
+def _links(run: BackfillRun) -> list[str]:
+    """The runs this one is tied to: the plan it applied, the run it reverts, its reverts."""
+    lines = []
+    if run.applies_id is not None:
+        lines.append(f"  applies the plan of run {run.applies_id}")
+    if run.reverted_run_id is not None:
+        lines.append(f"  reverts run {run.reverted_run_id}")
+    reverts = run.reverts.filter(mode=RunMode.EXECUTE, status=RunStatus.SUCCEEDED).values_list("pk", flat=True)
+    lines += [f"  reverted by run {revert}" for revert in reverts]
     return lines
 
 

@@ -18,6 +18,8 @@ _WORDS = {
     "facts": "loading facts",
     "audit": "recording the run",
     "audit record": "recording the run",
+    "saved plan": "checking the saved plan's files and configuration",
+    "compare with the saved plan": "comparing the saved plan with the tables now",
 }
 _PER_TARGET = {  # a step on one target: "backfill plans" → "backfilling plans"
     "derive": "deriving",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from facts.cells import CellProblem
 from facts.codes import (
     CodeSpellings,
     account_number,
@@ -105,3 +107,27 @@ def test_the_plan_company_id_lookup_matches_a_plan_keyed_in_another_spelling(war
     summary = run("run_job", "--file", str(path), "--execute", "--backfill-refs", "portfolios")
     assert summary["rows"]["company_id_missing"] == 0
     assert list(AnnuityPerformance.objects.values_list("company_id", flat=True)) == ["606285385"]
+
+
+@pytest.mark.parametrize("cell", [datetime(2026, 2, 1), date(2026, 3, 1), time(12, 30)])
+def test_a_date_or_time_cell_is_never_a_code(cell: Any) -> None:
+    # Excel turns a code typed as 3-1 or 2026-02 into a date; its text would become a plan key
+    with pytest.raises(CellProblem, match="is not a code"):
+        clean_plan_code(cell, plan_type="集合计划", corrections={})
+    with pytest.raises(CellProblem, match="is not a code"):
+        clean_portfolio_code(cell)
+    with pytest.raises(CellProblem, match="is not a code"):
+        branch_code(None, cell, overrides={}, branch_codes={})
+    with pytest.raises(CellProblem, match="is not a code"):
+        account_number(cell)
+
+
+def test_a_date_cell_in_the_plan_code_column_is_a_row_error(warehouse: None, tmp_path: Path) -> None:
+    rows: list[dict[str, Any]] = [{"计划代码": datetime(2026, 2, 1), "组合代码": "Z1"}]
+    rows.append({"计划代码": "P0001", "组合代码": "Z2"})
+    summary = run("run_job", "--file", str(write_workbook(tmp_path / FILE_NAME, rows)), *EXECUTE)
+    assert summary["status"] == "succeeded", summary["error"]
+    assert list(AnnuityPlan.objects.values_list("pk", flat=True)) == ["P0001"]
+    [error] = summary["row_errors"]["items"]
+    assert (error["row"], error["column"], error["value"]) == (2, "计划代码", "2026-02-01")
+    assert error["message"].startswith("a date/time cell (2026-02-01) is not a code")

@@ -14,8 +14,11 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
+from facts.loading import FactMode
 from refs.audit import run_context
-from wdh.errors import ExitCode
+from refs.backfill import BackfillMode
+from refs.saved_plans import plan_load
+from wdh.errors import ExitCode, InputError
 from wdh.escaping import json_printable, printable
 from wdh.interruption import RunInterrupted
 from wdh.jobs import JobRequest, RunResult, job_run
@@ -58,6 +61,13 @@ class JobCommand(StartupCommand):
             help="Show what would be done; nothing is written to the warehouse (an audit record is) (default).",
         )
         mode.add_argument("--execute", action="store_true", help="Write to the warehouse, in one transaction.")
+        mode.add_argument(
+            "--apply",
+            type=positive_int,
+            metavar="RUN_ID",
+            help="Write exactly the plan plan-only run RUN_ID saved, with its files and options; "
+            "refused (exit 2, nothing written) when anything changed since.",
+        )
         parser.add_argument("--data-dir", type=Path, help="Search this folder instead of the configured base_dir.")
         parser.add_argument(
             "--file",
@@ -99,6 +109,40 @@ class JobCommand(StartupCommand):
             "working_dir": os.getcwd(),
             "options": {key: _plain(value) for key, value in options.items() if key not in {"stdout", "stderr"}},
         }
+
+    def apply_request(self, command: str, options: dict[str, Any]) -> JobRequest:
+        """``--apply RUN_ID``: the request the saved plan was made with, to execute. Reads the
+        database; a run that cannot be applied is a CommandError (exit 2) before any run starts."""
+        self.require_database()
+        run_id = options["apply"]
+        try:
+            saved = plan_load(run_id)
+        except InputError as exc:
+            raise CommandError(str(exc), returncode=int(ExitCode.USER_ERROR)) from exc
+        if saved.command != command:
+            raise CommandError(
+                f"--apply {run_id}: run {run_id} was planned by {saved.command}; apply it with "
+                f"manage.py {saved.command} --apply {run_id}",
+                returncode=int(ExitCode.USER_ERROR),
+            )
+        planned = saved.request
+        shared = self.request_kwargs(options)
+        return JobRequest(
+            command=command,
+            domain=planned["domain"],
+            execute=True,
+            applies=run_id,
+            targets=planned["targets"],
+            backfill_mode=BackfillMode(planned["backfill_mode"]),
+            fact_mode=FactMode(planned["fact_mode"]) if planned["fact_mode"] else None,
+            skip_facts=planned["skip_facts"],
+            files=tuple(Path(source.path) for source in saved.files),
+            sheet=planned["sheet"],
+            chunk_size=planned["chunk_size"],
+            argv=shared["argv"],
+            options=shared["options"],
+            working_dir=shared["working_dir"],
+        )
 
     def run_request(self, request: JobRequest, options: dict[str, Any]) -> RunResult:
         verbosity = options["verbosity"]

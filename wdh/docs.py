@@ -18,6 +18,7 @@ COMMANDS = (
     "warehouse_ddl",
     "make_sample",
     "show_run",
+    "revert_run",
     "abandon_runs",
     "embedded_db",
     "command_reference",

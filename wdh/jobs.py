@@ -37,6 +37,7 @@ from facts.cleansing import RowError
 from facts.loading import FactMode, FactOutcome, FactPlan, facts_apply, facts_plan, facts_validate, facts_write
 from facts.loading import plan_outcome as facts_plan_outcome
 from facts.lookups import lookups_read
+from refs.archive import RunArchive
 from refs.audit import audit_abandon, audit_finish, audit_start
 from refs.backfill import (
     BackfillMode,
@@ -53,7 +54,9 @@ from refs.checks import refs_problems
 from refs.company_ids import planned_company_ids
 from refs.conflicts import expected_shared
 from refs.derivation import derive_candidates
+from refs.drift import PlanDriftError, inputs_drift, plan_drift
 from refs.models import BackfillRun, RunStatus
+from refs.saved_plans import SavedPlan, plan_load, plan_save, saved_plan_of
 from wdh.config import Config, DomainConfig, get_config
 from wdh.errors import ConfigError, ExitCode, WdhError
 from wdh.identifiers import quote_ident
@@ -87,6 +90,7 @@ class JobRequest:
     argv: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
     working_dir: str = ""  # where the command was started: what relative paths in argv meant
+    applies: int | None = None  # --apply RUN_ID: execute exactly the plan that run saved
 
 
 @dataclass
@@ -115,6 +119,7 @@ class RunResult:
     stage: str = "validate"  # the step under way (words in refs.run_stages), and the tables it works on
     stage_tables: tuple[str, ...] = ()
     opened: list[Path] = field(default_factory=list)  # workbooks opened, the one that failed too
+    saved: SavedPlan | None = None  # plan-only: the plan kept with the audit record
 
     def at(self, stage: str, *tables: str) -> None:
         self.stage, self.stage_tables = stage, tables
@@ -230,6 +235,7 @@ def _run(
     if not request.execute:
         _plan_only(domain, request, result, progress)
         result.exit_code = _success_code(request, result)
+        _save(run, result)
         _finish(run, result, render)
         return
     result.at("check")
@@ -245,12 +251,13 @@ def _run(
     if not advisory_lock_try():
         raise locked_error()
     try:
+        saved = _saved_inputs(request, result)
         result.at("read", *_lookup_tables(domain))
         with result.timed("read"):
             batch = _read(domain, request, result, progress)
         _absorb(result, batch)
         with transaction.atomic():
-            _execute(domain, request, result, batch, progress)
+            _execute(domain, request, result, batch, progress, saved=saved)
             result.status = RunStatus.SUCCEEDED
             result.exit_code = _success_code(request, result)
             result.finished_at = timezone.now()
@@ -347,16 +354,28 @@ def _plan_only(domain: DomainConfig, request: JobRequest, result: RunResult, pro
         result.facts = facts_plan_outcome(fact_plan) if fact_plan else _skipped_facts(domain, request)
         result.at("preflight")
         _preflight(domain, request, plans, fact_plan)  # the plan stays shown when it fails
+    result.saved = _saved_plan(request, result, plans, fact_plan)
     result.status = RunStatus.PLANNED
     result.finished_at = timezone.now()
 
 
 def _execute(
-    domain: DomainConfig, request: JobRequest, result: RunResult, batch: FactBatch, progress: Progress | None
+    domain: DomainConfig,
+    request: JobRequest,
+    result: RunResult,
+    batch: FactBatch,
+    progress: Progress | None,
+    *,
+    saved: SavedPlan | None = None,
 ) -> None:
     fact_plan = _fact_plan(domain, request, batch)
     plans = _plans(domain, request, result, batch)
     _absorb_company_ids(result, batch)
+    if saved is not None and request.applies is not None:
+        result.at("compare with the saved plan")
+        changes = plan_drift(saved, _saved_plan(request, result, plans, fact_plan))
+        if changes:
+            raise PlanDriftError(request.applies, changes)
     result.at("preflight")
     _preflight(domain, request, plans, fact_plan)  # before the first write
     for plan in plans:
@@ -370,7 +389,8 @@ def _execute(
         if progress:
             progress(f"loading {len(batch.rows)} fact rows", 0, None)
         with result.timed("facts"):
-            result.facts = facts_apply(fact_plan)
+            assert result.audit_id is not None  # the record exists before the run reads anything
+            result.facts = facts_apply(fact_plan, archive=RunArchive(run_id=result.audit_id, table=domain.facts))
     else:
         result.facts = _skipped_facts(domain, request)
 
@@ -412,6 +432,51 @@ def _plans(domain: DomainConfig, request: JobRequest, result: RunResult, batch: 
         # Single plans' rows take the company_id this backfill gives their plan, as a rerun would.
         batch.company_id_missing -= batch.pending_company_ids.complete(planned_company_ids(plans[-1]))
     return plans
+
+
+def _saved_plan(
+    request: JobRequest, result: RunResult, plans: list[BackfillPlan], fact_plan: FactPlan | None
+) -> SavedPlan:
+    return saved_plan_of(
+        command=request.command,
+        request=saved_request(request),
+        config_digest=result.config_digest,
+        files=result.files,
+        plans=plans,
+        fact_plan=fact_plan,
+    )
+
+
+def saved_request(request: JobRequest) -> dict[str, Any]:
+    """What ``--apply`` runs a saved plan with: the planned run's own choices."""
+    return {
+        "domain": request.domain,
+        "targets": request.targets,
+        "backfill_mode": request.backfill_mode.value,
+        "fact_mode": request.fact_mode.value if request.fact_mode else None,
+        "skip_facts": request.skip_facts,
+        "sheet": request.sheet,
+        "chunk_size": request.chunk_size,
+    }
+
+
+def _save(run: BackfillRun, result: RunResult) -> None:
+    if result.saved is not None:
+        with transaction.atomic():
+            plan_save(run, result.saved)
+
+
+def _saved_inputs(request: JobRequest, result: RunResult) -> SavedPlan | None:
+    """``--apply``: the saved plan, refused before reading when its files or configuration changed.
+    Runs under the lock, so no other apply of the same plan can start meanwhile."""
+    if request.applies is None:
+        return None
+    result.at("saved plan")
+    saved = plan_load(request.applies)
+    changes = inputs_drift(saved, config_digest=result.config_digest)
+    if changes:
+        raise PlanDriftError(request.applies, changes)
+    return saved
 
 
 def _loads_facts(request: JobRequest) -> bool:

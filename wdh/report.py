@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from facts.batch import describe_row_error
+from refs.models import RunStatus
 from wdh.escaping import printable
 from wdh.jobs import RunResult
 
@@ -39,6 +40,7 @@ def result_json(result: RunResult, *, verbosity: int = 1) -> dict[str, Any]:
         "status": str(result.status),
         "exit_code": int(result.exit_code),
         "audit_id": result.audit_id,
+        "applies": request.applies,
         "started_at": result.started_at.isoformat(),
         "finished_at": result.finished_at.isoformat() if result.finished_at else None,
         "config_digest": result.config_digest,
@@ -140,6 +142,9 @@ def result_text(result: RunResult, *, verbosity: int = 1) -> list[str]:
     if result.facts is not None:
         lines += _facts_text(result, planned)
     lines += [f"  warning: {warning}" for warning in result.warnings]
+    if result.saved is not None and result.status == RunStatus.PLANNED:
+        apply = f"manage.py {result.request.command} --apply {result.audit_id}"
+        lines.append(f"  plan saved: write exactly it with {apply}")
     return [printable(line) for line in lines]
 
 
@@ -147,7 +152,8 @@ def _headline(result: RunResult) -> str:
     request = result.request
     mode = "execute" if request.execute else "plan-only"
     record = f"audit record {result.audit_id}" if result.audit_id else "no audit record"
-    return f"{request.command} {request.domain} ({mode}): {result.status} — {record}"
+    applies = f", applying the plan of run {request.applies}" if request.applies else ""
+    return f"{request.command} {request.domain} ({mode}{applies}): {result.status} — {record}"
 
 
 def _target_text(outcome: Any, planned: bool, verbosity: int) -> list[str]:

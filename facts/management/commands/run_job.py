@@ -44,6 +44,9 @@ class Command(JobCommand):
         parser.add_argument("--skip-facts", action="store_true", help="Run everything except the fact load.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["apply"]:
+            self.finish(self.run_request(self.apply_request("run_job", options), options))
+            return
         if options["skip_facts"] and not options["backfill_refs"]:
             raise CommandError(
                 "--skip-facts without --backfill-refs leaves nothing to do; add --backfill-refs all",

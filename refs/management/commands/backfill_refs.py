@@ -39,6 +39,9 @@ class Command(JobCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["apply"]:
+            self.finish(self.run_request(self.apply_request("backfill_refs", options), options))
+            return
         request = JobRequest(
             command="backfill_refs",
             targets=options["targets"],

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('refs', '0004_review_rows_and_rejects'),
+        ('refs', '0006_revert'),
     ]
 
     operations = [

@@ -1,0 +1,170 @@
+"""One ``revert_run``: its own audit record, then the revert's plan — read-only for plan-only;
+for execute under the backfill advisory lock and in ONE transaction with its writes and the
+record's success, as every execute run.
+
+The revert is refused (exit 2, nothing written, the list in the output and the record) when
+anything must be kept (``refs.revert``) and ``--partial`` was not given; plan-only refuses the
+same way, so it ends as the execute run would.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from refs.audit import run_origin
+from refs.models import BackfillRun, RunMode, RunStatus
+from refs.revert import RevertPlan, revert_apply, revert_plan
+from wdh.config import get_config
+from wdh.errors import ExitCode, InputError, RunLockedError, WdhError
+from wdh.postgres import advisory_lock_release, advisory_lock_try, read_only_transaction
+from wdh.run_ending import locked_error
+from wdh.session import session_configure
+
+logger = logging.getLogger("wdh.reversal")
+COMMAND = "revert_run"
+LISTED = 20  # kept items named in the error message itself
+
+
+class RevertRefusedError(InputError):
+    """Something of the run must be kept, and ``--partial`` was not given."""
+
+
+@dataclass(frozen=True)
+class RevertRequest:
+    run_id: int
+    execute: bool
+    partial: bool
+    argv: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+    working_dir: str = ""
+
+
+@dataclass
+class RevertResult:
+    request: RevertRequest
+    audit_id: int | None = None
+    plan: RevertPlan | None = None
+    status: RunStatus = RunStatus.RUNNING
+    exit_code: ExitCode = ExitCode.SUCCESS
+    error: str = ""
+
+
+def revert_run(request: RevertRequest, *, render: Callable[[RevertResult], dict[str, Any]]) -> RevertResult:
+    """Revert (or plan reverting) run ``request.run_id`` and record it. Raises
+    :class:`~wdh.errors.InputError` when there is no such run; otherwise never raises: the
+    result and the record say how it ended."""
+    reverted = BackfillRun.objects.filter(pk=request.run_id).first()
+    if reverted is None:
+        raise InputError(f"no audit record {request.run_id}: see python manage.py show_run --latest")
+    result = RevertResult(request=request)
+    record = _start(request, reverted)
+    result.audit_id = record.pk
+    try:
+        session_configure(record.pk)
+        if request.execute:
+            _execute(request, result, reverted, record, render)
+        else:
+            with read_only_transaction():
+                result.plan = revert_plan(reverted, config=get_config())
+            _refuse_unless_partial(result.plan, request)
+            result.status = RunStatus.PLANNED
+            _finish(record, result, render)
+    except Exception as exc:  # every failure is recorded before it is reported
+        result.status = RunStatus.REFUSED_LOCKED if isinstance(exc, RunLockedError) else RunStatus.FAILED
+        result.exit_code = exc.exit_code if isinstance(exc, WdhError) else ExitCode.FAILURE
+        result.error = str(exc)
+        if request.execute and not isinstance(exc, RevertRefusedError):
+            result.plan = None  # rolled back: nothing of it happened
+        if not isinstance(exc, WdhError | DatabaseError):
+            logger.exception("revert run %s failed unexpectedly", record.pk)
+        _finish(record, result, render)
+    return result
+
+
+def _execute(
+    request: RevertRequest,
+    result: RevertResult,
+    reverted: BackfillRun,
+    record: BackfillRun,
+    render: Callable[[RevertResult], dict[str, Any]],
+) -> None:
+    if not advisory_lock_try():
+        raise locked_error()
+    try:
+        with transaction.atomic():
+            result.plan = revert_plan(reverted, config=get_config())
+            _refuse_unless_partial(result.plan, request)
+            revert_apply(result.plan, config=get_config(), domain=reverted.domain)
+            result.status = RunStatus.SUCCEEDED
+            _record(record, result, render)  # commits with the revert
+    finally:
+        try:
+            advisory_lock_release()
+        except DatabaseError:
+            connection.close()  # the connection is gone, and PostgreSQL released the lock with it
+
+
+def _refuse_unless_partial(plan: RevertPlan, request: RevertRequest) -> None:
+    if plan.kept and not request.partial:
+        listed = "; ".join(f"{kept.what}: {kept.reason}" for kept in plan.kept[:LISTED])
+        if len(plan.kept) > LISTED:
+            listed += f"; … (+{len(plan.kept) - LISTED}, every one in the output and the audit record)"
+        raise RevertRefusedError(
+            f"run {plan.run_id} cannot be reverted whole; {len(plan.kept)} item(s) must be kept — {listed}. "
+            "Nothing was written. Add --partial to revert the rest and keep these."
+        )
+
+
+def _start(request: RevertRequest, reverted: BackfillRun) -> BackfillRun:
+    config = get_config()
+    with transaction.atomic():
+        return BackfillRun.objects.create(
+            command=COMMAND,
+            domain=reverted.domain,
+            mode=RunMode.EXECUTE if request.execute else RunMode.PLAN_ONLY,
+            started_at=timezone.now(),
+            **run_origin(),
+            argv=list(request.argv),
+            options=request.options,
+            working_dir=request.working_dir,
+            config_path=str(config.path),
+            config_digest=config.digest,
+            reverted_run=reverted,
+        )
+
+
+def _record(record: BackfillRun, result: RevertResult, render: Callable[[RevertResult], dict[str, Any]]) -> None:
+    plan = result.plan
+    record.status = result.status
+    record.finished_at = timezone.now()
+    record.error = result.error
+    record.summary = render(result)
+    if plan is not None:
+        record.statements = plan.statements
+        record.warnings = [f"kept {kept.what}: {kept.reason}" for kept in plan.kept]
+        record.facts_deleted = plan.facts_deleted
+        record.facts_inserted = plan.facts_restored
+    record.save()
+
+
+def _finish(record: BackfillRun, result: RevertResult, render: Callable[[RevertResult], dict[str, Any]]) -> None:
+    """Record the end of a plan-only, refused or failed revert, in its own transaction; when
+    the failure was the connection itself, once more on a fresh one. When that fails too, the
+    result says so (exit 1) and the record stays ``running`` for ``abandon_runs``."""
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic():
+                _record(record, result, render)
+            return
+        except DatabaseError as exc:
+            if attempt == 2:
+                result.exit_code = ExitCode.FAILURE
+                result.error = f"{result.error or 'the revert ended'}; its audit record could not be finished: {exc}"
+                return
+            connection.close()
