@@ -15,6 +15,7 @@ from django.apps import apps
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
+from refs.declared.models import DECLARED, declared_model
 from wdh.config import RefTarget
 from wdh.tables import reference_table
 
@@ -100,9 +101,13 @@ _BOUND: dict[str, type[models.Model]] = {"plans": AnnuityPlan, "portfolios": Por
 def reference_model(target: RefTarget) -> type[models.Model]:
     """The model bound to ``target``'s table.
 
-    The configured table at start-up is the static model; any other (tests, a second domain)
-    gets an unmanaged subclass of the same columns bound to that table, created once.
+    ``plans`` / ``portfolios``: the configured table at start-up is the static model; any other
+    (tests, a second domain) gets an unmanaged subclass of the same columns bound to that table,
+    created once. Every other target's model is built from its declaration
+    (:mod:`refs.declared.models`).
     """
+    if target.name not in _BOUND:
+        return declared_model(target)
     bound = _BOUND[target.name]
     if bound._meta.db_table == target.qualified_name:
         return bound
@@ -114,6 +119,12 @@ def reference_model(target: RefTarget) -> type[models.Model]:
         meta = type("Meta", (), {"managed": False, "db_table": target.qualified_name})
         attrs: dict[str, Any] = {"__module__": __name__, "Meta": meta}
         return type(name, (_COLUMNS[target.name],), attrs)
+
+
+def target_models() -> dict[str, type[models.Model]]:
+    """Target name → model of the configured reference tables (what the admin shows): the seed
+    tables' explicit models, then the declared ones in dependency order."""
+    return {**_BOUND, **DECLARED}
 
 
 class RunStatus(models.TextChoices):
@@ -153,7 +164,9 @@ class BackfillRun(models.Model):
     backfill_mode = models.CharField(
         max_length=20, blank=True, help_text="insert_missing or fill_null_only; empty when no backfill ran."
     )
-    targets = models.CharField(max_length=20, blank=True, help_text="plans, portfolios or all; empty when none.")
+    targets = models.TextField(
+        blank=True, help_text="all, or the declared target names comma-separated; empty when none."
+    )
     status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.RUNNING, db_index=True)
     started_at = models.DateTimeField(db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -270,7 +283,7 @@ class RunTarget(models.Model):
     """Per-target counts of a run (from the database, not from the candidate list)."""
 
     run = models.ForeignKey(BackfillRun, on_delete=models.CASCADE, related_name="target_results")
-    target = models.CharField(max_length=20, db_index=True)
+    target = models.CharField(max_length=63, db_index=True)  # a declared target name (an identifier)
     table = models.CharField(max_length=400, help_text="Quoted, qualified table name.")
     candidates = models.IntegerField()
     inserted = models.IntegerField(default=0)
@@ -291,7 +304,7 @@ class RunKey(models.Model):
     """A reference key a run inserted (or, plan-only, would insert)."""
 
     run = models.ForeignKey(BackfillRun, on_delete=models.CASCADE, related_name="keys")
-    target = models.CharField(max_length=20)
+    target = models.CharField(max_length=63)
     key = models.CharField(max_length=255, db_index=True)
 
     class Meta:
@@ -309,7 +322,7 @@ class RunCell(models.Model):
     """A cell a run filled (or, plan-only, would fill): key, column and the new value."""
 
     run = models.ForeignKey(BackfillRun, on_delete=models.CASCADE, related_name="cells")
-    target = models.CharField(max_length=20)
+    target = models.CharField(max_length=63)
     key = models.CharField(max_length=255, db_index=True)
     column = models.CharField(max_length=63)
     value = models.TextField()

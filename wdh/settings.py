@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "refs",  # before staticfiles: its runserver (which starts with a broken configuration) wins
     "django.contrib.staticfiles",
     "facts",
+    "refs.declared",  # the reference tables declared only in data_sources.yml (no migrations)
 ]
 
 MIDDLEWARE = [

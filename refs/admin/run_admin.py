@@ -3,12 +3,13 @@ one change the admin makes is a reviewer's decision on a saved plan (refs.admin.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, OuterRef, QuerySet, Subquery, Sum
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -23,7 +24,7 @@ from refs.admin.plan_review import may_review, review_post
 from refs.admin.run_display import duration_text, failure_reason, status_badge
 from refs.admin.run_page import run_detail
 from refs.admin.run_search import run_matches, run_search
-from refs.admin.targets import ModelAdmin
+from refs.admin.targets import MODELS, ModelAdmin
 from refs.models import BackfillRun, RunFile, RunMode, RunTarget
 
 
@@ -32,13 +33,15 @@ class TargetFilter(admin.SimpleListFilter):
     parameter_name = "target"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("plans", "plans (年金计划)"), ("portfolios", "portfolios (组合计划)"), ("none", "none (facts only)")]
+        named = [(name, f"{name} ({model._meta.db_table})") for name, model in MODELS.items()]
+        return [*named, ("none", "none (facts only)")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        if self.value() == "none":
+        value = self.value()
+        if value == "none":
             return queryset.filter(targets="")
-        if self.value() in {"plans", "portfolios"}:
-            return queryset.filter(targets__in=[self.value(), "all"])
+        if value in MODELS:  # "all", or the name among the comma-separated ones
+            return queryset.filter(Q(targets="all") | Q(targets__regex=rf"(^|,){re.escape(value)}(,|$)"))
         return queryset
 
 

@@ -12,6 +12,7 @@ from refs.backfill import BackfillMode
 from wdh.command import JobCommand
 from wdh.errors import ExitCode
 from wdh.jobs import JobRequest
+from wdh.target_choice import target_choice, target_help
 
 
 class Command(JobCommand):
@@ -31,8 +32,9 @@ class Command(JobCommand):
         )
         parser.add_argument(
             "--backfill-refs",
-            choices=["plans", "portfolios", "all"],
-            help="Backfill these reference tables before loading facts.",
+            type=target_choice,
+            metavar="NAMES",
+            help=target_help("Backfill these reference tables before loading facts"),
         )
         parser.add_argument(
             "--backfill-mode",
