@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('refs', '0006_revert'),
+        ('refs', '0007_approval'),
     ]
 
     operations = [
