@@ -100,7 +100,7 @@ def state_reset(domain: Any, seed: Seed) -> None:
     from wdh.postgres import copy_rows
 
     _refuse_foreign_database(connection.settings_dict["NAME"])
-    plans, portfolios = domain.targets("all")
+    plans, portfolios = domain.targets("plans,portfolios")  # the tables the benchmark seeds
     # Every table that points at a run (keys, cells, files, row errors, …), then the runs.
     details = [relation.related_model for relation in BackfillRun._meta.related_objects]
     audit = [model._meta.db_table for model in (*details, BackfillRun) if not isinstance(model, str)]

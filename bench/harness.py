@@ -275,7 +275,7 @@ def _defaults(derivations: Sequence[Any]) -> set[str]:
 
 
 def _jobs(run: SizeRun, domain: Any, seed: Seed) -> None:
-    tables = [(t.qualified_name, _columns(t.qualified_name)) for t in domain.targets("all")]
+    tables = [(t.qualified_name, _columns(t.qualified_name)) for t in domain.targets("plans,portfolios")]
     tables.append((domain.facts.qualified, list(FACT_COLUMNS)))
     state_reset(domain, seed)
     with connection.cursor() as cursor:

@@ -96,7 +96,7 @@ def cleanse_stage(domain: Any, data: SheetData, rows: list[tuple[int, tuple[Any,
 def derive_stage(domain: Any, rows: Sequence[dict[str, Any]]) -> Measured:
     """Candidates of plans, then portfolios. Value: the derivations. Pure."""
     with measuring() as measured:
-        measured.value = [derive_candidates(rows, target) for target in domain.targets("all")]
+        measured.value = [derive_candidates(rows, target) for target in domain.targets("plans,portfolios")]
     return measured
 
 

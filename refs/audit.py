@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from refs.models import BackfillRun, RunCell, RunContext, RunFile, RunKey, RunMode, RunRowError, RunStatus, RunTarget
+from refs.plan_lifecycle import plan_settle
 from refs.rejects import source_text
 from wdh.identifiers import quote_ident
 from wdh.postgres import copy_rows
@@ -88,7 +89,8 @@ def audit_start(request: JobRequest, *, config_path: str, config_digest: str) ->
 
 
 def audit_finish(run: BackfillRun, result: RunResult, summary: dict[str, Any]) -> None:
-    """Write the run's end: status, counts, files, per-target results, keys and cells.
+    """Write the run's end: status, counts, files, per-target results, keys and cells, and for
+    an apply run its plan's state (``applied`` commits with the warehouse changes).
 
     Writes the database; inside an execute run's transaction this commits with the warehouse.
     """
@@ -110,6 +112,7 @@ def audit_finish(run: BackfillRun, result: RunResult, summary: dict[str, Any]) -
         run.config_digest = result.config_digest
     run.save()
     _details(run, result)
+    plan_settle(run, exit_code=int(result.exit_code))  # an apply run: its plan applied, or refused
 
 
 def _details(run: BackfillRun, result: RunResult) -> None:

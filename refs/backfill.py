@@ -25,9 +25,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from django.apps import apps
 from django.db import connection, models
-from django.db.models import F, Lookup, OuterRef, Q, Subquery
+from django.db.models import F, Lookup, Q
 from django.db.models.constants import OnConflict
 from django.db.models.functions import Coalesce
 from django.db.models.sql import InsertQuery, UpdateQuery
@@ -36,11 +35,11 @@ from facts.cleansing import ReferenceLimit, widths_fit
 from refs.derivation import Derivation, is_blank
 from refs.insertion import Inserter, Row, insertion_write
 from refs.models import reference_model
+from refs.staging import column_field, stage_model, stage_table_name, stage_write, staged_value
 from wdh.config import Aggregation, RefTarget
 from wdh.errors import InputError
+from wdh.identifiers import quote_qualified
 from wdh.postgres import (
-    copy_rows,
-    create_stage_table,
     keys_written_here,
     require_table,
     require_unique_index,
@@ -322,11 +321,7 @@ def _fill_update(
     """The rows of ``keys`` with a NULL in one of ``columns``, and each column's NULL-guarded new value."""
     null = functools.reduce(operator.or_, (Q(**{f"{column}__isnull": True}) for column in columns))
     values = {
-        column: Coalesce(
-            F(column),
-            Subquery(stage._default_manager.filter(pk=OuterRef("pk")).values(column)[:1]),
-            output_field=cast("models.Field[Any, Any]", model._meta.get_field(column)),
-        )
+        column: Coalesce(F(column), staged_value(model, stage, column), output_field=column_field(model, column))
         for column in columns
     }
     return model._default_manager.filter(null, _AnyOf(F("pk"), keys)), values
@@ -334,28 +329,10 @@ def _fill_update(
 
 def _stage(plan: BackfillPlan) -> type[models.Model]:
     """Copy the planned cells into a temporary table the updates read their values from."""
-    target = plan.target
-    columns = [target.key[0], *target.updatable]
-    table = create_stage_table(f"wdh_stage_{target.name}", columns)
-    rows: dict[str, dict[str, str]] = {}
+    values: dict[str, dict[str, str]] = {}
     for cell in plan.fills:
-        rows.setdefault(cell.key, {})[cell.column] = cell.value
-    copy_rows(table, columns, ([key, *(values.get(c) for c in target.updatable)] for key, values in rows.items()))
-    return _stage_model(target, table, columns)
-
-
-def _stage_model(target: RefTarget, table: str, columns: list[str]) -> type[models.Model]:
-    name = f"Stage_{target.name}"
-    try:
-        return apps.get_model("refs", name)
-    except LookupError:
-        attrs: dict[str, Any] = {
-            "__module__": __name__,
-            "Meta": type("Meta", (), {"managed": False, "db_table": table, "app_label": "refs"}),
-            columns[0]: models.TextField(primary_key=True),
-            **{column: models.TextField(null=True) for column in columns[1:]},
-        }
-        return type(name, (models.Model,), attrs)
+        values.setdefault(cell.key, {})[cell.column] = cell.value
+    return stage_write(plan.target, values)
 
 
 def backfill_write(plan: BackfillPlan) -> TableWrite:
@@ -400,7 +377,7 @@ def _fill_sql(plan: BackfillPlan, model: type[models.Model]) -> list[str]:
     key = target.key[0]
     if not plan.fills:
         return []
-    stage = _stage_model(target, '"pg_temp"."wdh_stage_' + target.name + '"', [key, *target.updatable])
+    stage = stage_model(target, quote_qualified("pg_temp", stage_table_name(target)), [key, *target.updatable])
     keys = list(dict.fromkeys(cell.key for cell in plan.fills))
     filled = {cell.column for cell in plan.fills}
     queryset, values = _fill_update(model, stage, [c for c in target.updatable if c in filled], keys[:1])

@@ -7,14 +7,16 @@ broken configuration themselves (the job commands) or never read it (``show_run`
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.core import checks
 from django.core.checks.registry import registry
+from django.db import models
 
 from facts.domain import domain_configured, domain_get
 from refs.models import reference_model
-from wdh.config import DomainConfig, get_config
+from wdh.config import Aggregation, DomainConfig, RefTarget, get_config
 from wdh.errors import ConfigError
 
 CONFIGURATION_TAG = "wdh_configuration"
@@ -33,20 +35,38 @@ def refs_problems(domain: DomainConfig) -> list[tuple[str, str]]:
         if column not in fact_columns
     ]
     for target in domain.refs.values():
-        path = f"domains.{domain.name}.refs.{target.name}"
-        fields = {field.column for field in reference_model(target)._meta.concrete_fields}
-        for index, column in enumerate(target.key):
-            if column not in fields:
-                problems.append((f"{path}.key[{index}]", f"{column!r} is not a column of {target.table}"))
-        for index, column in enumerate(target.updatable):
-            if column not in fields:
-                problems.append((f"{path}.updatable[{index}]", f"{column!r} is not a column of {target.table}"))
-        for rule in target.columns:
-            if rule.column not in fields:
-                problems.append((f"{path}.columns.{rule.column}", f"not a column of {target.table}"))
-            for source in rule.sources:
-                if source not in fact_columns:
-                    problems.append((f"{path}.columns.{rule.column}", f"{source!r} is not a fact column"))
+        fields = {field.column: field for field in reference_model(target)._meta.concrete_fields}
+        problems += _target_problems(target, f"domains.{domain.name}.refs.{target.name}", fields, fact_columns)
+    return problems
+
+
+def _target_problems(
+    target: RefTarget, path: str, fields: Mapping[str, models.Field[Any, Any]], fact_columns: Sequence[str]
+) -> list[tuple[str, str]]:
+    """How ``target`` disagrees with its model's ``fields`` and with the fact columns."""
+    listed = [
+        *((f"{path}.key[{index}]", column) for index, column in enumerate(target.key)),
+        *((f"{path}.updatable[{index}]", column) for index, column in enumerate(target.updatable)),
+    ]
+    problems = [
+        (where, f"{column!r} is not a column of {target.table}") for where, column in listed if column not in fields
+    ]
+    problems += [
+        (f"{path}.other_columns.{column}", f"not a column of {target.table}'s model")
+        for column, _ in target.other_columns
+        if column not in fields
+    ]
+    for rule in target.columns:
+        where = f"{path}.columns.{rule.column}"
+        if rule.column not in fields:
+            problems.append((where, f"not a column of {target.table}"))
+        elif rule.agg is Aggregation.COUNT_DISTINCT and not isinstance(fields[rule.column], models.IntegerField):
+            problems.append(
+                (where, f"agg count_distinct needs an integer column, and {rule.column} of {target.table} is not one")
+            )
+        problems += [
+            (where, f"{source!r} is not a fact column") for source in rule.sources if source not in fact_columns
+        ]
     return problems
 
 

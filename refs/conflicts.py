@@ -25,7 +25,7 @@ _TARGET_KEYED_BY = {target.key[0]: name for name, target in DEFAULT_REFS.items()
 class DerivationWarning:
     """One key whose group holds several distinct values for a ``warn_on_conflict`` column."""
 
-    target: str  # "plans" / "portfolios"
+    target: str  # the declared target name, e.g. "portfolios"
     key: str  # the candidate key, e.g. a portfolio code
     column: str  # the reference column, e.g. 年金计划号
     values: tuple[str, ...]  # the distinct values seen, in first-seen order

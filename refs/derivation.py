@@ -3,8 +3,9 @@
 One pass groups the rows by the key rule's source column, keeping of each row only a tuple of
 the fact columns the rules read; each group is then reduced to one candidate row as the
 target's :class:`~wdh.config.ColumnRule` entries say. Blank strings count as missing
-everywhere; values come out as text (``str()`` of other values; templates format theirs) or
-None. Pure: no database, no I/O.
+everywhere; values come out as text (``str()`` of other values; templates format theirs;
+``count_distinct`` its count, which the integer column it fills takes as a number) or None.
+Pure: no database, no I/O.
 
 Speed matters (100,000 rows in well under a second per target): the hot paths test plain
 ``str``/``Decimal`` values inline and leave counting, ordering and maxima to C (``Counter``,
@@ -276,6 +277,8 @@ def _reducer(rule: ColumnRule, layout: _Layout) -> Reducer:
     index = layout.index(_source(rule))
     if rule.agg is Aggregation.MOST_FREQUENT:
         return _most_frequent(column, index, None if rule.weight is None else layout.index(rule.weight))
+    if rule.agg is Aggregation.COUNT_DISTINCT:
+        return _count_distinct(column, index)
     return _concat_distinct(column, index, rule.separator)
 
 
@@ -315,6 +318,18 @@ def _concat_distinct(column: str, index: int, separator: str) -> Reducer:
         values = set(map(str.strip, _text_counts(_column(bucket, index))))
         values.discard("")
         candidate[column] = separator.join(sorted(values)) if values else None
+
+    return reduce
+
+
+def _count_distinct(column: str, index: int) -> Reducer:
+    """The number of distinct non-blank values, compared as ``concat_distinct`` joins them (by
+    their text, stripped). ``"0"`` when every value is blank: the count is known, not missing."""
+
+    def reduce(key: str, bucket: Bucket, candidate: Candidate) -> None:
+        values = set(map(str.strip, _text_counts(_column(bucket, index))))
+        values.discard("")
+        candidate[column] = str(len(values))
 
     return reduce
 

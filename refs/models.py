@@ -12,8 +12,10 @@ import hashlib
 from typing import Any
 
 from django.apps import apps
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
+from refs.declared.models import DECLARED, declared_model
 from wdh.config import RefTarget
 from wdh.tables import reference_table
 
@@ -99,9 +101,13 @@ _BOUND: dict[str, type[models.Model]] = {"plans": AnnuityPlan, "portfolios": Por
 def reference_model(target: RefTarget) -> type[models.Model]:
     """The model bound to ``target``'s table.
 
-    The configured table at start-up is the static model; any other (tests, a second domain)
-    gets an unmanaged subclass of the same columns bound to that table, created once.
+    ``plans`` / ``portfolios``: the configured table at start-up is the static model; any other
+    (tests, a second domain) gets an unmanaged subclass of the same columns bound to that table,
+    created once. Every other target's model is built from its declaration
+    (:mod:`refs.declared.models`).
     """
+    if target.name not in _BOUND:
+        return declared_model(target)
     bound = _BOUND[target.name]
     if bound._meta.db_table == target.qualified_name:
         return bound
@@ -113,6 +119,12 @@ def reference_model(target: RefTarget) -> type[models.Model]:
         meta = type("Meta", (), {"managed": False, "db_table": target.qualified_name})
         attrs: dict[str, Any] = {"__module__": __name__, "Meta": meta}
         return type(name, (_COLUMNS[target.name],), attrs)
+
+
+def target_models() -> dict[str, type[models.Model]]:
+    """Target name → model of the configured reference tables (what the admin shows): the seed
+    tables' explicit models, then the declared ones in dependency order."""
+    return {**_BOUND, **DECLARED}
 
 
 class RunStatus(models.TextChoices):
@@ -152,7 +164,9 @@ class BackfillRun(models.Model):
     backfill_mode = models.CharField(
         max_length=20, blank=True, help_text="insert_missing or fill_null_only; empty when no backfill ran."
     )
-    targets = models.CharField(max_length=20, blank=True, help_text="plans, portfolios or all; empty when none.")
+    targets = models.TextField(
+        blank=True, help_text="all, or the declared target names comma-separated; empty when none."
+    )
     status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.RUNNING, db_index=True)
     started_at = models.DateTimeField(db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -207,6 +221,9 @@ class BackfillRun(models.Model):
         constraints = [  # a plan is applied at most once, whatever races the lock misses
             models.UniqueConstraint(fields=["applies"], condition=models.Q(status="succeeded"), name="run_applies_once")
         ]
+        # The one change the admin makes to an audit record: approve or reject a saved plan
+        # (refs.plan_lifecycle). Granted per user or group; superusers have it.
+        permissions = [("approve_run", "Can approve or reject a plan-only run's saved plan")]
 
     def __str__(self) -> str:
         return f"run {self.pk} · {self.command} {self.mode} · {self.status}"
@@ -266,7 +283,7 @@ class RunTarget(models.Model):
     """Per-target counts of a run (from the database, not from the candidate list)."""
 
     run = models.ForeignKey(BackfillRun, on_delete=models.CASCADE, related_name="target_results")
-    target = models.CharField(max_length=20, db_index=True)
+    target = models.CharField(max_length=63, db_index=True)  # a declared target name (an identifier)
     table = models.CharField(max_length=400, help_text="Quoted, qualified table name.")
     candidates = models.IntegerField()
     inserted = models.IntegerField(default=0)
@@ -287,7 +304,7 @@ class RunKey(models.Model):
     """A reference key a run inserted (or, plan-only, would insert)."""
 
     run = models.ForeignKey(BackfillRun, on_delete=models.CASCADE, related_name="keys")
-    target = models.CharField(max_length=20)
+    target = models.CharField(max_length=63)
     key = models.CharField(max_length=255, db_index=True)
 
     class Meta:
@@ -305,7 +322,7 @@ class RunCell(models.Model):
     """A cell a run filled (or, plan-only, would fill): key, column and the new value."""
 
     run = models.ForeignKey(BackfillRun, on_delete=models.CASCADE, related_name="cells")
-    target = models.CharField(max_length=20)
+    target = models.CharField(max_length=63)
     key = models.CharField(max_length=255, db_index=True)
     column = models.CharField(max_length=63)
     value = models.TextField()
@@ -318,14 +335,56 @@ class RunCell(models.Model):
         return f"{self.target}:{self.key}.{self.column}"
 
 
+class PlanState(models.TextChoices):
+    """Where a saved plan is in its life (refs.plan_lifecycle): planned → approved, rejected or
+    superseded → (approved only) applied or refused. Only planned and approved can still change."""
+
+    PLANNED = "planned", "planned (waiting for review)"
+    APPROVED = "approved", "approved (cron applies it)"
+    REJECTED = "rejected", "rejected"
+    SUPERSEDED = "superseded", "superseded by a newer plan"
+    APPLIED = "applied", "applied"
+    REFUSED = "refused", "refused when applied"
+
+
 class RunPlan(models.Model):
     """The plan a plan-only run saved, so ``--apply RUN_ID`` can write exactly it (refs.saved_plans).
 
     ``data`` is zlib-compressed JSON of candidate data (insert rows, fills, fact scopes with their
-    row counts, files with SHA-256, the configuration digest), not rendered text."""
+    row counts, files with SHA-256, the configuration digest), not rendered text. The other
+    fields are the plan's state and who or what set it (refs.plan_lifecycle): the only fields of
+    an audit record that change after its run ended, each by one conditional UPDATE."""
 
     run = models.OneToOneField(BackfillRun, on_delete=models.CASCADE, related_name="saved_plan")
     data = models.BinaryField(help_text="zlib-compressed JSON written by refs.saved_plans.")
+    state = models.CharField(max_length=20, choices=PlanState.choices, default=PlanState.PLANNED, db_index=True)
+    months = ArrayField(
+        models.CharField(max_length=7),
+        default=list,
+        blank=True,
+        help_text="YYYY-MM named by the plan's workbooks (file name, else folder): a newer plan for the "
+        "same domain and one of these months supersedes this one.",
+    )
+    reviewed_by = models.CharField(max_length=150, blank=True, help_text="The admin user who approved or rejected it.")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_comment = models.TextField(blank=True)
+    superseded_by = models.ForeignKey(
+        BackfillRun,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="superseded_plans",
+        help_text="The newer plan-only run for the same domain and month.",
+    )
+    outcome_run = models.ForeignKey(
+        BackfillRun,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="settled_plans",
+        help_text="The run that applied this plan, or refused to (state applied or refused).",
+    )
+    refusal = models.TextField(blank=True, help_text="Why applying it was refused (what changed since).")
 
     def __str__(self) -> str:
         return f"plan of run {self.run_id}"

@@ -11,7 +11,8 @@ import textwrap
 from django.urls import reverse
 from django.utils import timezone
 
-from refs.models import BackfillRun, RunMode, RunStatus
+from refs.models import BackfillRun, RunMode, RunPlan, RunStatus
+from refs.plan_lifecycle import plan_state_text
 from refs.run_stages import stage_words
 
 KEY_SAMPLE = 20  # keys listed at verbosity 1; all at 2
@@ -36,6 +37,7 @@ def record_lines(run: BackfillRun, verbosity: int) -> list[str]:
     lines += _targets(run, verbosity)
     lines += _keys(run, verbosity)
     lines += _facts(run)
+    lines += _plan(run)
     if run.error:
         stage = stage_words(run.stage)
         where = "; ".join(part for part in (f"while {stage}" if stage else "", run.error_where) if part)
@@ -104,3 +106,12 @@ def _facts(run: BackfillRun) -> list[str]:
     if run.mode == RunMode.PLAN_ONLY:
         return [f"  facts: would delete {run.facts_deleted}, would insert {run.facts_inserted}"]
     return [f"  facts: {run.facts_deleted} deleted, {run.facts_inserted} inserted"]
+
+
+def _plan(run: BackfillRun) -> list[str]:
+    """A plan-only run's saved plan: its state (an apply run's plan is in ``_links``)."""
+    plan = RunPlan.objects.defer("data").filter(run=run).first()
+    if plan is None:
+        return []
+    comment = f" — {plan.review_comment}" if plan.review_comment else ""
+    return [f"  plan: {plan_state_text(plan)}{comment}"]

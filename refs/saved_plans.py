@@ -22,6 +22,7 @@ from facts.batch import SourceSummary
 from facts.loading import FactPlan, fact_rows_digest, scope_text
 from refs.backfill import BackfillPlan
 from refs.models import BackfillRun, RunMode, RunPlan, RunStatus
+from refs.plan_lifecycle import OPEN, plan_months, plan_state_text, plans_supersede
 from wdh.errors import InputError
 
 FORMAT = 1  # version of the stored JSON
@@ -151,13 +152,18 @@ def plan_decode(data: bytes) -> SavedPlan:
 
 
 def plan_save(run: BackfillRun, plan: SavedPlan) -> RunPlan:
-    """Keep ``plan`` with ``run``'s audit record. Writes the database (wdh's own table)."""
-    return RunPlan.objects.create(run=run, data=plan_encode(plan))
+    """Keep ``plan`` with ``run``'s audit record, with the months its files name, and supersede
+    the older plans for the same domain and month (refs.plan_lifecycle). Writes the database
+    (wdh's own table); call it in a transaction."""
+    saved = RunPlan.objects.create(run=run, data=plan_encode(plan), months=plan_months(f.path for f in plan.files))
+    plans_supersede(saved)
+    return saved
 
 
 def plan_load(run_id: int) -> SavedPlan:
     """The plan run ``run_id`` saved. Reads the database. Raises :class:`InputError` (exit 2) when
-    that run is missing, not a plan-only run that ended ``planned``, or already applied."""
+    that run is missing, not a plan-only run that ended ``planned``, already applied, or
+    rejected, superseded or refused (refs.plan_lifecycle)."""
     run = BackfillRun.objects.filter(pk=run_id).first()
     if run is None:
         raise InputError(f"--apply {run_id}: there is no run {run_id}; see the runs in the admin or show_run")
@@ -172,6 +178,8 @@ def plan_load(run_id: int) -> SavedPlan:
     saved = RunPlan.objects.filter(run=run).first()
     if saved is None:
         raise InputError(f"--apply {run_id}: run {run_id} kept no plan (it predates saved plans); plan again")
+    if saved.state not in OPEN:
+        raise InputError(f"--apply {run_id}: the plan of run {run_id} is {plan_state_text(saved)}")
     return plan_decode(bytes(saved.data))
 
 

@@ -193,6 +193,7 @@ def test_run_list_shows_each_run_at_a_glance(admin_client: Client, runs: Runs) -
         "cells",
         "warnings",
         "reason",
+        "plan",
     ]
     rows = {run.pk: [strip_tags(cell) for cell in row] for run, row in zip(cl.result_list, results(cl), strict=True)}
     assert rows[runs.inserted.pk] == [
@@ -207,6 +208,7 @@ def test_run_list_shows_each_run_at_a_glance(admin_client: Client, runs: Runs) -
         "5 inserted",
         "—",
         "2",
+        "—",
         "—",
     ]
     assert rows[runs.running.pk][6] == "unfinished" and rows[runs.failed.pk][10] == "—"
@@ -233,7 +235,7 @@ def test_run_list_filters(admin_client: Client, runs: Runs, query: str, expected
 
 def test_run_list_offers_the_filters_and_date_hierarchy(admin_client: Client, runs: Runs) -> None:
     html = admin_client.get(RUNS_URL).content.decode()
-    for title in ("By status", "By mode", "By target", "By started at"):
+    for title in ("By status", "By mode", "By plan", "By target", "By started at"):
         assert title in html, title
     assert 'class="toplinks"' in html and "February 2025" in html and "April 2025" in html
 

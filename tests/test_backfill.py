@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection
 
+from refs.checks import refs_problems
 from refs.models import BackfillRun, RunCell, RunKey, RunStatus, RunTarget
 from tests.workbooks import write_workbook
 from wdh.identifiers import quote_ident
@@ -118,13 +119,13 @@ def test_insert_missing_exact_and_idempotent_in_hostile_schema(hostile_domain: A
 
     before = (table_rows(plans_table), table_rows(portfolios_table))
     again = run("backfill_refs", "--file", str(workbook), "--execute")
-    assert [t["inserted"] for t in again["backfill"]["targets"]] == [0, 0]
+    assert [t["inserted"] for t in again["backfill"]["targets"]] == [0, 0, 0, 0]
     assert (table_rows(plans_table), table_rows(portfolios_table)) == before
 
     record = BackfillRun.objects.get(pk=executed["audit_id"])
-    assert record.status == RunStatus.SUCCEEDED and record.inserted_total == 6
+    assert record.status == RunStatus.SUCCEEDED and record.inserted_total == 2 + 4 + 2 + 2  # + product lines, branches
     assert set(RunKey.objects.filter(run=record).values_list("key", flat=True)) == {
-        "P0001", "XNP596", "9003", "9078", "9100", "QTAN002",
+        "P0001", "XNP596", "9003", "9078", "9100", "QTAN002", "PL201", "PL202", "G01", "G02",
     }  # fmt: skip
     assert record.files.get().sha256 == executed["files"][0]["sha256"]
 
@@ -248,3 +249,37 @@ def test_a_row_whose_value_would_not_fit_the_derived_column_is_a_row_error(wareh
     assert (error["row"], error["column"]) == (2, "机构名称")
     assert "年金计划.主拓机构, derived from it, holds at most 10" in error["message"]
     assert "P0001" not in {row[0] for row in table_rows('"mapping"."年金计划"')}
+
+
+def test_count_distinct_fills_an_integer_column_on_insert_and_on_fill(
+    use_config: Any, warehouse: None, workbook: Path
+) -> None:
+    def edit(domain: dict[str, Any]) -> None:
+        domain["refs"]["plans"]["columns"]["组合数"] = {"from": "组合代码", "agg": "count_distinct"}
+        domain["refs"]["plans"]["updatable"].append("组合数")
+
+    plans = use_config(edit).refs["plans"].qualified_name
+    run("backfill_refs", "--targets", "plans", "--execute", "--file", str(workbook))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 年金计划号, 组合数 FROM {plans} ORDER BY 1")
+        assert cursor.fetchall() == [("P0001", 2), ("P0002", 1), ("XNP596", 1)]  # P0002: its default QTAN002
+        cursor.execute(f"UPDATE {plans} SET 组合数 = NULL WHERE 年金计划号 = 'P0001'")
+    planned = by_target(run("backfill_refs", "--targets", "plans", "--mode", "fill_null_only", "--file", str(workbook)))
+    summary = run(
+        "backfill_refs", "--targets", "plans", "--mode", "fill_null_only", "--execute", "--file", str(workbook)
+    )
+    assert by_target(summary)["plans"]["cells_filled"] == planned["plans"]["cells_filled"] == {"组合数": 1}
+    assert table_rows(plans)[0][10] == 2
+
+
+def test_count_distinct_into_a_text_column_is_a_configuration_error(use_config: Any) -> None:
+    def edit(domain: dict[str, Any]) -> None:
+        domain["refs"]["plans"]["columns"]["计划全称"] = {"from": "组合代码", "agg": "count_distinct"}
+
+    problems = refs_problems(use_config(edit))
+    assert problems == [
+        (
+            "domains.annuity_performance.refs.plans.columns.计划全称",
+            "agg count_distinct needs an integer column, and 计划全称 of 年金计划 is not one",
+        )
+    ]

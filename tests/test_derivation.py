@@ -174,6 +174,29 @@ def test_concat_distinct(separator: str, values: list[Any], expected: str | None
 
 
 @pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        pytest.param(["9003", "9004", "9003"], "2", id="distinct"),
+        pytest.param([" A", "A ", "A"], "1", id="stripped before counting"),
+        pytest.param([None, "", "  ", "\u3000", "A"], "1", id="blanks not counted"),
+        pytest.param([None, " "], "0", id="all blank: a count of 0, not missing"),
+        pytest.param([2, "2", Decimal("2")], "1", id="compared as text"),
+        pytest.param([Decimal("1.0"), Decimal("1.00")], "2", id="text, not numeric equality"),
+        pytest.param([FEB, date(2026, 3, 1), FEB], "2", id="dates"),
+    ],
+)
+def test_count_distinct(values: list[Any], expected: str) -> None:
+    assert derive_one(ColumnRule("c", A.COUNT_DISTINCT, source="v"), values) == expected
+
+
+def test_count_distinct_counts_each_group_apart() -> None:
+    rule = ColumnRule("组合数", A.COUNT_DISTINCT, source="组合代码")
+    rows = [{"代码": "P1", "组合代码": c} for c in ("A", "B", "A")] + [{"代码": "P2", "组合代码": "A"}]
+    candidates = derive_candidates(rows, target(rule)).candidates
+    assert {key: row["组合数"] for key, row in candidates.items()} == {"P1": "2", "P2": "1"}
+
+
+@pytest.mark.parametrize(
     ("template", "rows", "expected"),
     [
         pytest.param("{月度:%y%m}_新建", [{"月度": FEB}], "2602_新建", id="date"),
@@ -344,6 +367,7 @@ def test_conflict_on_other_columns_names_the_source() -> None:
         ((ColumnRule("c", A.FIRST),), "c: agg first needs a source column"),
         ((ColumnRule("c", A.MAX_BY, source="v"),), "c: agg max_by needs a weight column"),
         ((ColumnRule("c", A.TEMPLATE),), "c: agg template needs a template"),
+        ((ColumnRule("c", A.COUNT_DISTINCT),), "c: agg count_distinct needs a source column"),
         ((ColumnRule("c", A.MAX_BY, source="v", weight="w", warn_on_conflict=True),), "first only"),
         ((ColumnRule("k2", A.KEY, source="v"),), "exactly one column must be derived with agg key"),
     ],

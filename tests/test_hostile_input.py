@@ -38,7 +38,9 @@ Contents = dict[str, list[tuple[Any, ...]]]
 @pytest.fixture
 def seeded(warehouse: None, tmp_path: Path) -> Contents:
     """One earlier month and plan in the warehouse, so "unchanged" is a real comparison."""
-    seed = write_workbook(tmp_path / "seed" / FILE_NAME, [{"计划代码": "P0001", "月度": 202601}])
+    # A branch name of its own: the 组织架构 row its backfill inserts must not give the tests'
+    # rows (北京分公司) their code by name, which would leave their own 机构代码 cells unread.
+    seed = write_workbook(tmp_path / "seed" / FILE_NAME, [{"计划代码": "P0001", "月度": 202601, "机构": "种子分公司"}])
     run("run_job", "--file", str(seed), *EXECUTE)
     return warehouse_contents()
 
@@ -339,7 +341,7 @@ def test_a_hundred_thousand_distinct_keys(seeded: Contents, tmp_path: Path) -> N
     assert AnnuityPlan.objects.count() == count + 1 and Portfolio.objects.filter(pk__startswith="X").count() == count
     assert RunKey.objects.filter(run_id=summary["audit_id"]).count() == 2 * count
     again = run("run_job", "--file", str(path), "--backfill-refs", "all")
-    assert [target["inserted"] for target in again["backfill"]["targets"]] == [0, 0]
+    assert [target["inserted"] for target in again["backfill"]["targets"]] == [0, 0, 0, 0]
 
 
 # --- file names and the data directory ----------------------------------------------------------

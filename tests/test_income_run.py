@@ -51,6 +51,8 @@ def test_the_default_reference_rules_are_the_sheet_types() -> None:
     defaulted = domain_configured(bare)
     assert defaulted.refs == domain_get(INCOME).default_refs
     for name, target in configured.refs.items():  # the shipped block: the same rules, qualified tables
+        if name not in defaulted.refs:
+            continue  # a target declared beyond the built-in ones (product_lines, branches)
         assert (target.columns, target.updatable) == (defaulted.refs[name].columns, defaulted.refs[name].updatable)
     assert {rule.weight for rule in defaulted.refs["plans"].columns} == {None, "固费"}
     assert refs_problems(defaulted) == []
@@ -132,11 +134,14 @@ def test_the_sample_workbook_end_to_end_and_a_second_execute_changes_nothing(war
     assert sorted(AnnuityPlan.objects.values_list("年金计划号", flat=True)) == existing_plan_codes(spec)
     portfolios = set(Portfolio.objects.values_list("组合代码", flat=True))
     assert set(existing_portfolio_codes(spec)) <= portfolios and "F9003" not in portfolios
+    fact_codes = set(AnnuityIncome.objects.values_list("产品线代码", "机构代码"))
+    assert {code for code, _ in fact_codes} == set(_column('"mapping"."产品线"', "产品线代码"))
+    assert {code for _, code in fact_codes} == set(_column('"mapping"."组织架构"', "机构代码"))
     plans_before, facts_before = table_rows(AnnuityPlan._meta.db_table), _facts()
 
     second = run("run_job", "--domain", INCOME, "--data-dir", str(sample_dir), "--backfill-refs", "all", "--execute")
     assert second["status"] == "succeeded"
-    assert [target["inserted"] for target in second["backfill"]["targets"]] == [0, 0]
+    assert [target["inserted"] for target in second["backfill"]["targets"]] == [0, 0, 0, 0]
     assert second["facts"]["deleted"] == second["facts"]["inserted"] == spec.rows - 1
     assert (table_rows(AnnuityPlan._meta.db_table), _facts()) == (plans_before, facts_before)
 
@@ -153,6 +158,12 @@ def test_backfill_refs_alone_for_the_income_domain(warehouse: None, sample_dir: 
     assert AnnuityIncome.objects.count() == 0
     plan = AnnuityPlan.objects.get(年金计划号="XNP596")  # a single plan of the shipped company-id overrides
     assert (plan.company_id, plan.备注) == ("601038164", "2602_新建")
+
+
+def _column(table: str, column: str) -> list[Any]:
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT "{column}" FROM {table}')
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _facts() -> list[str]:

@@ -146,7 +146,8 @@ def test_a_key_other_facts_still_reference_is_kept_and_listed(warehouse: None, t
 
     summary = refused(str(first), "--execute")
 
-    assert sorted(kept(summary)) == ["plans P0001", "portfolios 1"]
+    # March's rows (业务类型 企年受托, 北京分公司) reference February's product line and branch too
+    assert sorted(kept(summary)) == ["branches G01", "plans P0001", "portfolios 1", "product_lines PL202"]
     assert "still referenced by 1 fact row(s)" in summary["kept"][0]["reason"]
     assert "plans P0001" in summary["error"] and "--partial" in summary["error"]
     assert checksums() == before
@@ -154,7 +155,7 @@ def test_a_key_other_facts_still_reference_is_kept_and_listed(warehouse: None, t
 
     done = run("revert_run", str(first), "--execute", "--partial")
 
-    assert sorted(kept(done)) == ["plans P0001", "portfolios 1"]
+    assert sorted(kept(done)) == ["branches G01", "plans P0001", "portfolios 1", "product_lines PL202"]
     assert sorted(done["keys_deleted"]) == ["plans:P0002", "portfolios:2"]
     assert count(PLANS, '"年金计划号" = %s', ("P0001",)) == 1 and count(PLANS, '"年金计划号" = %s', ("P0002",)) == 0
     assert count(FACTS, "\"月度\" = '2026-02-01'") == 0 and count(FACTS, "\"月度\" = '2026-03-01'") == 1
@@ -223,7 +224,9 @@ def test_a_fact_load_without_an_archive_is_kept_not_guessed(warehouse: None, tmp
     summary = refused(str(first), "--execute")
 
     assert kept(summary)[0] == "the run's fact load" and "cannot be taken back" in summary["kept"][0]["reason"]
-    assert sorted(kept(summary)[1:]) == ["plans P0001", "plans P0002", "portfolios 1", "portfolios 2"]
+    assert sorted(kept(summary)[1:]) == [
+        "branches G01", "plans P0001", "plans P0002", "portfolios 1", "portfolios 2", "product_lines PL202",
+    ]  # fmt: skip
     assert checksums() == before
 
 
@@ -251,7 +254,10 @@ def test_revert_run_as_a_child_process(warehouse: None, tmp_path: Path, subproce
         cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert planned.returncode == 0, planned.stderr
-    assert "would delete 4 reference key(s): plans:P0001, plans:P0002, portfolios:1, portfolios:2" in planned.stdout
+    assert (
+        "would delete 6 reference key(s): plans:P0001, plans:P0002, portfolios:1, portfolios:2, "
+        "product_lines:PL202, branches:G01" in planned.stdout
+    )
     assert "would delete 2 fact row(s) the run inserted, would restore 0 it deleted" in planned.stdout
     done = subprocess.run(
         [sys.executable, "manage.py", "revert_run", str(first), "--execute"],

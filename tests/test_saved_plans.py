@@ -13,7 +13,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from domains.annuity_performance.models import FACT_COLUMNS, AnnuityPerformance
-from refs.models import AnnuityPlan, BackfillRun, Portfolio, RunPlan, RunStatus
+from refs.models import AnnuityPlan, BackfillRun, RunPlan, RunStatus, target_models
 from refs.saved_plans import plan_decode
 from tests.processes import session
 from tests.test_backfill import ROWS, run, run_failing, table_rows
@@ -22,8 +22,13 @@ from tests.workbooks import write_workbook
 FILE_NAME = "【年金规模收入】26年2月年金业务规模明细(手工汇总).xlsx"
 
 
+FACTS = AnnuityPerformance._meta.db_table
+
+
 def tables() -> dict[str, list[tuple[Any, ...]]]:
-    return {model._meta.db_table: table_rows(model._meta.db_table) for model in (AnnuityPlan, Portfolio)} | {
+    """Every declared reference table's rows and the fact rows."""
+    names = [model._meta.db_table for model in target_models().values()]
+    return {name: table_rows(name) for name in names} | {
         "facts": sorted(AnnuityPerformance.objects.values_list(*FACT_COLUMNS))
     }  # identity ids aside
 
@@ -39,9 +44,7 @@ def test_apply_writes_exactly_what_an_execute_run_writes(warehouse: None, tmp_pa
     executed = run("run_job", "--file", str(path), "--backfill-refs", "all", "--execute")
     by_execute = tables()
     with connection.cursor() as cursor:  # the same starting state again: empty tables
-        cursor.execute(
-            f"TRUNCATE {AnnuityPlan._meta.db_table}, {Portfolio._meta.db_table}, {AnnuityPerformance._meta.db_table}"
-        )
+        cursor.execute("TRUNCATE " + ", ".join([*(model._meta.db_table for model in target_models().values()), FACTS]))
     planned = plan_only(path)
     assert tables()[AnnuityPlan._meta.db_table] == []  # planning wrote nothing
     applied = run("run_job", "--apply", str(planned))
@@ -58,8 +61,7 @@ def test_apply_writes_exactly_what_an_execute_run_writes(warehouse: None, tmp_pa
     assert f"applies the plan of run {planned}" in out.getvalue()
     saved = plan_decode(bytes(RunPlan.objects.get(run_id=planned).data))
     assert {t.target: set(t.insert_keys()) for t in saved.targets} == {
-        "plans": set(AnnuityPlan.objects.values_list("pk", flat=True)),
-        "portfolios": set(Portfolio.objects.values_list("pk", flat=True)),
+        name: set(model._default_manager.values_list("pk", flat=True)) for name, model in target_models().items()
     }
 
 
@@ -161,7 +163,7 @@ def test_a_plan_is_stored_compactly(warehouse: None, tmp_path: Path) -> None:
     planned = plan_only(path)
     saved = RunPlan.objects.get(run_id=planned)
     decoded = plan_decode(bytes(saved.data))
-    assert sum(len(t.inserts) for t in decoded.targets) == 4000
+    assert sum(len(t.inserts) for t in decoded.targets) == 4000 + 2  # and a product line, a branch
     assert len(bytes(saved.data)) < path.stat().st_size / 2
 
 

@@ -18,6 +18,7 @@ from facts.domain import domains_registered
 from facts.loading import FactMode
 from refs.audit import run_context
 from refs.backfill import BackfillMode
+from refs.plan_lifecycle import plans_approved
 from refs.saved_plans import plan_load
 from wdh.errors import ExitCode, InputError
 from wdh.escaping import json_printable, printable
@@ -55,6 +56,8 @@ class JobCommand(StartupCommand):
     """Base of the two job commands: parse, build a :class:`JobRequest`, run, render. A broken
     configuration is the run's own failure (exit 2, audit record), not a system-check stop."""
 
+    applies_approved = False  # offers --apply-approved (run_job: what cron runs)
+
     def execute(self, *args: Any, **options: Any) -> str | None:
         _escape_unencodable(sys.stdout, sys.stderr)
         return super().execute(*args, **options)
@@ -75,6 +78,13 @@ class JobCommand(StartupCommand):
             help="Write exactly the plan plan-only run RUN_ID saved, with its files and options; "
             "refused (exit 2, nothing written) when anything changed since.",
         )
+        if self.applies_approved:
+            mode.add_argument(
+                "--apply-approved",
+                action="store_true",
+                help="Apply every approved, unapplied saved plan, oldest first, each in its own transaction "
+                "(for cron); exit 2 when any was refused.",
+            )
         parser.add_argument("--data-dir", type=Path, help="Search this folder instead of the configured base_dir.")
         parser.add_argument(
             "--file",
@@ -117,16 +127,17 @@ class JobCommand(StartupCommand):
             "options": {key: _plain(value) for key, value in options.items() if key not in {"stdout", "stderr"}},
         }
 
-    def apply_request(self, command: str, options: dict[str, Any]) -> JobRequest:
-        """``--apply RUN_ID``: the request the saved plan was made with, to execute. Reads the
-        database; a run that cannot be applied is a CommandError (exit 2) before any run starts."""
+    def apply_request(self, command: str | None, options: dict[str, Any], *, run_id: int | None = None) -> JobRequest:
+        """``--apply RUN_ID``: the request the saved plan was made with, to execute, by ``command``
+        (``None``: the command that planned it). Reads the database; a run that cannot be
+        applied is a CommandError (exit 2) before any run starts."""
         self.require_database()
-        run_id = options["apply"]
+        run_id = run_id or options["apply"]
         try:
             saved = plan_load(run_id)
         except InputError as exc:
             raise CommandError(str(exc), returncode=int(ExitCode.USER_ERROR)) from exc
-        if saved.command != command:
+        if command is not None and saved.command != command:
             raise CommandError(
                 f"--apply {run_id}: run {run_id} was planned by {saved.command}; apply it with "
                 f"manage.py {saved.command} --apply {run_id}",
@@ -135,7 +146,7 @@ class JobCommand(StartupCommand):
         planned = saved.request
         shared = self.request_kwargs(options)
         return JobRequest(
-            command=command,
+            command=saved.command,
             domain=planned["domain"],
             execute=True,
             applies=run_id,
@@ -151,7 +162,45 @@ class JobCommand(StartupCommand):
             working_dir=shared["working_dir"],
         )
 
-    def run_request(self, request: JobRequest, options: dict[str, Any]) -> RunResult:
+    def apply_approved(self, options: dict[str, Any]) -> None:
+        """``--apply-approved``: apply every approved plan, oldest first, each as its own apply
+        run (own lock, own transaction, own audit record). A refused plan (exit 2) is recorded
+        ``refused`` by its run and the next one goes ahead; a run that ends otherwise (locked,
+        interrupted, failed) stops the loop and leaves the rest approved for the next time."""
+        self.require_database()
+        as_json = options["format"] == "json"
+        outcomes: list[dict[str, Any]] = []
+        for run_id in plans_approved():
+            try:
+                request = self.apply_request(None, options, run_id=run_id)
+            except CommandError as exc:  # reviewed, superseded or applied since the list was read
+                outcomes.append({"plan": run_id, "audit_id": None, "status": "skipped", "exit_code": None})
+                outcomes[-1]["error"] = str(exc)
+                continue
+            result = self.run_request(request, options, output=not as_json)
+            code = int(result.exit_code)
+            outcomes.append(
+                {"plan": run_id, "audit_id": result.audit_id, "status": str(result.status), "exit_code": code}
+            )
+            outcomes[-1]["error"] = result.error
+            if code and not as_json:
+                self.stderr.write(f"{printable(result.error, newlines=True)} [audit record {result.audit_id}]")
+            if code not in {ExitCode.SUCCESS, ExitCode.USER_ERROR}:
+                break
+        exit_code = approved_exit_code(outcomes)
+        stopped = exit_code not in {ExitCode.SUCCESS, ExitCode.USER_ERROR}
+        if as_json:
+            document = {"apply_approved": outcomes, "exit_code": exit_code}
+            self.stdout.write(json_printable(json.dumps(document, ensure_ascii=False, indent=2)))
+        else:
+            for line in approved_text(outcomes, left=len(plans_approved()) if stopped else 0):
+                self.stdout.write(printable(line))
+        if exit_code:
+            raise CommandError(_approved_error(outcomes), returncode=exit_code)
+
+    def run_request(self, request: JobRequest, options: dict[str, Any], *, output: bool = True) -> RunResult:
+        """Run ``request`` and print its result (``output``: ``False`` prints nothing, for a
+        caller that prints its own summary; the run's log line is written either way)."""
         verbosity = options["verbosity"]
         as_json = options["format"] == "json"
         try:
@@ -163,6 +212,8 @@ class JobCommand(StartupCommand):
         show_progress = not as_json and verbosity > 0 and self.stderr.isatty()
         with line.active(), _log_level(verbosity):
             result = self._run(request, line if show_progress else None)
+        if not output:
+            return result
         if as_json:
             document = json.dumps(result_json(result, verbosity=verbosity), ensure_ascii=False, indent=2)
             self.stdout.write(json_printable(document))
@@ -202,6 +253,49 @@ class JobCommand(StartupCommand):
         if result.exit_code != ExitCode.SUCCESS:
             message = printable(result.error, newlines=True)
             raise CommandError(f"{message} [audit record {result.audit_id}]", returncode=int(result.exit_code))
+
+
+def approved_exit_code(outcomes: list[dict[str, Any]]) -> int:
+    """--apply-approved's exit: the code of a run that stopped the loop (1 or 3), else 2 when a
+    plan was refused, else 0 (everything applied, or nothing to do). Pure."""
+    codes = [outcome["exit_code"] for outcome in outcomes if outcome["exit_code"] is not None]
+    stopped = [code for code in codes if code not in {ExitCode.SUCCESS, ExitCode.USER_ERROR}]
+    if stopped:
+        return int(stopped[-1])
+    return int(ExitCode.USER_ERROR) if ExitCode.USER_ERROR in codes else int(ExitCode.SUCCESS)
+
+
+def approved_text(outcomes: list[dict[str, Any]], *, left: int) -> list[str]:
+    """--apply-approved's summary: one line per approved plan, then what is left. Pure."""
+    if not outcomes:
+        return ["apply-approved: no approved plan to apply"]
+    lines = [f"apply-approved: {len(outcomes)} approved plan(s)"]
+    for outcome in outcomes:
+        plan, run = outcome["plan"], outcome["audit_id"]
+        if outcome["status"] == "skipped":
+            lines.append(f"  plan {plan}: skipped, {outcome['error']}")
+        elif outcome["exit_code"] == ExitCode.SUCCESS:
+            lines.append(f"  plan {plan}: applied by run {run}")
+        elif outcome["exit_code"] == ExitCode.USER_ERROR:
+            lines.append(f"  plan {plan}: refused by run {run}: {_first_line(outcome['error'])}")
+        else:
+            lines.append(f"  plan {plan}: not applied, run {run} ended {outcome['status']}; it stays approved")
+    if left:
+        lines.append(f"  stopped: {left} approved plan(s) left for the next --apply-approved")
+    return lines
+
+
+def _approved_error(outcomes: list[dict[str, Any]]) -> str:
+    refused = [f"{o['plan']} (run {o['audit_id']})" for o in outcomes if o["exit_code"] == ExitCode.USER_ERROR]
+    stopped = [o for o in outcomes if o["exit_code"] not in {None, ExitCode.SUCCESS, ExitCode.USER_ERROR}]
+    parts = [f"refused plan(s) {', '.join(refused)}: see each run's reason; plan again"] if refused else []
+    if stopped:
+        parts.append(f"stopped at plan {stopped[-1]['plan']}: {_first_line(stopped[-1]['error'])}")
+    return "--apply-approved: " + "; ".join(parts)
+
+
+def _first_line(text: str) -> str:
+    return next(iter(text.splitlines()), "")
 
 
 def _absolute(path: Path | None) -> Path | None:

@@ -20,10 +20,10 @@ from wdh.config_files import ConfigDocument, ConfigFileProblem, config_document_
 from wdh.config_nodes import ConfigNode, value_kind
 from wdh.config_types import (
     DEFAULT_REFS,
-    TARGET_ORDER,
     Aggregation,
     BranchTable,
     ColumnRule,
+    ColumnType,
     Config,
     DomainConfig,
     FactsTable,
@@ -34,13 +34,14 @@ from wdh.config_types import (
 )
 from wdh.errors import ConfigError
 from wdh.identifiers import identifier_problem
+from wdh.target_order import targets_ordered
 
 __all__ = [
     "DEFAULT_REFS",
-    "TARGET_ORDER",
     "Aggregation",
     "BranchTable",
     "ColumnRule",
+    "ColumnType",
     "Config",
     "DomainConfig",
     "FactsTable",
@@ -82,6 +83,7 @@ def _domain(node: ConfigNode, name: str, folders: Sequence[Path], data_base_dir:
     base_dir = Path(keys["base_dir"].text())
     refs_node = keys.get("refs")
     refs = _refs(refs_node) if refs_node is not None else DEFAULT_REFS
+    branches = _branches(keys["branches"], refs) if "branches" in keys else None
     return DomainConfig(
         name=name,
         base_dir=base_dir if base_dir.is_absolute() else data_base_dir / base_dir,
@@ -90,7 +92,7 @@ def _domain(node: ConfigNode, name: str, folders: Sequence[Path], data_base_dir:
         select=keys["select"].choice(Selection) if "select" in keys else Selection.LATEST_BY_YEAR_MONTH,
         sheet=keys["sheet"].text(),
         facts=_facts(keys["facts"]),
-        branches=_branches(keys["branches"]) if "branches" in keys else None,
+        branches=branches,
         mappings=_mappings(keys["mappings"], folders, digest),
         refs=MappingProxyType(refs),
         refs_defaulted=refs_node is None,
@@ -106,15 +108,39 @@ def _facts(node: ConfigNode) -> FactsTable:
     )
 
 
-def _branches(node: ConfigNode) -> BranchTable:
+def _branches(node: ConfigNode, refs: Mapping[str, RefTarget]) -> BranchTable:
     keys = node.mapping(required=("table",), optional=("schema", "name_column", "code_column"))
     defaults = BranchTable(schema="", table="")
-    return BranchTable(
+    branches = BranchTable(
         schema=keys["schema"].identifier(allow_empty=True) if "schema" in keys else "",
         table=keys["table"].identifier(),
         name_column=keys["name_column"].identifier() if "name_column" in keys else defaults.name_column,
         code_column=keys["code_column"].identifier() if "code_column" in keys else defaults.code_column,
     )
+    _check_branches(branches, node, keys, refs)
+    return branches
+
+
+def _check_branches(
+    branches: BranchTable, node: ConfigNode, keys: dict[str, ConfigNode], refs: Mapping[str, RefTarget]
+) -> None:
+    """The branch lookup may read a table a target backfills (组织架构 is both): then its code
+    column is that target's key and its name column one of the target's columns, so the rows the
+    backfill inserts are the rows the lookup reads."""
+    target = next((t for t in refs.values() if t.qualified_name == branches.qualified), None)
+    if target is None:
+        return
+    columns = [rule.column for rule in target.columns] + [column for column, _ in target.other_columns]
+    if branches.code_column != target.key[0]:
+        raise keys.get("code_column", node).fail(
+            f"{branches.code_column!r} is not the key of refs.{target.name}, which backfills the same table "
+            f"(key: {target.key[0]})"
+        )
+    if branches.name_column not in columns:
+        raise keys.get("name_column", node).fail(
+            f"{branches.name_column!r} is not a column of refs.{target.name}, which backfills the same table "
+            f"(columns: {', '.join(columns)})"
+        )
 
 
 def _mappings(node: ConfigNode, folders: Sequence[Path], digest: Any) -> Mappings:
@@ -151,27 +177,52 @@ def _mapping_entries(node: ConfigNode, path: Path, document: ConfigDocument) -> 
 
 
 def _refs(node: ConfigNode) -> dict[str, RefTarget]:
+    """The declared targets, in dependency order. ``plans`` / ``portfolios`` take the built-in
+    rules for what they leave out; any other name declares its columns itself."""
     targets: dict[str, RefTarget] = {}
+    after_nodes: dict[str, ConfigNode] = {}
     for name, target_node in node.entries().items():
-        if name not in DEFAULT_REFS:
-            raise target_node.fail(f"unknown target (expected one of: {', '.join(TARGET_ORDER)})")
-        targets[name] = _target(target_node, DEFAULT_REFS[name])
-    return targets
+        problem = identifier_problem(name)
+        if problem:
+            raise target_node.fail(f"a target name {problem}")
+        targets[name] = _target(target_node, name, DEFAULT_REFS.get(name))
+        after_nodes[name] = (
+            target_node.child("after", target_node.value["after"]) if targets[name].after else target_node
+        )
+    return targets_ordered(targets, after_nodes)
 
 
-def _target(node: ConfigNode, default: RefTarget) -> RefTarget:
-    keys = node.mapping(required=("table", "key"), optional=("schema", "updatable", "columns"))
-    columns = _columns(keys["columns"]) if "columns" in keys else default.columns
+def _target(node: ConfigNode, name: str, default: RefTarget | None) -> RefTarget:
+    required = ("table", "key") if default else ("table", "key", "columns")
+    optional = tuple(k for k in ("schema", "updatable", "columns", "after", "other_columns") if k not in required)
+    keys = node.mapping(required=required, optional=optional)
+    columns = _columns(keys["columns"]) if "columns" in keys else default.columns if default else ()
+    updatable = keys["updatable"].identifiers() if "updatable" in keys else default.updatable if default else ()
     target = RefTarget(
-        name=default.name,
+        name=name,
         schema=keys["schema"].identifier(allow_empty=True) if "schema" in keys else "",
         table=keys["table"].identifier(),
         key=keys["key"].identifiers(),
-        updatable=keys["updatable"].identifiers() if "updatable" in keys else default.updatable,
+        updatable=updatable,
         columns=columns,
+        after=tuple(item.identifier() for item in keys["after"].items(allow_empty=True)) if "after" in keys else (),
+        other_columns=_other_columns(keys["other_columns"], columns) if "other_columns" in keys else (),
     )
     _check_target(target, keys)
     return target
+
+
+def _other_columns(node: ConfigNode, rules: tuple[ColumnRule, ...]) -> tuple[tuple[str, ColumnType], ...]:
+    derived = {rule.column for rule in rules}
+    other: list[tuple[str, ColumnType]] = []
+    for column, type_node in node.entries().items():
+        problem = identifier_problem(column)
+        if problem:
+            raise type_node.fail(problem)
+        if column in derived:
+            raise type_node.fail(f"{column!r} is derived under columns; list here only the columns no rule fills")
+        other.append((column, type_node.choice(ColumnType)))
+    return tuple(other)
 
 
 def _check_target(target: RefTarget, keys: dict[str, ConfigNode]) -> None:

@@ -26,6 +26,14 @@ class Aggregation(enum.StrEnum):
     MAX_BY = "max_by"
     CONCAT_DISTINCT = "concat_distinct"
     TEMPLATE = "template"
+    COUNT_DISTINCT = "count_distinct"
+
+
+class ColumnType(enum.StrEnum):
+    """The SQL type of a reference column no rule derives (``other_columns``)."""
+
+    TEXT = "text"  # varchar without a length, as the production layouts have it
+    INTEGER = "integer"
 
 
 class Selection(enum.StrEnum):
@@ -71,7 +79,7 @@ class TableName:
 
 @dataclass(frozen=True)
 class RefTarget:
-    """One reference table to backfill (``refs.plans`` / ``refs.portfolios``)."""
+    """One reference table to backfill, declared under ``refs.<name>`` in the configuration."""
 
     name: str
     schema: str
@@ -79,6 +87,8 @@ class RefTarget:
     key: tuple[str, ...]
     updatable: tuple[str, ...]
     columns: tuple[ColumnRule, ...]
+    after: tuple[str, ...] = ()  # targets backfilled before this one (it holds their keys)
+    other_columns: tuple[tuple[str, ColumnType], ...] = ()  # table columns no rule derives (its DDL)
 
     @property
     def qualified_name(self) -> str:
@@ -132,15 +142,17 @@ class DomainConfig:
     refs_defaulted: bool  # True when `refs` was absent and the built-in defaults apply
 
     def targets(self, choice: str) -> tuple[RefTarget, ...]:
-        """``plans`` / ``portfolios`` / ``all`` (plans first: portfolios reference plans)."""
-        names = TARGET_ORDER if choice == "all" else (choice,)
-        missing = [name for name in names if name not in self.refs]
+        """``all`` or comma-separated target names, in dependency order (each after the targets
+        its ``after`` names), whatever order the names are given in: ``refs`` is kept in that
+        order when the configuration is read (:mod:`wdh.target_order`)."""
+        names = set(self.refs) if choice == "all" else {name.strip() for name in choice.split(",")}
+        missing = sorted(names - set(self.refs))
         if missing:
             raise ConfigError(
                 f"domains.{self.name}.refs",
                 f"no target {missing[0]!r} is configured (configured: {', '.join(self.refs)})",
             )
-        return tuple(self.refs[name] for name in names)
+        return tuple(target for name, target in self.refs.items() if name in names)
 
 
 @dataclass(frozen=True)
@@ -158,8 +170,6 @@ class Config:
                 f"domains.{name}", f"no such domain (configured: {known})", source=str(self.path)
             ) from None
 
-
-TARGET_ORDER = ("plans", "portfolios")
 
 _R = ColumnRule
 _A = Aggregation
@@ -205,6 +215,7 @@ DEFAULT_REFS: Mapping[str, RefTarget] = MappingProxyType(
                 _R("组合类型", _A.FIRST, source="组合类型"),
                 _R("备注", _A.TEMPLATE, template="{月度:%y%m}_新建"),
             ),
+            after=("plans",),
         ),
     }
 )

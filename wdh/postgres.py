@@ -1,6 +1,6 @@
 """The few PostgreSQL operations the ORM cannot express, each with the reason it is raw SQL.
 
-- advisory locks (one execute run per database),
+- advisory locks (one execute run per database; plans saved one at a time),
 - catalog checks (table, columns, unique index on the key) made before the first write,
 - read-only, repeatable-read transactions for plan-only runs,
 - "which of these rows did this transaction write" (``xmin``), for exact insert counts,
@@ -33,6 +33,16 @@ _CONNECTION_LOST_STATES = ("08", "57P")
 # A fixed 64-bit key: advisory locks are per database, so this serialises execute runs of every
 # wdh process that writes this warehouse.
 BACKFILL_LOCK_KEY = int.from_bytes(hashlib.sha256(b"wdh.backfill").digest()[:8], "big", signed=True)
+# Serialises the saving of plans (refs.plan_lifecycle): two plan-only runs for the same month
+# ending together must see each other, so that one of them supersedes the other.
+PLAN_STATES_LOCK_KEY = int.from_bytes(hashlib.sha256(b"wdh.plan_states").digest()[:8], "big", signed=True)
+
+
+def plan_states_lock() -> None:
+    """Wait for the plan-states lock, held until the current transaction ends. Never taken by
+    an execute run, so it never waits for one (a plan-only run holds it for two statements)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [PLAN_STATES_LOCK_KEY])
 
 
 def advisory_lock_try() -> bool:

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "refs",  # before staticfiles: its runserver (which starts with a broken configuration) wins
     "django.contrib.staticfiles",
     "facts",
+    "refs.declared",  # the reference tables declared only in data_sources.yml (no migrations)
     # The sheet types (domains), one package each (facts.domain): the sample workbook's sheets
     # follow this order.
     "domains.annuity_performance",

@@ -7,7 +7,7 @@ the configuration reports the error with its key path (as does ``manage.py check
 
 from __future__ import annotations
 
-from wdh.config import DEFAULT_REFS, DomainConfig, get_config
+from wdh.config import DEFAULT_REFS, DomainConfig, RefTarget, get_config
 from wdh.errors import ConfigError
 from wdh.identifiers import quote_qualified
 
@@ -26,6 +26,22 @@ def reference_table(target: str) -> str:
     domain = _domain()
     refs = domain.refs if domain else DEFAULT_REFS
     return (refs.get(target) or DEFAULT_REFS[target]).qualified_name
+
+
+def declared_targets() -> tuple[RefTarget, ...]:
+    """Every domain's targets that have no explicit model (all but the seed tables' ``plans`` /
+    ``portfolios``), the first declaration of each name, in dependency order; none when the
+    configuration is broken."""
+    try:
+        domains = get_config().domains.values()
+    except ConfigError:
+        return ()
+    targets: dict[str, RefTarget] = {}
+    for domain in domains:
+        for name, target in domain.refs.items():
+            if name not in DEFAULT_REFS:
+                targets.setdefault(name, target)
+    return tuple(targets.values())
 
 
 def facts_table(domain: str, *, schema: str, table: str) -> str:

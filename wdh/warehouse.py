@@ -15,7 +15,7 @@ from django.db import connection, models, transaction
 
 from facts.domain import domain_get
 from refs.models import reference_model
-from wdh.config import DomainConfig, TableName
+from wdh.config import Aggregation, DomainConfig, RefTarget, TableName
 from wdh.identifiers import MAX_IDENTIFIER_BYTES, quote_ident
 
 
@@ -69,7 +69,8 @@ def warehouse_ddl(domain: DomainConfig, *, foreign_keys: bool = False) -> list[s
         f"ON {facts.qualified} ({', '.join(map(quote_ident, columns))})"
         for columns in sheet_type.indexes
     ]
-    if domain.branches:
+    declared = {target.qualified_name for target in domain.refs.values()}
+    if domain.branches and domain.branches.qualified not in declared:  # else created as that target's table
         branches = domain.branches
         statements.append(
             f"CREATE TABLE IF NOT EXISTS {branches.qualified} (\n"
@@ -82,13 +83,24 @@ def warehouse_ddl(domain: DomainConfig, *, foreign_keys: bool = False) -> list[s
 
 
 def _foreign_keys(domain: DomainConfig) -> list[str]:
-    plans, portfolios = domain.targets("all")
-    plan_table = TableName(plans.schema, plans.table)
-    portfolio_table = TableName(portfolios.schema, portfolios.table)
-    pairs = [
-        (portfolio_table, "年金计划号", plan_table, plans.key[0]),
-        (domain.facts, "计划代码", plan_table, plans.key[0]),
-        (domain.facts, "组合代码", portfolio_table, portfolios.key[0]),
+    """The foreign keys the declarations imply: from the fact column each target's key is
+    derived from (计划代码 → 年金计划, 产品线代码 → 产品线, …), and from a target's column derived
+    from the fact column that a target it comes ``after`` takes its key from (组合计划.年金计划号 →
+    年金计划). In dependency order, as the backfill writes."""
+    fact_columns = domain_get(domain.name).fact_columns
+    targets = domain.targets("all")
+    pairs: list[tuple[TableName, str, TableName, str]] = []
+    for target in targets:
+        for referenced in (domain.refs[name] for name in target.after):
+            pairs += [
+                (_table(target), rule.column, _table(referenced), referenced.key[0])
+                for rule in target.columns
+                if rule.agg is not Aggregation.KEY and rule.source == referenced.key_rule.source
+            ]
+    pairs += [
+        (domain.facts, target.key_rule.source, _table(target), target.key[0])
+        for target in targets
+        if target.key_rule.source in fact_columns
     ]
     return [
         _constraint_once(
@@ -97,7 +109,12 @@ def _foreign_keys(domain: DomainConfig) -> list[str]:
             f"FOREIGN KEY ({quote_ident(column)}) REFERENCES {target.qualified} ({quote_ident(key)})",
         )
         for table, column, target, key in pairs
+        if column is not None
     ]
+
+
+def _table(target: RefTarget) -> TableName:
+    return TableName(target.schema, target.table)
 
 
 def _constraint_once(table: TableName, name: str, definition: str) -> str:

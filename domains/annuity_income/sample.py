@@ -3,7 +3,7 @@
 With ``realities`` the sheet is as February 2026 has it: ``计划号`` for 计划代码, ``机构`` holding
 the branch *code* beside ``机构名称``, no 浮费 / 回补 / 税 columns, 月度 as an integer, numeric and
 ``F``-prefixed 组合代码 cells, single plans without 客户名称 (blank or ``0``), a misspelt plan code,
-blank and ``null`` branch codes, fees as text with thousands separators, formatted empty rows
+blank and ``null`` branch codes (without a branch name), fees as text with thousands separators, formatted empty rows
 after the data, and — from 100 rows on — one fee cell that is not a number (a row error). Without
 ``realities`` it is the older, tidy layout with every column. Equal specs give equal rows. Pure:
 :mod:`facts.sample` writes the workbook.
@@ -153,7 +153,8 @@ def _rows(model: _Model, spec: SampleSpec) -> Iterator[list[Cell]]:
         code = _MISSPELT.get(plan.code, plan.code) if misspelt else plan.code
         first_seen.add(plan_index)
         portfolio = model.portfolios[portfolio_index] if portfolio_index is not None else None
-        code_of_branch, branch_name = _BRANCHES[plan.branch]
+        code_of_branch, name_of_branch = _BRANCHES[plan.branch]
+        branch_name: str | None = name_of_branch
         branch_code: str | None = code_of_branch
         customer: str | None = plan.client
         amount = round(rng.uniform(500, 2_000_000), 2)
@@ -161,6 +162,9 @@ def _rows(model: _Model, spec: SampleSpec) -> Iterator[list[Cell]]:
         if spec.realities:
             customer = _customer_cell(rng, plan)
             branch_code = _branch_cell(rng, code_of_branch)
+            # A blank or null 机构 comes with no 机构名称 either: G00 by rule. With a name, the
+            # backfilled 组织架构 would give that name G00 too, and the next run's lookup another code.
+            branch_name = branch_name if branch_code not in (None, "null") else None
             fixed = BROKEN_FEE if index == model.broken else _fee_cell(rng, amount)
         cells: dict[str, Cell] = {
             "月度": month, "业务类型": business_type, "计划类型": plan.plan_type, "计划代码": code,

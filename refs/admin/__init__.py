@@ -4,7 +4,8 @@
   superusers included (pghistory's read-only event admin is the model). A run's detail page is
   a readable layout (``admin/refs/backfillrun/detail.html``) whose keys and cells are paginated:
   one run can list tens of thousands.
-- Reference rows (年金计划, 组合计划) are browsable and searchable; staff with the model
+- Reference rows (年金计划, 组合计划 and every other table declared under ``refs`` in the
+  configuration) are browsable and searchable; staff with the model
   permission may add or edit rows by hand, and Django's admin log records each change. Rows are
   never deleted here: fact rows point at them, and the warehouse's owners delete by SQL.
 

@@ -1,5 +1,7 @@
-"""The reference tables (年金计划, 组合计划): browsable, searchable, editable by permitted staff,
-never deleted here (fact rows point at them; the warehouse's owners delete by SQL)."""
+"""The reference tables: browsable, searchable, editable by permitted staff, never deleted here
+(fact rows point at them; the warehouse's owners delete by SQL). 年金计划 and 组合计划 have
+admins of their own; every other declared target gets :class:`DeclaredAdmin`, built from its
+declaration (:func:`declared_admin`)."""
 
 from __future__ import annotations
 
@@ -15,10 +17,11 @@ from django.utils.safestring import SafeString
 
 from refs.admin.counts import count_of
 from refs.admin.targets import TARGETS, ModelAdmin, change_url, creating_runs, portfolios_url
+from refs.declared.models import DECLARED
 from refs.models import AnnuityPlan, BackfillRun, Portfolio, RunKey, RunMode, RunStatus
-from wdh.config import DEFAULT_REFS, get_config
+from wdh.config import DEFAULT_REFS, RefTarget, get_config
 from wdh.errors import ConfigError
-from wdh.tables import DEFAULT_DOMAIN
+from wdh.tables import DEFAULT_DOMAIN, declared_targets
 
 RELATED_LIMIT = 50  # portfolios listed on a plan's page; the rest via the filtered list
 
@@ -33,7 +36,8 @@ def attention_columns(model: type[models.Model]) -> tuple[str, ...]:
     try:
         updatable = get_config().domain(DEFAULT_DOMAIN).refs[target].updatable
     except (ConfigError, KeyError):
-        updatable = DEFAULT_REFS[target].updatable
+        default = DEFAULT_REFS.get(target)
+        updatable = default.updatable if default else ()
     fields = {field.name for field in model._meta.concrete_fields}
     return tuple(column for column in updatable if column in fields)
 
@@ -164,3 +168,32 @@ class PortfolioAdmin(ReferenceAdmin):
         if obj is None or not obj.年金计划号:
             return "—"
         return format_html('<a href="{}">{}</a>', change_url("plans", obj.年金计划号), obj.年金计划号)
+
+
+class DeclaredAdmin(ReferenceAdmin):
+    """A table declared only in the configuration: its key and derived columns listed, searched
+    by key and by its text columns, filtered by what still needs a person."""
+
+    list_filter = (NeedsAttentionFilter, CreatedByRunFilter)
+    readonly_fields = ("created_by",)
+
+
+def declared_admin(target: RefTarget, model: type[models.Model]) -> type[DeclaredAdmin]:
+    """The admin class of a declared target's ``model``."""
+    derived = [rule.column for rule in target.columns if rule.column not in target.key]
+    texts = [f.name for f in model._meta.concrete_fields if isinstance(f, models.CharField)]
+    attrs = {
+        "list_display": (*target.key, *derived, "empty_fields"),
+        "search_fields": tuple(texts),
+        "search_help_text": f"Part of {', '.join(texts)}.",
+    }
+    return type(f"{model.__name__}Admin", (DeclaredAdmin,), attrs)
+
+
+def declared_admins_register() -> None:
+    """Register the admin of every declared target's model (importing this module does)."""
+    for target in declared_targets():
+        admin.site.register(DECLARED[target.name], declared_admin(target, DECLARED[target.name]))
+
+
+declared_admins_register()

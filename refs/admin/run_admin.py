@@ -1,24 +1,30 @@
-"""The audit records' list and read-only page: nobody adds, changes or deletes a run here."""
+"""The audit records' list and read-only page: nobody adds, changes or deletes a run here. The
+one change the admin makes is a reviewer's decision on a saved plan (refs.admin.plan_review)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, QuerySet, Subquery, Sum
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from refs.admin.counts import array_length, count_of
+from refs.admin.plan_filter import PlanStateFilter
+from refs.admin.plan_panel import plan_badge
+from refs.admin.plan_review import may_review, review_post
 from refs.admin.run_display import duration_text, failure_reason, status_badge
 from refs.admin.run_page import run_detail
 from refs.admin.run_search import run_matches, run_search
-from refs.admin.targets import ModelAdmin
+from refs.admin.targets import MODELS, ModelAdmin
 from refs.models import BackfillRun, RunFile, RunMode, RunTarget
 
 
@@ -27,13 +33,15 @@ class TargetFilter(admin.SimpleListFilter):
     parameter_name = "target"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("plans", "plans (年金计划)"), ("portfolios", "portfolios (组合计划)"), ("none", "none (facts only)")]
+        named = [(name, f"{name} ({model._meta.db_table})") for name, model in MODELS.items()]
+        return [*named, ("none", "none (facts only)")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        if self.value() == "none":
+        value = self.value()
+        if value == "none":
             return queryset.filter(targets="")
-        if self.value() in {"plans", "portfolios"}:
-            return queryset.filter(targets__in=[self.value(), "all"])
+        if value in MODELS:  # "all", or the name among the comma-separated ones
+            return queryset.filter(Q(targets="all") | Q(targets__regex=rf"(^|,){re.escape(value)}(,|$)"))
         return queryset
 
 
@@ -52,8 +60,9 @@ class BackfillRunAdmin(ModelAdmin):
         "filled",
         "warnings_count",
         "reason",
+        "plan_state",
     )
-    list_filter = ("status", "mode", TargetFilter, "started_at")
+    list_filter = ("status", "mode", PlanStateFilter, TargetFilter, "started_at")
     date_hierarchy = "started_at"
     ordering = ("-started_at",)  # newest first; the changelist breaks ties by id
     search_fields = ("keys__key", "cells__key", "files__path")  # shows the box; see get_search_results
@@ -81,6 +90,7 @@ class BackfillRunAdmin(ModelAdmin):
         )
         runs: QuerySet[BackfillRun] = super().get_queryset(request)
         return runs.defer("summary", "statements", "options").annotate(
+            plan=F("saved_plan__state"),
             files_total=count_of(RunFile, run=OuterRef("pk")),
             warnings_total=array_length("warnings") + Coalesce(Subquery(per_target.values("n")), 0),
         )
@@ -95,6 +105,14 @@ class BackfillRunAdmin(ModelAdmin):
         for term in search.terms:
             queryset = queryset.filter(run_matches(term))
         return queryset, False
+
+    def get_urls(self) -> list[URLPattern]:
+        review = path(
+            "<path:object_id>/review/",
+            self.admin_site.admin_view(review_post),
+            name=f"{self.opts.app_label}_{self.opts.model_name}_review",
+        )
+        return [review, *super().get_urls()]
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
@@ -113,6 +131,7 @@ class BackfillRunAdmin(ModelAdmin):
             "title": f"Run {run.pk} · {run.command} · {run.get_mode_display()}",
             "original": run,
             "has_view_permission": True,
+            "may_review": may_review(request),
             "preserved_filters": self.get_preserved_filters(request),
             **(extra_context or {}),
         }
@@ -153,6 +172,10 @@ class BackfillRunAdmin(ModelAdmin):
     @admin.display(description="reason")
     def reason(self, obj: BackfillRun) -> SafeString | str:
         return failure_reason(obj)
+
+    @admin.display(description="plan", ordering="plan")
+    def plan_state(self, obj: Any) -> SafeString | str:
+        return plan_badge(obj.plan) if obj.plan else "—"
 
     @admin.display(description="warnings", ordering="warnings_total")
     def warnings_count(self, obj: Any) -> str:

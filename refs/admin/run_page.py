@@ -10,10 +10,10 @@ from typing import Any
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import QueryDict
-from django.urls import reverse
 
+from refs.admin.plan_panel import plan_panel
 from refs.admin.run_display import duration_text, status_badge
-from refs.admin.targets import MODEL_NAMES, change_url
+from refs.admin.targets import change_url, changelist_url
 from refs.models import BackfillRun, RunMode, RunStatus, RunTarget
 from refs.run_stages import stage_words
 
@@ -83,9 +83,9 @@ def run_detail(run: BackfillRun, params: QueryDict) -> dict[str, Any]:
     linked = run.mode == RunMode.EXECUTE and run.status == RunStatus.SUCCEEDED
     planned = run.mode == RunMode.PLAN_ONLY
     created = [
-        (target.target, target.inserted, reverse(f"admin:refs_{MODEL_NAMES[target.target]}_changelist"))
+        (target.target, target.inserted, url)
         for target in targets
-        if linked and target.inserted and target.target in MODEL_NAMES
+        if linked and target.inserted and (url := changelist_url(target.target))
     ]
     return {
         "run": run,
@@ -104,6 +104,7 @@ def run_detail(run: BackfillRun, params: QueryDict) -> dict[str, Any]:
         "keys": _page_view(keys, params, "keys_page", linked=linked),
         "cells": _page_view(cells, params, "cells_page", linked=linked),
         "created": created,
+        "plan": plan_panel(run),
         "options_json": json.dumps(run.options, indent=2, ensure_ascii=False),
         "summary_json": json.dumps(run.summary, indent=2, ensure_ascii=False),
     }

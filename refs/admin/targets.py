@@ -11,25 +11,36 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from refs.models import AnnuityPlan, BackfillRun, Portfolio, RunKey, RunMode, RunStatus
+from refs.models import BackfillRun, RunKey, RunMode, RunStatus, target_models
 
 if TYPE_CHECKING:
     ModelAdmin = admin.ModelAdmin[Any]
 else:  # ModelAdmin is generic only in django-stubs, which is not a runtime dependency
     ModelAdmin = admin.ModelAdmin
 
-TARGETS: dict[type[models.Model], str] = {AnnuityPlan: "plans", Portfolio: "portfolios"}
-MODEL_NAMES = {"plans": "annuityplan", "portfolios": "portfolio"}
+MODELS: dict[str, type[models.Model]] = target_models()  # target name → model, in dependency order
+TARGETS: dict[type[models.Model], str] = {model: name for name, model in MODELS.items()}
+
+
+def _url_name(target: str, view: str) -> str:
+    opts = MODELS[target]._meta
+    return f"admin:{opts.app_label}_{opts.model_name}_{view}"
 
 
 def change_url(target: str, key: str) -> str:
-    """The admin page of reference row ``key`` of ``target``."""
-    return reverse(f"admin:refs_{MODEL_NAMES[target]}_change", args=[quote(key)])
+    """The admin page of reference row ``key`` of ``target`` ("" for a target the admin lacks:
+    a record of a run under another configuration)."""
+    return reverse(_url_name(target, "change"), args=[quote(key)]) if target in MODELS else ""
+
+
+def changelist_url(target: str) -> str:
+    """The admin list of ``target``'s table ("" for a target the admin lacks)."""
+    return reverse(_url_name(target, "changelist")) if target in MODELS else ""
 
 
 def portfolios_url(plan: str) -> str:
     """The portfolio list narrowed to the portfolios of ``plan``."""
-    return reverse("admin:refs_portfolio_changelist") + "?" + urlencode({"年金计划号": plan})
+    return changelist_url("portfolios") + "?" + urlencode({"年金计划号": plan})
 
 
 def creating_runs(target: str, key: str) -> QuerySet[BackfillRun]:

@@ -12,9 +12,11 @@ from refs.backfill import BackfillMode
 from wdh.command import JobCommand
 from wdh.errors import ExitCode
 from wdh.jobs import JobRequest
+from wdh.target_choice import target_choice, target_help
 
 
 class Command(JobCommand):
+    applies_approved = True
     help = (
         "Run the monthly job: read the month's workbooks, cleanse them, optionally backfill the "
         "reference tables (--backfill-refs), then load the facts. Plan-only unless --execute."
@@ -30,8 +32,9 @@ class Command(JobCommand):
         )
         parser.add_argument(
             "--backfill-refs",
-            choices=["plans", "portfolios", "all"],
-            help="Backfill these reference tables before loading facts.",
+            type=target_choice,
+            metavar="NAMES",
+            help=target_help("Backfill these reference tables before loading facts"),
         )
         parser.add_argument(
             "--backfill-mode",
@@ -42,6 +45,9 @@ class Command(JobCommand):
         parser.add_argument("--skip-facts", action="store_true", help="Run everything except the fact load.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["apply_approved"]:
+            self.apply_approved(options)
+            return
         if options["apply"]:
             self.finish(self.run_request(self.apply_request("run_job", options), options))
             return

@@ -10,21 +10,23 @@ from django.core.management.base import CommandParser
 from refs.backfill import BackfillMode
 from wdh.command import JobCommand
 from wdh.jobs import JobRequest
+from wdh.target_choice import target_choice, target_help
 
 
 class Command(JobCommand):
     help = (
-        "Derive annuity plans (年金计划) and portfolios (组合计划) from the month's workbooks and "
-        "backfill the reference tables. Plan-only (writes nothing) unless --execute."
+        "Derive the declared reference tables (annuity plans 年金计划, portfolios 组合计划, …) from the "
+        "month's workbooks and backfill them. Plan-only (writes nothing) unless --execute."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         super().add_arguments(parser)
         parser.add_argument(
             "--targets",
-            choices=["plans", "portfolios", "all"],
+            type=target_choice,
             default="all",
-            help="Which reference tables (default: %(default)s; all = plans, then portfolios).",
+            metavar="NAMES",
+            help=target_help("Which reference tables (default: %(default)s)"),
         )
         parser.add_argument(
             "--mode",
