@@ -380,11 +380,25 @@ def backfill_sql(plan: BackfillPlan, *, chunk_size: int) -> list[str]:
     if plan.mode is BackfillMode.INSERT_MISSING:
         if not plan.inserts:
             return []
-        chunk_count = -(-len(plan.inserts) // chunk_size)
-        insert = Inserter.of(target)
-        objs = insert.objects(plan.inserts[:chunk_size])
-        return [f"-- {len(plan.inserts)} rows in {chunk_count} chunk(s)\n{_insert_sql(insert.model, objs)}"]
-    return _fill_sql(plan, model)
+        return _inserts_sql(plan, chunk_size)
+    return _fill_sql(plan, model, chunk_size)
+
+
+def _inserts_sql(plan: BackfillPlan, chunk_size: int) -> list[str]:
+    """One template for the chunks of ``chunk_size`` rows, and one for the last chunk when Django
+    compiles it differently (a single row is a VALUES list, several rows an UNNEST of arrays)."""
+    insert = Inserter.of(plan.target)
+    rows = len(plan.inserts)
+    chunk_count = -(-rows // chunk_size)
+    last = rows - (chunk_count - 1) * chunk_size
+    full = _insert_sql(insert.model, insert.objects(plan.inserts[:chunk_size]))
+    tail = _insert_sql(insert.model, insert.objects(plan.inserts[-last:]))
+    if tail == full:
+        return [f"-- {rows} rows in {chunk_count} chunk(s)\n{full}"]
+    return [
+        f"-- {rows - last} rows in {chunk_count - 1} chunk(s) of {chunk_size}\n{full}",
+        f"-- the last {last} row(s) in 1 chunk(s)\n{tail}",
+    ]
 
 
 def _insert_sql(model: type[models.Model], objs: list[models.Model]) -> str:
@@ -395,7 +409,7 @@ def _insert_sql(model: type[models.Model], objs: list[models.Model]) -> str:
     return str(compiled[0][0])
 
 
-def _fill_sql(plan: BackfillPlan, model: type[models.Model]) -> list[str]:
+def _fill_sql(plan: BackfillPlan, model: type[models.Model], chunk_size: int) -> list[str]:
     target = plan.target
     key = target.key[0]
     if not plan.fills:
@@ -407,12 +421,16 @@ def _fill_sql(plan: BackfillPlan, model: type[models.Model]) -> list[str]:
     query = cast(UpdateQuery, queryset.query.chain(UpdateQuery))
     query.add_update_values(values)
     counts = ", ".join(f"{c} {n}" for c, n in collections.Counter(cell.column for cell in plan.fills).items())
+    chunk_count = -(-len(keys) // chunk_size)
+    lock = model._default_manager.select_for_update().filter(_AnyOf(F("pk"), keys[:1])).values(key, *target.updatable)
     return [
         f"-- stage {len(keys)} candidate rows: CREATE TEMPORARY TABLE "
         f'"wdh_stage_{target.name}" … ON COMMIT DROP; COPY … FROM STDIN',
-        str(model._default_manager.select_for_update().filter(_AnyOf(F("pk"), ["…"])).values(key).query),
-        f"-- fill {len(plan.fills)} NULL cell(s) in {len(keys)} row(s) ({counts}), "
-        f"one statement per chunk of rows\n{query.get_compiler(connection=connection).as_sql()[0]}",
+        f"-- lock the {len(keys)} row(s) to fill in {chunk_count} chunk(s)\n"
+        f"{lock.query.get_compiler(connection=connection).as_sql()[0]}",
+        f"-- fill {len(plan.fills)} NULL cell(s) in {len(keys)} row(s) ({counts}) in {chunk_count} chunk(s), "
+        "one statement per chunk of rows with a cell still NULL, setting the columns planned in that chunk\n"
+        f"{query.get_compiler(connection=connection).as_sql()[0]}",
     ]
 
 
