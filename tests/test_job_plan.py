@@ -3,18 +3,28 @@ plan it is given, and the statements a plan-only run shows are those applying it
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
-from django.db import connection
+from django.core.management import call_command
+from django.db import connection, transaction
 
-from refs.models import AnnuityPlan
+from facts.loading import FactMode
+from refs.models import AnnuityPlan, BackfillRun, RunMode
 from tests.test_backfill import ROWS, run
 from tests.workbooks import write_workbook
+from wdh.config import get_config
+from wdh.job_apply import job_apply
+from wdh.job_plan import job_plan, job_read
+from wdh.job_request import JobRequest
+from wdh.postgres import read_only_transaction
+from wdh.run_result import RunResult
 
 FILE_NAME = "【年金规模收入】26年2月年金业务规模明细(手工汇总).xlsx"
 WRITE = re.compile(r"^(INSERT INTO|UPDATE|DELETE FROM|SELECT .* FOR UPDATE$)", re.DOTALL)
@@ -92,3 +102,36 @@ def test_a_fill_plan_shows_the_lock_and_update_its_apply_sends(warehouse: None, 
         applied = run("backfill_refs", "--apply", str(planned["audit_id"]))
     assert applied["status"] == "succeeded"
     assert_sends_what_it_showed(planned["statements"], statements)
+
+
+def test_the_output_and_the_audit_record_are_rendered_from_the_same_result(warehouse: None, tmp_path: Path) -> None:
+    path = write_workbook(tmp_path / FILE_NAME, ROWS)
+    out = StringIO()
+    call_command("run_job", "--file", str(path), "--backfill-refs", "all", "--format", "json", verbosity=2,
+                 stdout=out, stderr=StringIO())  # fmt: skip
+    printed = json.loads(out.getvalue())
+    assert BackfillRun.objects.get(pk=printed["audit_id"]).summary == printed
+    reverted = run("run_job", "--file", str(path), "--backfill-refs", "all", "--execute")["audit_id"]
+    out = StringIO()
+    call_command("revert_run", str(reverted), "--format", "json", verbosity=2, stdout=out, stderr=StringIO())
+    printed = json.loads(out.getvalue())
+    assert BackfillRun.objects.get(pk=printed["audit_id"]).summary == printed
+
+
+def test_job_plan_reads_only_and_job_apply_writes_exactly_that_plan(warehouse: None, tmp_path: Path) -> None:
+    path = write_workbook(tmp_path / FILE_NAME, ROWS)
+    request = JobRequest(command="run_job", domain="annuity_performance", execute=True, targets="all",
+                         fact_mode=FactMode.DELETE_INSERT, files=(path,))  # fmt: skip
+    domain = get_config().domain(request.domain)
+    result = RunResult(request=request, mode=RunMode.EXECUTE)
+    batch = job_read(domain, request, progress=None, opened=result.opened.append)
+    with read_only_transaction():  # a write here would fail: PostgreSQL refuses it
+        plan = job_plan(domain, request, batch, config_digest="", steps=result)
+    planned = {target.target: target.insert_keys() for target in plan.saved.targets}
+    assert planned == {"plans": ["P0001", "P0002", "XNP596"], "portfolios": ["9078", "9003", "QTAN002", "9100"]}
+    record = run("run_job", "--file", str(path))  # any run: the archive belongs to an audit record
+    with transaction.atomic():
+        outcome = job_apply(plan, run_id=record["audit_id"], steps=result)
+    assert {target.target: target.keys for target in outcome.targets} == planned
+    assert outcome.facts is not None and outcome.facts.inserted == len(plan.batch.rows) == 4
+    assert sorted(AnnuityPlan.objects.values_list("pk", flat=True)) == sorted(planned["plans"])
