@@ -19,21 +19,18 @@ from __future__ import annotations
 
 import collections
 import enum
-import functools
-import operator
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from django.apps import apps
 from django.db import connection, models
-from django.db.models import F, Lookup, OuterRef, Q, Subquery
+from django.db.models import F
 from django.db.models.constants import OnConflict
-from django.db.models.functions import Coalesce
 from django.db.models.sql import InsertQuery, UpdateQuery
 
 from facts.cleansing import ReferenceLimit, widths_fit
 from refs.derivation import Derivation, is_blank
+from refs.fill_query import AnyOf, fill_update, stage_model
 from refs.insertion import Inserter, Row, insertion_write
 from refs.models import reference_model
 from wdh.config import Aggregation, RefTarget
@@ -158,28 +155,12 @@ def backfill_plan(*, derivation: Derivation, mode: BackfillMode, chunk_size: int
     return plan
 
 
-class _AnyOf(Lookup):  # type: ignore[type-arg]
-    """``key = ANY(%s)`` with the chunk's keys as one array parameter. ``pk__in`` sends the
-    same rows but prepares each of up to chunk_size keys in Python and one placeholder each."""
-
-    lookup_name = "any_of"
-    prepare_rhs = False
-
-    def get_db_prep_lookup(self, value: Any, connection: Any) -> tuple[str, list[Any]]:
-        return "%s", [list(value)]
-
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        rhs, rhs_params = self.process_rhs(compiler, connection)
-        return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
-
-
 def _existing_rows(
     model: type[models.Model], target: RefTarget, keys: list[str], chunk_size: int, mode: BackfillMode
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     key = target.key[0]
     for chunk in chunks(keys, chunk_size):
-        queryset = model._default_manager.filter(_AnyOf(F("pk"), chunk))
+        queryset = model._default_manager.filter(AnyOf(F("pk"), chunk))
         if mode is BackfillMode.FILL_NULL_ONLY:
             for row in queryset.values(key, *target.updatable):
                 yield row[key], row
@@ -297,9 +278,7 @@ def _fill(plan: BackfillPlan, chunk_size: int) -> list[Cell]:
         planned.setdefault(cell.key, []).append(cell.column)
     done: set[tuple[str, str]] = set()
     for chunk in chunks(list(planned), chunk_size):
-        locked = (
-            model._default_manager.select_for_update().filter(_AnyOf(F("pk"), chunk)).values(key, *target.updatable)
-        )
+        locked = model._default_manager.select_for_update().filter(AnyOf(F("pk"), chunk)).values(key, *target.updatable)
         rows: list[str] = []
         columns: set[str] = set()
         for row in locked:
@@ -309,27 +288,11 @@ def _fill(plan: BackfillPlan, chunk_size: int) -> list[Cell]:
                 columns.update(todo)
                 done.update((row[key], column) for column in todo)
         if rows:
-            query, values = _fill_update(model, stage, [c for c in target.updatable if c in columns], rows)
+            query, values = fill_update(model, stage, [c for c in target.updatable if c in columns], rows)
             changed = query.update(**values)
             if changed != len(rows):  # the rows are locked with a NULL cell: anything else is a bug, not a race
                 raise RuntimeError(f"fill: updated {changed} rows, {len(rows)} locked rows had NULL cells to fill")
     return [cell for cell in plan.fills if (cell.key, cell.column) in done]
-
-
-def _fill_update(
-    model: type[models.Model], stage: type[models.Model], columns: list[str], keys: list[str]
-) -> tuple[models.QuerySet[Any], dict[str, Any]]:
-    """The rows of ``keys`` with a NULL in one of ``columns``, and each column's NULL-guarded new value."""
-    null = functools.reduce(operator.or_, (Q(**{f"{column}__isnull": True}) for column in columns))
-    values = {
-        column: Coalesce(
-            F(column),
-            Subquery(stage._default_manager.filter(pk=OuterRef("pk")).values(column)[:1]),
-            output_field=cast("models.Field[Any, Any]", model._meta.get_field(column)),
-        )
-        for column in columns
-    }
-    return model._default_manager.filter(null, _AnyOf(F("pk"), keys)), values
 
 
 def _stage(plan: BackfillPlan) -> type[models.Model]:
@@ -341,21 +304,7 @@ def _stage(plan: BackfillPlan) -> type[models.Model]:
     for cell in plan.fills:
         rows.setdefault(cell.key, {})[cell.column] = cell.value
     copy_rows(table, columns, ([key, *(values.get(c) for c in target.updatable)] for key, values in rows.items()))
-    return _stage_model(target, table, columns)
-
-
-def _stage_model(target: RefTarget, table: str, columns: list[str]) -> type[models.Model]:
-    name = f"Stage_{target.name}"
-    try:
-        return apps.get_model("refs", name)
-    except LookupError:
-        attrs: dict[str, Any] = {
-            "__module__": __name__,
-            "Meta": type("Meta", (), {"managed": False, "db_table": table, "app_label": "refs"}),
-            columns[0]: models.TextField(primary_key=True),
-            **{column: models.TextField(null=True) for column in columns[1:]},
-        }
-        return type(name, (models.Model,), attrs)
+    return stage_model(target, table, columns)
 
 
 def backfill_write(plan: BackfillPlan) -> TableWrite:
@@ -414,15 +363,15 @@ def _fill_sql(plan: BackfillPlan, model: type[models.Model], chunk_size: int) ->
     key = target.key[0]
     if not plan.fills:
         return []
-    stage = _stage_model(target, '"pg_temp"."wdh_stage_' + target.name + '"', [key, *target.updatable])
+    stage = stage_model(target, '"pg_temp"."wdh_stage_' + target.name + '"', [key, *target.updatable])
     keys = list(dict.fromkeys(cell.key for cell in plan.fills))
     filled = {cell.column for cell in plan.fills}
-    queryset, values = _fill_update(model, stage, [c for c in target.updatable if c in filled], keys[:1])
+    queryset, values = fill_update(model, stage, [c for c in target.updatable if c in filled], keys[:1])
     query = cast(UpdateQuery, queryset.query.chain(UpdateQuery))
     query.add_update_values(values)
     counts = ", ".join(f"{c} {n}" for c, n in collections.Counter(cell.column for cell in plan.fills).items())
     chunk_count = -(-len(keys) // chunk_size)
-    lock = model._default_manager.select_for_update().filter(_AnyOf(F("pk"), keys[:1])).values(key, *target.updatable)
+    lock = model._default_manager.select_for_update().filter(AnyOf(F("pk"), keys[:1])).values(key, *target.updatable)
     return [
         f"-- stage {len(keys)} candidate rows: CREATE TEMPORARY TABLE "
         f'"wdh_stage_{target.name}" … ON COMMIT DROP; COPY … FROM STDIN',
