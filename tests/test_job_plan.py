@@ -128,7 +128,12 @@ def test_job_plan_reads_only_and_job_apply_writes_exactly_that_plan(warehouse: N
     with read_only_transaction():  # a write here would fail: PostgreSQL refuses it
         plan = job_plan(domain, request, batch, config_digest="", steps=result)
     planned = {target.target: target.insert_keys() for target in plan.saved.targets}
-    assert planned == {"plans": ["P0001", "P0002", "XNP596"], "portfolios": ["9078", "9003", "QTAN002", "9100"]}
+    assert planned == {
+        "plans": ["P0001", "P0002", "XNP596"],
+        "portfolios": ["9078", "9003", "QTAN002", "9100"],
+        "product_lines": ["PL202", "PL201"],
+        "branches": ["G01", "G02"],
+    }
     record = run("run_job", "--file", str(path))  # any run: the archive belongs to an audit record
     with transaction.atomic():
         outcome = job_apply(plan, run_id=record["audit_id"], steps=result)
