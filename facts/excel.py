@@ -29,6 +29,7 @@ from python_calamine import CalamineError, CalamineSheet, CalamineWorkbook, Pass
 
 from facts.package import PackageRefusal, check_calamine_parts, check_directory, copy_with_part, sheet_part
 from facts.sheet_choice import sheet_choice
+from facts.sheet_form import ScanRefusal
 from facts.sheet_header import (
     cell_text,
     check_dropped,
@@ -39,7 +40,7 @@ from facts.sheet_header import (
     header_columns,
     is_blank,
 )
-from facts.sheet_scan import Mark, ScanRefusal, copy_without, scan_extent, scan_marks
+from facts.sheet_scan import Mark, copy_without, scan_extent, scan_marks
 from wdh.errors import InputError
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
