@@ -16,7 +16,7 @@ from facts.codes import CodeSpellings
 from facts.company_ids import PendingCompanyIds
 from facts.discovery import SourceFile, discover, discover_files
 from facts.duplicates import ScopeClaims, check_unchanged, distinct_digests, file_state
-from facts.excel import check_workbook, read_sheet
+from facts.excel import CellError, check_workbook, read_sheet
 from facts.lookups import Lookups
 from facts.source_rows import source_rows_complete
 from wdh.config import DomainConfig
@@ -191,4 +191,5 @@ def _reject_mostly_invalid(batch: FactBatch) -> None:
 
 def describe_row_error(error: RowError) -> str:
     where = f"{Path(error.file).name} [{error.sheet}] row {error.row}, column {error.column}"
-    return f"{where}: {error.message} (value {error.value!r})"
+    value = str(error.value) if isinstance(error.value, CellError) else error.value  # '#N/A', not its repr
+    return f"{where}: {error.message} (value {value!r})"

@@ -130,3 +130,17 @@ def test_a_cell_written_twice_in_its_row_is_refused(
     message = refused(seeded, "--file", str(path))  # J3 read as 999 before
 
     assert "cell J3 twice" in message
+
+
+def test_a_refusal_for_mostly_invalid_rows_quotes_an_error_cell_as_excel_shows_it(
+    seeded: Contents,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    path = formatted_workbook(tmp_path / FILE_NAME, good_rows(1), trailing_blank_rows=0)
+    rewrite_part(
+        path, SHEET, lambda xml: xml.replace(b'<c r="J2"><v>1000.0</v></c>', b'<c r="J2" t="e"><v>#N/A</v></c>')
+    )
+
+    message = refused(seeded, "--file", str(path))
+
+    assert "column 期初资产规模: formula error #N/A (value '#N/A')" in message  # was CellError(code='#N/A', …)
