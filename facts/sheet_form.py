@@ -46,13 +46,17 @@ def check_form(block: bytes) -> None:
             block[match.start() : match.start() + 5], "a processing instruction" if match[0] == b"<?" else "markup"
         )
         raise ScanRefusal(f"the sheet XML holds {what}, which Excel never writes there; {_SAVE_AGAIN}")
+    cells_end = block.find(b"</sheetData>")  # the last block holds it and all that follows the cells
     for match in _PREFIXED.finditer(block):
         start = block.rfind(b"<", 0, match.start())
-        if start >= 0 and _NAME.fullmatch(block, start + 1, match.start()):
-            raise ScanRefusal(
-                "the sheet XML writes its cells with a namespace prefix "
-                f"({block[start : match.end() - 1].decode('ascii', 'replace')}…), which Excel never does; {_SAVE_AGAIN}"
-            )
+        if start < 0 or not _NAME.fullmatch(block, start + 1, match.start()):
+            continue  # text, not an element
+        if match[0][1:2] in b"vfi" and 0 <= cells_end < start:
+            continue  # Excel's own <xm:f> of a data validation or conditional format, after the cells
+        raise ScanRefusal(
+            "the sheet XML writes its cells with a namespace prefix "
+            f"({block[start : match.end() - 1].decode('ascii', 'replace')}…), which Excel never does; {_SAVE_AGAIN}"
+        )
 
 
 def _in_cell_tags(pattern: re.Pattern[bytes], block: bytes) -> None:

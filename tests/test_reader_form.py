@@ -101,16 +101,25 @@ def test_a_row_written_twice_is_refused(seeded: Contents, tmp_path: Path) -> Non
 
 
 def test_excel_forms_of_these_cells_still_load(seeded: Contents, tmp_path: Path) -> None:  # noqa: F811
-    """Text and formulas holding ``=``, ``'``, ``&`` and ``:`` and a hyperlink whose attribute holds
-    ``&amp;`` are no reason to refuse: only cell markup written unlike Excel is."""
+    """Text and formulas holding ``=``, ``'``, ``&`` and ``:``, a hyperlink whose attribute holds
+    ``&amp;`` and Excel's ``<xm:f>`` after the cells are no reason to refuse: only cell markup
+    written unlike Excel is."""
     path = formatted_workbook(tmp_path / FILE_NAME, good_rows(3), trailing_blank_rows=0)
     note = b'<c r="E3" t="inlineStr"><is><t xml:space="preserve">a = b &amp; \'c\' x:c </t></is></c>'
     links = b'<hyperlinks><hyperlink ref="A1" display="a &amp; b" location="\'S 1\'!A1"/></hyperlinks>'
+    validations = (  # Excel's own prefixed elements, after the cells: a list from another sheet
+        b'<extLst><ext uri="{CCE6A557-97BC-4b89-ADB6-D9C93CAAB3DF}" xmlns:x14="http://schemas.microsoft.com/'
+        b'office/spreadsheetml/2009/9/main"><x14:dataValidations count="1" xmlns:xm="http://schemas.microsoft.com/'
+        b'office/excel/2006/main"><x14:dataValidation type="list"><x14:formula1><xm:f>Lists!$A$1:$A$5</xm:f>'
+        b"</x14:formula1><xm:sqref>B2:B9</xm:sqref></x14:dataValidation></x14:dataValidations></ext></extLst>"
+    )
 
     def edit(xml: bytes) -> bytes:
         xml = in_row(xml, 3, note)
         xml = xml.replace(J3, b'<c r="J3" s="0" t="str"><f>IF(A3 = 1,"a&amp;b",\'x\'!B2)</f><v>1000</v></c>')
-        return xml.replace(b"</sheetData>", b"</sheetData>" + links)
+        return xml.replace(b"</sheetData>", b"</sheetData>" + links).replace(
+            b"</worksheet>", validations + b"</worksheet>"
+        )
 
     summary = loaded(rewrite_part(path, SHEET, edit))
 
