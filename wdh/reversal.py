@@ -19,15 +19,17 @@ from refs.models import BackfillRun, RunMode, RunStatus
 from refs.revert import RevertPlan, revert_apply, revert_plan
 from wdh.config import get_config
 from wdh.errors import ExitCode, InputError, RunLockedError, WdhError
+from wdh.interruption import Interruption, RunInterrupted, interruptible
 from wdh.postgres import advisory_lock_release, advisory_lock_try, read_only_transaction
 from wdh.revert_report import revert_json
 from wdh.revert_result import RevertRefusedError, RevertRequest, RevertResult
-from wdh.run_ending import locked_error
+from wdh.run_ending import database_failure_text, locked_error
 from wdh.session import session_configure
 
 logger = logging.getLogger("wdh.reversal")
 COMMAND = "revert_run"
 LISTED = 20  # kept items named in the error message itself
+STAGE = "revert"  # the stage a failed or interrupted revert names
 
 
 def revert_run(request: RevertRequest) -> RevertResult:
@@ -40,28 +42,52 @@ def revert_run(request: RevertRequest) -> RevertResult:
     if reverted is None:
         raise InputError(f"no audit record {request.run_id}: see python manage.py show_run --latest")
     result = RevertResult(request=request, mode=RunMode.EXECUTE if request.execute else RunMode.PLAN_ONLY)
-    record = _start(result, reverted)
-    result.audit_id = record.pk
-    try:
-        session_configure(record.pk)
-        if result.mode is RunMode.EXECUTE:
-            _execute(request, result, reverted, record)
-        else:
-            with read_only_transaction():
-                result.plan = revert_plan(reverted, config=get_config())
-            _refuse_unless_partial(result.plan, request)
-            result.status = RunStatus.PLANNED
+    with interruptible() as interruption:
+        record = _start(result, reverted)  # interrupted here: the record is left to abandon_runs
+        result.audit_id = record.pk
+        try:
+            interruption.cancel = session_configure(record.pk)
+            if result.mode is RunMode.EXECUTE:
+                _execute(request, result, reverted, record, interruption)
+            else:
+                with read_only_transaction():
+                    result.plan = revert_plan(reverted, config=get_config())
+                _refuse_unless_partial(result.plan, request)
+                result.status = RunStatus.PLANNED
+                interruption.hold()
+                _finish(record, result)
+        except (Exception, RunInterrupted) as exc:  # every failure is recorded before it is reported
+            interruption.hold()
+            _failed(result, exc, interruption.signal_name, _tables(reverted))
+            if not isinstance(exc, WdhError | DatabaseError | RunInterrupted):
+                logger.exception("revert run %s failed unexpectedly", record.pk)
             _finish(record, result)
-    except Exception as exc:  # every failure is recorded before it is reported
-        result.status = RunStatus.REFUSED_LOCKED if isinstance(exc, RunLockedError) else RunStatus.FAILED
-        result.exit_code = exc.exit_code if isinstance(exc, WdhError) else ExitCode.FAILURE
-        result.error = str(exc)
-        if result.mode is RunMode.EXECUTE and not isinstance(exc, RevertRefusedError):
-            result.plan = None  # rolled back: nothing of it happened
-        if not isinstance(exc, WdhError | DatabaseError):
-            logger.exception("revert run %s failed unexpectedly", record.pk)
-        _finish(record, result)
     return result
+
+
+def _failed(result: RevertResult, exc: BaseException, signal_name: str, tables: tuple[str, ...]) -> None:
+    """How the revert ended, from ``exc`` or the signal that interrupted it."""
+    execute = result.mode is RunMode.EXECUTE
+    result.status = RunStatus.REFUSED_LOCKED if isinstance(exc, RunLockedError) else RunStatus.FAILED
+    result.exit_code = exc.exit_code if isinstance(exc, WdhError) else ExitCode.FAILURE
+    result.error = str(exc)
+    if execute and not isinstance(exc, RevertRefusedError):
+        result.plan = None  # rolled back: nothing of it happened
+    if signal_name or isinstance(exc, RunInterrupted):
+        done = "the revert's transaction was rolled back, so" if execute else "plan-only,"
+        result.status, result.exit_code, result.error_where = RunStatus.INTERRUPTED, ExitCode.FAILURE, STAGE
+        name = signal_name or getattr(exc, "signal_name", "a signal")
+        result.error = f"interrupted by {name} during {STAGE}: {done} nothing was written. Run it again when ready."
+    elif isinstance(exc, DatabaseError):
+        result.error, result.error_where = database_failure_text(exc, STAGE, tables), STAGE
+
+
+def _tables(reverted: BackfillRun) -> tuple[str, ...]:
+    """The warehouse tables a revert of ``reverted`` may write: its domain's references and facts."""
+    domain = get_config().domains.get(reverted.domain)
+    if domain is None:
+        return ()
+    return (*(target.qualified_name for target in domain.refs.values()), domain.facts.qualified)
 
 
 def _execute(
@@ -69,6 +95,7 @@ def _execute(
     result: RevertResult,
     reverted: BackfillRun,
     record: BackfillRun,
+    interruption: Interruption,
 ) -> None:
     if not advisory_lock_try():
         raise locked_error()
@@ -79,6 +106,7 @@ def _execute(
             revert_apply(result.plan, config=get_config(), domain=reverted.domain)
             result.status = RunStatus.SUCCEEDED
             _record(record, result)  # commits with the revert
+            interruption.hold()  # a signal from here on must not stop the COMMIT half-way
     finally:
         try:
             advisory_lock_release()
@@ -121,6 +149,7 @@ def _record(record: BackfillRun, result: RevertResult) -> None:
     record.status = result.status
     record.finished_at = timezone.now()
     record.error = result.error
+    record.error_where = result.error_where
     record.summary = revert_json(result, verbosity=2)
     if plan is not None:
         record.statements = plan.statements

@@ -38,3 +38,4 @@ class RevertResult:
     status: RunStatus = RunStatus.RUNNING
     exit_code: ExitCode = ExitCode.SUCCESS
     error: str = ""
+    error_where: str = ""  # the stage a failed or interrupted revert names

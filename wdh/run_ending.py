@@ -80,16 +80,23 @@ def _interrupted(result: RunResult, signal_name: str) -> None:
 def _failure_text(result: RunResult, exc: BaseException) -> str:
     if not isinstance(exc, DatabaseError):
         return str(exc)
+    return database_failure_text(exc, result.stage or "start", result.stage_tables)
+
+
+def database_failure_text(exc: DatabaseError, stage: str, tables: tuple[str, ...]) -> str:
+    """What a database error ending a run at ``stage`` (writing ``tables``) means: the connection
+    lost, or the server's refusal in one sentence — for a lock timeout with the sessions holding
+    locks on ``tables`` — and that nothing was written (the run's transaction rolled back)."""
     if connection_lost(exc):  # libpq's own text ("the server terminated abnormally") misleads
         return (
             f"the connection to the database was lost during the run ({' '.join(str(exc).split())}); "
             "PostgreSQL rolled back the run's open transaction, so nothing was written. "
             "Check that the server is up and reachable, then run the job again."
         )
-    tables = ", ".join(result.stage_tables)
-    text = f"{failure_describe(exc)}, during {result.stage or 'start'}" + (f" on {tables}" if tables else "")
+    named = ", ".join(tables)
+    text = f"{failure_describe(exc)}, during {stage}" + (f" on {named}" if named else "")
     if is_lock_timeout(exc):
-        text += _blockers_text(result.stage_tables)
+        text += _blockers_text(tables)
     return text + "; nothing was written."
 
 
