@@ -17,8 +17,8 @@ from facts.codes import CodeSpellings
 from facts.company_ids import PendingCompanyIds
 from facts.discovery import SourceFile, discover, discover_files
 from facts.domain import domain_get
-from facts.duplicates import ScopeClaims, distinct_digests
-from facts.excel import check_workbook, read_sheet
+from facts.duplicates import ScopeClaims, check_unchanged, distinct_digests, file_state
+from facts.excel import CellError, check_workbook, read_sheet
 from facts.lookups import Lookups
 from facts.source_rows import source_rows_complete
 from wdh.config import DomainConfig
@@ -82,9 +82,10 @@ def batch_read(
     discovery = discover(domain, data_dir=data_dir, files=files, max_files=max_files)
     batch.warnings += discovery.warnings
     sources = discovery.files
+    states = [file_state(source.path) for source in sources]  # before hashing, checked after reading
     digests = distinct_digests([source.path for source in sources])  # before the slow reading
     claims = ScopeClaims(domain.facts.pk)
-    for index, (source, digest) in enumerate(zip(sources, digests, strict=True), start=1):
+    for index, (source, digest, state) in enumerate(zip(sources, digests, states, strict=True), start=1):
         if progress:
             # calamine parses the sheet in one call with no count to show: its size says how long.
             size = _size_text(source.path.stat().st_size)
@@ -107,11 +108,12 @@ def batch_read(
             reference_limits=reference_limits,
             spellings=batch.spellings,
         )
+        check_unchanged(source.path, state)
         claims.claim(source.path, cleansed.rows)
         batch.files.append(
             SourceSummary(
                 path=source.path,
-                size=source.path.stat().st_size,
+                size=state[2] if state else 0,
                 sha256=digest,
                 sheet=data.sheet,
                 rows_read=cleansed.rows_read,
@@ -197,4 +199,5 @@ def _reject_mostly_invalid(batch: FactBatch) -> None:
 
 def describe_row_error(error: RowError) -> str:
     where = f"{Path(error.file).name} [{error.sheet}] row {error.row}, column {error.column}"
-    return f"{where}: {error.message} (value {error.value!r})"
+    value = str(error.value) if isinstance(error.value, CellError) else error.value  # '#N/A', not its repr
+    return f"{where}: {error.message} (value {value!r})"

@@ -4,12 +4,14 @@ Two files with the same bytes are one workbook saved twice (``… - 副本.xlsx`
 another folder). Two files whose rows share a delete scope — the facts' ``pk`` tuple, by default
 月度, 业务类型, 计划类型 — would both be inserted into that scope, its amounts counted twice. Either
 refuses the run before anything is written; only the operator can say which file is the right one.
-Reads files only.
+And the bytes a run records (size, SHA-256) are those it read: a file changed between hashing and
+the end of its reading is a refusal too. Reads files only.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,27 @@ from typing import Any
 from wdh.errors import InputError
 
 Scope = tuple[Any, ...]
+FileState = tuple[int, int, int, int, int]  # device, inode, size, mtime and ctime in ns
+
+
+def file_state(path: Path) -> FileState | None:
+    """What changes whenever the file is written, replaced or renamed over (its ctime, which no
+    one can set back, included); None when it cannot be looked at."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
+
+
+def check_unchanged(path: Path, before: FileState | None) -> None:
+    """Refuse the run when ``path`` is no longer the file looked at as ``before`` (taken before
+    it was hashed): its rows and its recorded SHA-256 could belong to different contents."""
+    if before is None or file_state(path) != before:
+        raise InputError(
+            f"{path}: the file changed while it was read (saved over, replaced or still being copied), so "
+            "its rows and its recorded SHA-256 may not match; nothing was written — run again once it is saved"
+        )
 
 
 def file_sha256(path: Path) -> str:

@@ -29,6 +29,7 @@ from python_calamine import CalamineError, CalamineSheet, CalamineWorkbook, Pass
 
 from facts.package import PackageRefusal, check_calamine_parts, check_directory, copy_with_part, sheet_part
 from facts.sheet_choice import sheet_choice
+from facts.sheet_form import ScanRefusal
 from facts.sheet_header import (
     cell_text,
     check_dropped,
@@ -39,7 +40,8 @@ from facts.sheet_header import (
     header_columns,
     is_blank,
 )
-from facts.sheet_scan import Mark, ScanRefusal, copy_without, scan_extent, scan_marks
+from facts.sheet_scan import Mark, copy_without, scan_extent, scan_marks
+from facts.xls_scan import XlsRefusal, xls_error_cells
 from wdh.errors import InputError
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
@@ -294,7 +296,9 @@ def _load_sheet(path: Path, sheet: str | int, sheet_key: str) -> _Loaded:
     with _guarded(path), _opened(path) as (workbook, archive), ThreadPoolExecutor(max_workers=1) as pool:
         name, warnings = sheet_choice(path, workbook.sheets_metadata, sheet, sheet_key)
         part = sheet_part(archive, name) if archive else None
-        if archive is None or part is None:
+        if archive is None:  # .xls: calamine reads its error cells as empty text
+            return _Loaded(name, workbook.get_sheet_by_name(name), _xls_marks(path, name), warnings=warnings)
+        if part is None:
             return _Loaded(name, workbook.get_sheet_by_name(name), warnings=warnings)
         with archive.open(part) as stream:
             far = scan_extent(stream).far
@@ -323,6 +327,13 @@ def _marks(path: Path, part: str) -> _ErrorCells:
     return marks
 
 
+def _xls_marks(path: Path, sheet: str) -> _ErrorCells:
+    marks: _ErrorCells = {}
+    for row, column, code in xls_error_cells(path, sheet):
+        marks.setdefault(row, {})[column] = CellError(code)
+    return marks
+
+
 def _cell_error(mark: Mark) -> CellError:
     if mark.error is not None:
         return CellError(mark.error)
@@ -338,7 +349,7 @@ def _guarded(path: Path) -> Iterator[None]:
         raise InputError(
             f"{path}: the workbook is password-protected; remove the password in Excel and save it again"
         ) from None
-    except (PackageRefusal, ScanRefusal) as exc:
+    except (PackageRefusal, ScanRefusal, XlsRefusal) as exc:
         raise InputError(f"{path}: {exc}") from None
     except MemoryError:
         raise InputError(f"{path}: reading the workbook ran out of memory; check that this is the right file") from None

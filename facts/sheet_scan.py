@@ -12,7 +12,9 @@ It finds:
 - formulas never calculated — no cached value, which calamine reads as an empty cell, so that a
   defaulted column would quietly take its default;
 - value cells far to the right or far down (calamine makes one dense range from A1 to the last
-  value cell, so one note in ``XFD1048576`` asks for 512 GiB).
+  value cell, so one note in ``XFD1048576`` asks for 512 GiB);
+- markup it would read otherwise than calamine, shared-string indexes that are not numbers and
+  rows written twice (facts/sheet_form.py): refusals.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
+
+from facts.sheet_form import ScanRefusal, check_form, check_values, row_bits
 
 CHUNK = 1 << 20
 TAG_LIMIT = 8 << 10  # bytes of one start tag; Excel's longest (a cell with every attribute) is < 200
@@ -43,10 +47,6 @@ FAR_COLUMN, FAR_ROW = 26, 1_000_000
 _HAS_VALUE = re.compile(rb"\s*(?:<f\b|<v\b[^<>]*>[^<]|<is\b)")
 
 
-class ScanRefusal(ValueError):
-    """The sheet's XML cannot be read safely; the message says why (the caller names the file)."""
-
-
 @dataclass(frozen=True)
 class Mark:
     """What the scan found in one cell: a formula error code, or the formula of an uncalculated cell."""
@@ -63,6 +63,8 @@ class SheetScan:
 
     marks: list[Mark] = field(default_factory=list)
     far: list[tuple[int, int]] = field(default_factory=list)  # (Excel row, 0-based column)
+    rows: bytearray = field(default_factory=row_bits, repr=False)  # the rows seen, for check_values
+    row_cells: set[bytes] = field(default_factory=set, repr=False)  # the last row's cells, for check_values
 
 
 def column_index(letters: str) -> int:
@@ -80,6 +82,7 @@ def scan_extent(stream: IO[bytes], *, marks: bool = False) -> SheetScan:
     raises :class:`ScanRefusal`."""
     scan = SheetScan()
     for block in _blocks(stream):
+        check_form(block)
         for start in (match.start() for match in _FAR.finditer(block)):
             _far(block, start, scan)
         if marks:
@@ -97,6 +100,7 @@ def scan_marks(stream: IO[bytes]) -> list[Mark]:
 
 
 def _mark(block: bytes, scan: SheetScan) -> None:
+    check_values(block, scan.rows, scan.row_cells)
     if _ERROR_MARK in block:
         _errors(block, scan)
     if b"<f" in block:

@@ -38,19 +38,24 @@ class RunArchive:
 
     def keep_deleted(self, rows: models.QuerySet[Any]) -> int:
         """Copy ``rows`` (about to be deleted) whole into the archive; return how many. Writes."""
-        return self._keep(rows, ArchiveKind.DELETED, "to_jsonb(t)", "")
+        return self._keep(rows, ArchiveKind.DELETED, "to_jsonb({table}.*)", "")
 
     def keep_inserted(self, rows: models.QuerySet[Any]) -> int:
         """Record the ids of those of ``rows`` this transaction inserted; return how many. Writes."""
-        return self._keep(rows, ArchiveKind.INSERTED, "NULL", " AND t.xmin = pg_current_xact_id()::xid")
+        return self._keep(rows, ArchiveKind.INSERTED, "NULL", " AND {table}.xmin = pg_current_xact_id()::xid")
 
     def _keep(self, rows: models.QuerySet[Any], kind: ArchiveKind, row: str, also: str) -> int:
-        ids, params = rows.values("pk").query.sql_with_params()
-        scope = ", ".join(f"%s, t.{quote_ident(column)}" for column in self.table.pk)
+        # One scan of the fact table with the queryset's own WHERE, not a self-join on
+        # ``id IN (its SELECT)``: that join's plan rests on statistics that have not seen the month
+        # being loaded, and in the full test suite it ran for over 13 minutes on 100,000 rows.
+        query = rows.query
+        where, params = query.get_compiler(connection=connection).compile(query.where)
+        table = self.table.qualified
+        scope = ", ".join(f"%s, {table}.{quote_ident(column)}" for column in self.table.pk)
         sql = (
             f"INSERT INTO {ARCHIVE} ({_COLUMNS}) "
-            f"SELECT %s, %s, %s, t.id, jsonb_build_object({scope}), {row} "
-            f"FROM {self.table.qualified} t WHERE t.id IN ({ids}){also}"
+            f"SELECT %s, %s, %s, {table}.id, jsonb_build_object({scope}), {row.format(table=table)} "
+            f"FROM {table} WHERE {where}{also.format(table=table)}"
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, [self.run_id, self.table.qualified, kind.value, *self.table.pk, *params])

@@ -5,6 +5,11 @@
 - An execute run calls ``audit_finish`` *inside* its warehouse transaction: the record says
   "succeeded" if and only if the changes it lists were committed.
 - A failed or refused run calls ``audit_finish`` after the rollback, in autocommit.
+
+The audit layer defines what it records itself — :class:`RunEnd`, plain values and the
+machinery's own outcome types — and knows nothing of the job orchestration above it: the job
+(``wdh.jobs``) turns its result into a ``RunEnd`` (with the summary rendered from the same result
+the terminal and the JSON show), so no import, not even a type-level one, points from here up.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import os
 import socket
 import sys
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -29,11 +36,34 @@ from wdh.postgres import copy_rows
 if TYPE_CHECKING:
     from django.db.models import Field
 
+    from facts.batch import SourceSummary
     from facts.cleansing import RowError
-    from wdh.jobs import JobRequest, RunResult
+    from facts.loading import FactOutcome
+    from refs.backfill import TargetOutcome
 
 
 RUN_CONTEXT_VARIABLE = "WDH_RUN_CONTEXT"
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    """How a run ended, as its record keeps it (``audit_finish``)."""
+
+    status: RunStatus
+    exit_code: int  # the process's exit code: an apply run's plan is applied (0) or refused (2)
+    finished_at: datetime | None
+    statements: Sequence[str]
+    warnings: Sequence[str]
+    summary: dict[str, Any]  # the run's JSON summary (schema wdh.run/1)
+    error: str
+    error_where: str
+    stage: str
+    config_digest: str
+    files: Sequence[SourceSummary]
+    opened: Sequence[Path]  # workbooks opened, the one that failed too
+    row_errors: Sequence[RowError]
+    targets: Sequence[TargetOutcome]
+    facts: FactOutcome | None
 
 
 def run_context() -> RunContext:
@@ -68,27 +98,40 @@ def run_origin() -> dict[str, Any]:
     return {"user": _user(), "host": socket.gethostname(), "via": run_context(), "pid": os.getpid()}
 
 
-def audit_start(request: JobRequest, *, config_path: str, config_digest: str) -> BackfillRun:
+def audit_start(
+    *,
+    command: str,
+    domain: str,
+    mode: RunMode,
+    backfill_mode: str,
+    targets: str,
+    argv: Sequence[str],
+    options: dict[str, Any],
+    working_dir: str,
+    config_path: str,
+    config_digest: str,
+    applies: int | None,
+) -> BackfillRun:
     """Create and commit the ``running`` record of a run. Writes the database."""
     with transaction.atomic():
         return BackfillRun.objects.create(
-            command=request.command,
-            domain=request.domain,
-            mode=RunMode.EXECUTE if request.execute else RunMode.PLAN_ONLY,
-            backfill_mode=request.backfill_mode.value if request.targets else "",
-            targets=request.targets or "",
+            command=command,
+            domain=domain,
+            mode=mode,
+            backfill_mode=backfill_mode,
+            targets=targets,
             started_at=timezone.now(),
             **run_origin(),
-            argv=list(request.argv),
-            options=request.options,
-            working_dir=request.working_dir,
+            argv=list(argv),
+            options=options,
+            working_dir=working_dir,
             config_path=config_path,
             config_digest=config_digest,
-            applies_id=request.applies,
+            applies_id=applies,
         )
 
 
-def audit_finish(run: BackfillRun, result: RunResult, summary: dict[str, Any]) -> None:
+def audit_finish(run: BackfillRun, result: RunEnd) -> None:
     """Write the run's end: status, counts, files, per-target results, keys and cells, and for
     an apply run its plan's state (``applied`` commits with the warehouse changes).
 
@@ -96,9 +139,9 @@ def audit_finish(run: BackfillRun, result: RunResult, summary: dict[str, Any]) -
     """
     run.status = result.status
     run.finished_at = result.finished_at or timezone.now()
-    run.statements = result.statements
-    run.warnings = result.warnings
-    run.summary = summary
+    run.statements = list(result.statements)
+    run.warnings = list(result.warnings)
+    run.summary = result.summary
     run.error = result.error
     run.error_where = result.error_where
     run.stage = result.stage
@@ -112,10 +155,10 @@ def audit_finish(run: BackfillRun, result: RunResult, summary: dict[str, Any]) -
         run.config_digest = result.config_digest
     run.save()
     _details(run, result)
-    plan_settle(run, exit_code=int(result.exit_code))  # an apply run: its plan applied, or refused
+    plan_settle(run, exit_code=result.exit_code)  # an apply run: its plan applied, or refused
 
 
-def _details(run: BackfillRun, result: RunResult) -> None:
+def _details(run: BackfillRun, result: RunEnd) -> None:
     RunFile.objects.bulk_create(
         RunFile(
             run=run,
@@ -153,7 +196,7 @@ def _details(run: BackfillRun, result: RunResult) -> None:
         )
 
 
-def _unfinished_files(run: BackfillRun, result: RunResult) -> None:
+def _unfinished_files(run: BackfillRun, result: RunEnd) -> None:
     """Record the workbooks the run opened but never finished reading (the one that failed)."""
     finished = {source.path for source in result.files}
     RunFile.objects.bulk_create(

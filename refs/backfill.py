@@ -19,23 +19,21 @@ from __future__ import annotations
 
 import collections
 import enum
-import functools
-import operator
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from django.db import connection, models
-from django.db.models import F, Lookup, Q
+from django.db.models import F
 from django.db.models.constants import OnConflict
-from django.db.models.functions import Coalesce
 from django.db.models.sql import InsertQuery, UpdateQuery
 
 from facts.cleansing import ReferenceLimit, widths_fit
 from refs.derivation import Derivation, is_blank
+from refs.fill_query import AnyOf, fill_update
 from refs.insertion import Inserter, Row, insertion_write
 from refs.models import reference_model
-from refs.staging import column_field, stage_model, stage_table_name, stage_write, staged_value
+from refs.staging import stage_model, stage_table_name, stage_write
 from wdh.config import Aggregation, RefTarget
 from wdh.errors import InputError
 from wdh.identifiers import quote_qualified
@@ -157,28 +155,12 @@ def backfill_plan(*, derivation: Derivation, mode: BackfillMode, chunk_size: int
     return plan
 
 
-class _AnyOf(Lookup):  # type: ignore[type-arg]
-    """``key = ANY(%s)`` with the chunk's keys as one array parameter. ``pk__in`` sends the
-    same rows but prepares each of up to chunk_size keys in Python and one placeholder each."""
-
-    lookup_name = "any_of"
-    prepare_rhs = False
-
-    def get_db_prep_lookup(self, value: Any, connection: Any) -> tuple[str, list[Any]]:
-        return "%s", [list(value)]
-
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        rhs, rhs_params = self.process_rhs(compiler, connection)
-        return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
-
-
 def _existing_rows(
     model: type[models.Model], target: RefTarget, keys: list[str], chunk_size: int, mode: BackfillMode
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     key = target.key[0]
     for chunk in chunks(keys, chunk_size):
-        queryset = model._default_manager.filter(_AnyOf(F("pk"), chunk))
+        queryset = model._default_manager.filter(AnyOf(F("pk"), chunk))
         if mode is BackfillMode.FILL_NULL_ONLY:
             for row in queryset.values(key, *target.updatable):
                 yield row[key], row
@@ -296,9 +278,7 @@ def _fill(plan: BackfillPlan, chunk_size: int) -> list[Cell]:
         planned.setdefault(cell.key, []).append(cell.column)
     done: set[tuple[str, str]] = set()
     for chunk in chunks(list(planned), chunk_size):
-        locked = (
-            model._default_manager.select_for_update().filter(_AnyOf(F("pk"), chunk)).values(key, *target.updatable)
-        )
+        locked = model._default_manager.select_for_update().filter(AnyOf(F("pk"), chunk)).values(key, *target.updatable)
         rows: list[str] = []
         columns: set[str] = set()
         for row in locked:
@@ -308,23 +288,11 @@ def _fill(plan: BackfillPlan, chunk_size: int) -> list[Cell]:
                 columns.update(todo)
                 done.update((row[key], column) for column in todo)
         if rows:
-            query, values = _fill_update(model, stage, [c for c in target.updatable if c in columns], rows)
+            query, values = fill_update(model, stage, [c for c in target.updatable if c in columns], rows)
             changed = query.update(**values)
             if changed != len(rows):  # the rows are locked with a NULL cell: anything else is a bug, not a race
                 raise RuntimeError(f"fill: updated {changed} rows, {len(rows)} locked rows had NULL cells to fill")
     return [cell for cell in plan.fills if (cell.key, cell.column) in done]
-
-
-def _fill_update(
-    model: type[models.Model], stage: type[models.Model], columns: list[str], keys: list[str]
-) -> tuple[models.QuerySet[Any], dict[str, Any]]:
-    """The rows of ``keys`` with a NULL in one of ``columns``, and each column's NULL-guarded new value."""
-    null = functools.reduce(operator.or_, (Q(**{f"{column}__isnull": True}) for column in columns))
-    values = {
-        column: Coalesce(F(column), staged_value(model, stage, column), output_field=column_field(model, column))
-        for column in columns
-    }
-    return model._default_manager.filter(null, _AnyOf(F("pk"), keys)), values
 
 
 def _stage(plan: BackfillPlan) -> type[models.Model]:
@@ -357,11 +325,25 @@ def backfill_sql(plan: BackfillPlan, *, chunk_size: int) -> list[str]:
     if plan.mode is BackfillMode.INSERT_MISSING:
         if not plan.inserts:
             return []
-        chunk_count = -(-len(plan.inserts) // chunk_size)
-        insert = Inserter.of(target)
-        objs = insert.objects(plan.inserts[:chunk_size])
-        return [f"-- {len(plan.inserts)} rows in {chunk_count} chunk(s)\n{_insert_sql(insert.model, objs)}"]
-    return _fill_sql(plan, model)
+        return _inserts_sql(plan, chunk_size)
+    return _fill_sql(plan, model, chunk_size)
+
+
+def _inserts_sql(plan: BackfillPlan, chunk_size: int) -> list[str]:
+    """One template for the chunks of ``chunk_size`` rows, and one for the last chunk when Django
+    compiles it differently (a single row is a VALUES list, several rows an UNNEST of arrays)."""
+    insert = Inserter.of(plan.target)
+    rows = len(plan.inserts)
+    chunk_count = -(-rows // chunk_size)
+    last = rows - (chunk_count - 1) * chunk_size
+    full = _insert_sql(insert.model, insert.objects(plan.inserts[:chunk_size]))
+    tail = _insert_sql(insert.model, insert.objects(plan.inserts[-last:]))
+    if tail == full:
+        return [f"-- {rows} rows in {chunk_count} chunk(s)\n{full}"]
+    return [
+        f"-- {rows - last} rows in {chunk_count - 1} chunk(s) of {chunk_size}\n{full}",
+        f"-- the last {last} row(s) in 1 chunk(s)\n{tail}",
+    ]
 
 
 def _insert_sql(model: type[models.Model], objs: list[models.Model]) -> str:
@@ -372,7 +354,7 @@ def _insert_sql(model: type[models.Model], objs: list[models.Model]) -> str:
     return str(compiled[0][0])
 
 
-def _fill_sql(plan: BackfillPlan, model: type[models.Model]) -> list[str]:
+def _fill_sql(plan: BackfillPlan, model: type[models.Model], chunk_size: int) -> list[str]:
     target = plan.target
     key = target.key[0]
     if not plan.fills:
@@ -380,16 +362,20 @@ def _fill_sql(plan: BackfillPlan, model: type[models.Model]) -> list[str]:
     stage = stage_model(target, quote_qualified("pg_temp", stage_table_name(target)), [key, *target.updatable])
     keys = list(dict.fromkeys(cell.key for cell in plan.fills))
     filled = {cell.column for cell in plan.fills}
-    queryset, values = _fill_update(model, stage, [c for c in target.updatable if c in filled], keys[:1])
+    queryset, values = fill_update(model, stage, [c for c in target.updatable if c in filled], keys[:1])
     query = cast(UpdateQuery, queryset.query.chain(UpdateQuery))
     query.add_update_values(values)
     counts = ", ".join(f"{c} {n}" for c, n in collections.Counter(cell.column for cell in plan.fills).items())
+    chunk_count = -(-len(keys) // chunk_size)
+    lock = model._default_manager.select_for_update().filter(AnyOf(F("pk"), keys[:1])).values(key, *target.updatable)
     return [
         f"-- stage {len(keys)} candidate rows: CREATE TEMPORARY TABLE "
         f'"wdh_stage_{target.name}" … ON COMMIT DROP; COPY … FROM STDIN',
-        str(model._default_manager.select_for_update().filter(_AnyOf(F("pk"), ["…"])).values(key).query),
-        f"-- fill {len(plan.fills)} NULL cell(s) in {len(keys)} row(s) ({counts}), "
-        f"one statement per chunk of rows\n{query.get_compiler(connection=connection).as_sql()[0]}",
+        f"-- lock the {len(keys)} row(s) to fill in {chunk_count} chunk(s)\n"
+        f"{lock.query.get_compiler(connection=connection).as_sql()[0]}",
+        f"-- fill {len(plan.fills)} NULL cell(s) in {len(keys)} row(s) ({counts}) in {chunk_count} chunk(s), "
+        "one statement per chunk of rows with a cell still NULL, setting the columns planned in that chunk\n"
+        f"{query.get_compiler(connection=connection).as_sql()[0]}",
     ]
 
 

@@ -11,8 +11,9 @@ import textwrap
 from django.urls import reverse
 from django.utils import timezone
 
-from refs.models import BackfillRun, RunMode, RunPlan, RunStatus
+from refs.models import BackfillRun, RunMode, RunPlan
 from refs.plan_lifecycle import plan_state_text
+from refs.run_links import run_links
 from refs.run_stages import stage_words
 
 KEY_SAMPLE = 20  # keys listed at verbosity 1; all at 2
@@ -49,14 +50,7 @@ def record_lines(run: BackfillRun, verbosity: int) -> list[str]:
 
 def _links(run: BackfillRun) -> list[str]:
     """The runs this one is tied to: the plan it applied, the run it reverts, its reverts."""
-    lines = []
-    if run.applies_id is not None:
-        lines.append(f"  applies the plan of run {run.applies_id}")
-    if run.reverted_run_id is not None:
-        lines.append(f"  reverts run {run.reverted_run_id}")
-    reverts = run.reverts.filter(mode=RunMode.EXECUTE, status=RunStatus.SUCCEEDED).values_list("pk", flat=True)
-    lines += [f"  reverted by run {revert}" for revert in reverts]
-    return lines
+    return [f"  {link.text}" for link in run_links(run)]
 
 
 def _digest(sha256: str) -> str:

@@ -23,8 +23,8 @@ from refs.backfill import BackfillMode
 from refs.models import AnnuityPlan, BackfillRun, RunStatus
 from tests.test_backfill import ROWS, by_target
 from tests.workbooks import write_workbook
-from wdh.jobs import JobRequest, job_run
-from wdh.report import result_json
+from wdh.job_request import JobRequest
+from wdh.jobs import job_run
 
 pytestmark = pytest.mark.slow
 
@@ -124,7 +124,7 @@ def test_second_execute_run_is_refused_at_once_while_the_first_proceeds(
         command="backfill_refs", domain="annuity_performance", execute=True, targets="all",
         backfill_mode=BackfillMode.INSERT_MISSING, files=(workbook,),
     )  # fmt: skip
-    thread, box = in_thread(lambda: job_run(request, progress=progress, render=result_json))
+    thread, box = in_thread(lambda: job_run(request, progress=progress))
     try:
         assert holding.wait(30)
         started = time.monotonic()

@@ -35,7 +35,8 @@ from tests.scenario import FACTS, FILE_NAME, PLANS, job_args
 from tests.test_backfill import by_target, run
 from tests.test_concurrency import in_thread
 from tests.workbooks import write_workbook
-from wdh.jobs import JobRequest, job_run
+from wdh.job_request import JobRequest
+from wdh.jobs import job_run
 from wdh.report import result_json
 
 pytestmark = pytest.mark.slow
@@ -237,12 +238,12 @@ def test_plan_only_paused_in_its_snapshot_neither_blocks_nor_sees_an_execute_run
         assert resume.wait(60)
         return facts_plan(**kwargs)
 
-    monkeypatch.setattr("wdh.jobs.facts_plan", pausing_facts_plan)
+    monkeypatch.setattr("wdh.job_plan.facts_plan", pausing_facts_plan)
     request = JobRequest(
         command="run_job", domain="annuity_performance", execute=False, targets="all",
         backfill_mode=BackfillMode.INSERT_MISSING, fact_mode=FactMode.DELETE_INSERT, files=(job_file,),
     )  # fmt: skip
-    thread, box = in_thread(lambda: job_run(request, render=result_json))
+    thread, box = in_thread(lambda: job_run(request))
     try:
         assert paused.wait(30)
         executed = run_job_process(subprocess_env, *job_args(job_file), timeout=60)

@@ -15,11 +15,15 @@ from typing import Any
 
 import pytest
 
+from facts.batch import batch_read
+from facts.lookups import lookups_read
 from refs.models import BackfillRun
 from tests.processes import warehouse_contents
 from tests.test_backfill import run
 from tests.test_hostile_input import refused
 from tests.workbooks import write_workbook
+from wdh.config import get_config
+from wdh.errors import InputError
 
 FEBRUARY = "2026年2月年金终稿数据.xlsx"
 EXECUTE = ("--execute", "--backfill-refs", "all")
@@ -250,3 +254,24 @@ def test_a_copy_of_a_newer_month_set_aside_is_a_warning_in_the_run_and_its_recor
     expected = [warning for warning in summary["warnings"] if warning.startswith(f"ignored {march} ")]
     assert expected and "newer than the month read (2026-02)" in expected[0]
     assert expected[0] in BackfillRun.objects.get(pk=summary["audit_id"]).warnings
+
+
+def test_a_file_replaced_while_the_run_reads_it_is_refused(seeded: Contents, tmp_path: Path) -> None:
+    """The SHA-256 is taken before the slow reading; a workbook saved over in between (Excel
+    writes a new file and renames it) gave rows of the new file under the old file's digest, in
+    the audit record and in the saved plan. Found by a hostile pass."""
+    path = write_workbook(tmp_path / "data" / "2026年2月年金终稿数据.xlsx", [{"计划代码": "P0002"}])
+    newer = write_workbook(tmp_path / "newer" / "2026年2月年金终稿数据.xlsx", [{"计划代码": "P0003"}])
+    domain = get_config().domain("annuity_performance")
+
+    def saved_over(opened: Path) -> None:
+        os.replace(newer, opened)
+
+    with pytest.raises(InputError) as refusal:
+        batch_read(
+            domain, data_dir=None, files=[path], max_files=None, sheet=None, lookups=lookups_read(domain),
+            opened=saved_over,
+        )  # fmt: skip
+
+    assert str(path) in str(refusal.value) and "changed while it was read" in str(refusal.value)
+    assert warehouse_contents() == seeded

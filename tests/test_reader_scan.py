@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 from facts import sheet_scan
+from facts.sheet_header import column_letter
 from facts.sheet_scan import scan_extent, scan_marks
 from tests.reader_packages import SHEET, formatted_workbook
 from tests.test_hostile_input import FILE_NAME, Contents, good_rows, refused, seeded  # noqa: F401
@@ -26,10 +27,11 @@ def test_whitespace_after_the_last_row_is_never_carried() -> None:
 
 
 def test_many_repeated_attributes_are_parsed_once_per_cell() -> None:
-    cell = b'<c r="B2"' + b' t="e"' * 1000 + b"><v>#REF!</v></c>"
-    marks = scan_marks(io.BytesIO(b'<sheetData><row r="2">' + cell * 200 + b"</row></sheetData>"))
+    cells = b"".join(b'<c r="%s2"' % column_letter(column).encode() + b' t="e"' * 1000 + b"><v>#REF!</v></c>"
+                     for column in range(1, 201))  # fmt: skip
+    marks = scan_marks(io.BytesIO(b'<sheetData><row r="2">' + cells + b"</row></sheetData>"))
 
-    assert [(mark.row, mark.column, mark.error) for mark in marks] == [(2, 1, "#REF!")] * 200
+    assert [(mark.row, mark.column, mark.error) for mark in marks] == [(2, column, "#REF!") for column in range(1, 201)]
 
 
 def test_far_and_unusually_placed_cells_are_found() -> None:

@@ -18,15 +18,18 @@ from facts.domain import domains_registered
 from facts.loading import FactMode
 from refs.audit import run_context
 from refs.backfill import BackfillMode
+from refs.models import RunMode
 from refs.plan_lifecycle import plans_approved
 from refs.saved_plans import plan_load
 from wdh.errors import ExitCode, InputError
 from wdh.escaping import json_printable, printable
 from wdh.interruption import RunInterrupted
-from wdh.jobs import JobRequest, RunResult, job_run
+from wdh.job_request import JobRequest
+from wdh.jobs import job_run
 from wdh.progress import LOGGER, ProgressLine
 from wdh.report import result_json, result_text
 from wdh.run_ending import RunNotStartedError
+from wdh.run_result import RunResult
 from wdh.startup import StartupCommand
 from wdh.tables import DEFAULT_DOMAIN
 
@@ -223,7 +226,7 @@ class JobCommand(StartupCommand):
 
     def _run(self, request: JobRequest, progress: ProgressLine | None) -> RunResult:
         try:
-            return job_run(request, progress=progress, render=lambda r: result_json(r, verbosity=2))
+            return job_run(request, progress=progress)
         except RunNotStartedError as exc:  # before the audit record exists: nothing was done
             raise CommandError(str(exc), returncode=int(exc.exit_code)) from exc
         except RunInterrupted as exc:
@@ -236,7 +239,7 @@ class JobCommand(StartupCommand):
         self.stderr.write(text, style_func=_unstyled, ending="")
 
     def _text(self, result: RunResult, verbosity: int) -> None:
-        if not result.request.execute and verbosity >= 1 and result.statements:
+        if result.mode is RunMode.PLAN_ONLY and verbosity >= 1 and result.statements:
             self.stdout.write("-- statements an execute run would send:")
             for statement in result.statements:
                 self.stdout.write(printable(statement, newlines=True) + ";")

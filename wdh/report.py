@@ -1,4 +1,4 @@
-"""Rendering a :class:`~wdh.jobs.RunResult`: a text summary for people, JSON for machines.
+"""Rendering a :class:`~wdh.run_result.RunResult`: a text summary for people, JSON for machines.
 
 Text lines are :func:`~wdh.escaping.printable`: a key, value or message from a workbook never
 reaches the terminal with a raw control or bidi character. In the JSON, row error values and
@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from facts.batch import describe_row_error
-from refs.models import RunStatus
+from refs.models import RunMode, RunStatus
 from wdh.escaping import printable
-from wdh.jobs import RunResult
+from wdh.run_result import RunResult
 
 JSON_SCHEMA = "wdh.run/1"
 KEY_SAMPLE = 10  # keys shown at verbosity 1; all at verbosity 2
@@ -36,7 +36,7 @@ def result_json(result: RunResult, *, verbosity: int = 1) -> dict[str, Any]:
         "schema": JSON_SCHEMA,
         "command": request.command,
         "domain": request.domain,
-        "mode": "execute" if request.execute else "plan_only",
+        "mode": "execute" if result.mode is RunMode.EXECUTE else "plan_only",
         "status": str(result.status),
         "exit_code": int(result.exit_code),
         "audit_id": result.audit_id,
@@ -125,7 +125,7 @@ def _facts_json(result: RunResult) -> dict[str, Any]:
 
 def result_text(result: RunResult, *, verbosity: int = 1) -> list[str]:
     """The human summary, line by line (the command styles and writes them)."""
-    planned = not result.request.execute
+    planned = result.mode is RunMode.PLAN_ONLY
     lines = [_headline(result)]
     for source in result.files:
         lines.append(
@@ -150,7 +150,7 @@ def result_text(result: RunResult, *, verbosity: int = 1) -> list[str]:
 
 def _headline(result: RunResult) -> str:
     request = result.request
-    mode = "execute" if request.execute else "plan-only"
+    mode = "execute" if result.mode is RunMode.EXECUTE else "plan-only"
     record = f"audit record {result.audit_id}" if result.audit_id else "no audit record"
     applies = f", applying the plan of run {request.applies}" if request.applies else ""
     return f"{request.command} {request.domain} ({mode}{applies}): {result.status} — {record}"

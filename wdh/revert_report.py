@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from refs.models import RunStatus
-from wdh.reversal import RevertResult
+from refs.models import RunMode, RunStatus
+from wdh.revert_result import RevertResult
 
 SAMPLE = 20
 
@@ -19,7 +19,7 @@ def revert_json(result: RevertResult, *, verbosity: int) -> dict[str, Any]:
         "audit_id": result.audit_id,
         "command": "revert_run",
         "reverted_run": result.request.run_id,
-        "mode": "execute" if result.request.execute else "plan_only",
+        "mode": "execute" if result.mode is RunMode.EXECUTE else "plan_only",
         "partial": result.request.partial,
         "status": str(result.status),
         "exit_code": int(result.exit_code),

@@ -8,23 +8,20 @@ targets and facts it had reached: nothing of them was written.
 from __future__ import annotations
 
 import socket
-from typing import TYPE_CHECKING
 
 from django.db import DatabaseError
 from django.utils import timezone
 
 from facts.batch import MostlyInvalidError
 from refs.audit import process_alive
-from refs.models import BackfillRun, RunStatus
+from refs.models import BackfillRun, RunMode, RunStatus
 from wdh.errors import ExitCode, RunLockedError, WdhError
 from wdh.escaping import printable
 from wdh.failure import failure_describe, is_lock_timeout
 from wdh.interruption import RunInterrupted
 from wdh.postgres import connection_lost
+from wdh.run_result import RunResult
 from wdh.session import Backend, advisory_holder, lock_blockers
-
-if TYPE_CHECKING:
-    from wdh.jobs import RunResult
 
 _LOCKED = "another wdh execute run holds the backfill lock on this database; this run did nothing. "
 
@@ -51,7 +48,7 @@ def run_failed(result: RunResult, exc: BaseException, *, interrupted_by: str = "
     """Fill in how the run ended from ``exc`` (and the signal that interrupted it, if any).
     Reads the database only to name the sessions that blocked a lock-timed-out run."""
     result.finished_at = timezone.now()
-    if result.request.execute:  # rolled back: nothing of it happened
+    if result.mode is RunMode.EXECUTE:  # rolled back: nothing of it happened
         result.targets, result.facts = [], None
     result.exit_code = exc.exit_code if isinstance(exc, WdhError) else ExitCode.FAILURE
     result.error_where = getattr(exc, "path", "")  # a place; the step is result.stage, in words
@@ -74,7 +71,7 @@ def _interrupted(result: RunResult, signal_name: str) -> None:
     result.error_where = result.stage or "start"
     done = (
         "the run's transaction was rolled back, so nothing was written"
-        if result.request.execute
+        if result.mode is RunMode.EXECUTE
         else "plan-only, nothing was written"
     )
     result.error = f"interrupted by {signal_name} during {result.error_where}: {done}. Run it again when ready."
@@ -83,16 +80,23 @@ def _interrupted(result: RunResult, signal_name: str) -> None:
 def _failure_text(result: RunResult, exc: BaseException) -> str:
     if not isinstance(exc, DatabaseError):
         return str(exc)
+    return database_failure_text(exc, result.stage or "start", result.stage_tables)
+
+
+def database_failure_text(exc: DatabaseError, stage: str, tables: tuple[str, ...]) -> str:
+    """What a database error ending a run at ``stage`` (writing ``tables``) means: the connection
+    lost, or the server's refusal in one sentence — for a lock timeout with the sessions holding
+    locks on ``tables`` — and that nothing was written (the run's transaction rolled back)."""
     if connection_lost(exc):  # libpq's own text ("the server terminated abnormally") misleads
         return (
             f"the connection to the database was lost during the run ({' '.join(str(exc).split())}); "
             "PostgreSQL rolled back the run's open transaction, so nothing was written. "
             "Check that the server is up and reachable, then run the job again."
         )
-    tables = ", ".join(result.stage_tables)
-    text = f"{failure_describe(exc)}, during {result.stage or 'start'}" + (f" on {tables}" if tables else "")
+    named = ", ".join(tables)
+    text = f"{failure_describe(exc)}, during {stage}" + (f" on {named}" if named else "")
     if is_lock_timeout(exc):
-        text += _blockers_text(result.stage_tables)
+        text += _blockers_text(tables)
     return text + "; nothing was written."
 
 

@@ -10,11 +10,13 @@ from typing import Any
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import QueryDict
+from django.urls import reverse
 
 from refs.admin.plan_panel import plan_panel
 from refs.admin.run_display import duration_text, status_badge
 from refs.admin.targets import change_url, changelist_url
 from refs.models import BackfillRun, RunMode, RunStatus, RunTarget
+from refs.run_links import run_links
 from refs.run_stages import stage_words
 
 PAGE_SIZE = 100  # keys / cells / row errors per page on a run's detail page
@@ -105,6 +107,7 @@ def run_detail(run: BackfillRun, params: QueryDict) -> dict[str, Any]:
         "cells": _page_view(cells, params, "cells_page", linked=linked),
         "created": created,
         "plan": plan_panel(run),
+        "links": [(link, reverse("admin:refs_backfillrun_change", args=[link.run_id])) for link in run_links(run)],
         "options_json": json.dumps(run.options, indent=2, ensure_ascii=False),
         "summary_json": json.dumps(run.summary, indent=2, ensure_ascii=False),
     }

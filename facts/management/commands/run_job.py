@@ -11,7 +11,7 @@ from facts.loading import FactMode
 from refs.backfill import BackfillMode
 from wdh.command import JobCommand
 from wdh.errors import ExitCode
-from wdh.jobs import JobRequest
+from wdh.job_request import JobRequest
 from wdh.target_choice import target_choice, target_help
 
 

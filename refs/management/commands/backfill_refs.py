@@ -9,7 +9,7 @@ from django.core.management.base import CommandParser
 
 from refs.backfill import BackfillMode
 from wdh.command import JobCommand
-from wdh.jobs import JobRequest
+from wdh.job_request import JobRequest
 from wdh.target_choice import target_choice, target_help
 
 

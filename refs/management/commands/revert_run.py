@@ -12,8 +12,9 @@ from django.core.management.base import CommandError, CommandParser
 from refs.audit import run_context
 from wdh.errors import ExitCode, WdhError
 from wdh.escaping import json_printable, printable
-from wdh.reversal import RevertRequest, revert_run
+from wdh.reversal import revert_run
 from wdh.revert_report import revert_json, revert_lines
+from wdh.revert_result import RevertRequest
 from wdh.startup import StartupCommand
 
 
@@ -56,7 +57,7 @@ class Command(StartupCommand):
             working_dir=os.getcwd(),
         )
         try:
-            result = revert_run(request, render=lambda r: revert_json(r, verbosity=2))
+            result = revert_run(request)
         except WdhError as exc:
             raise CommandError(str(exc), returncode=int(exc.exit_code)) from exc
         if options["format"] == "json":

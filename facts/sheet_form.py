@@ -1,0 +1,147 @@
+"""The form of a sheet's XML that the pre-scan reads as python-calamine does.
+
+The scan (facts/sheet_scan.py) looks for cells the way Excel writes them: unprefixed elements,
+attributes in double quotes with nothing around ``=``, no comments or CDATA. calamine reads any
+well-formed XML, so a cell written otherwise — ``t='e'``, ``t = "e"``, ``t="&#101;"``, a comment
+before its ``<v>``, ``<x:c>`` — was a formula error the scan missed and calamine read as an empty
+cell, or a far cell the scan missed and calamine's dense range made gigabytes of. Such markup is
+refused here, before calamine reads the sheet. Two things calamine reads without a word are
+refused too: a shared-string index that is not a number (calamine takes it as 0, the first shared
+text) and a row written twice (its second cells overwrite the first).
+
+Every check is one linear pass over a block of :func:`facts.sheet_scan._blocks` (cut after a cell,
+so no tag straddles two blocks), with searches that have a literal start; matches in text, which
+may hold any of these characters, cost one look back to the last ``<``.
+"""
+
+from __future__ import annotations
+
+import re
+
+_SAVE_AGAIN = "open the workbook in Excel and save it again"
+_CELL_TAGS = frozenset((b"c", b"row", b"v", b"f", b"is", b"t"))
+_FOREIGN = re.compile(rb"<!|<\?(?!xml[\s?])")  # comment, CDATA, DOCTYPE, processing instruction
+_PREFIXED = re.compile(rb":(?:worksheet|sheetData|row|c|v|f|is)[\s/>]")
+_NAME = re.compile(rb"/?[A-Za-z_][\w.\-]*")
+_ODD_EQUALS = re.compile(rb'=(?:(?!")|(?<=\s=))')  # single quotes, a space before or after =
+_REFERENCE_START = re.compile(rb"&")  # a character or entity reference
+_TAG_NAME = re.compile(rb"<([\w.\-:]+)")
+_SHARED = re.compile(rb't="s"(?:\s[^<>]*)?>(?!<v>[0-9]{1,10}</v>)')
+_SHARED_VALUE = re.compile(rb"\s*(?:<f\b[^<>]*/>|<f\b[^<>]*>[^<]*</f>)?\s*(?:<v\b[^<>]*>([^<]*)</v>)?")
+_REFERENCE = re.compile(rb'\sr="([A-Z]{1,3}[0-9]{1,7})"')
+_ROW = re.compile(rb'<row\b[^<>]*?\sr="([0-9]{1,7})"')
+_CELL = re.compile(rb'<c r="([A-Z]{1,3}[0-9]{1,7})"')
+ROW_LIMIT = 1_048_576
+
+
+class ScanRefusal(ValueError):
+    """The sheet's XML cannot be read safely; the message says why (the caller names the file)."""
+
+
+def check_form(block: bytes) -> None:
+    """Refuse markup in ``block`` that would hide a far cell from the scan: comments, CDATA, a
+    DOCTYPE, processing instructions and prefixed elements. Runs before calamine reads."""
+    if (b"<!" in block or b"<?" in block) and (match := _FOREIGN.search(block)):
+        what = {b"<!--": "a comment", b"<![CD": "a CDATA section", b"<!DOC": "a DOCTYPE"}.get(
+            block[match.start() : match.start() + 5], "a processing instruction" if match[0] == b"<?" else "markup"
+        )
+        raise ScanRefusal(f"the sheet XML holds {what}, which Excel never writes there; {_SAVE_AGAIN}")
+    cells_end = block.find(b"</sheetData>")  # the last block holds it and all that follows the cells
+    for match in _PREFIXED.finditer(block):
+        start = block.rfind(b"<", 0, match.start())
+        if start < 0 or not _NAME.fullmatch(block, start + 1, match.start()):
+            continue  # text, not an element
+        if match[0][1:2] in b"vfi" and 0 <= cells_end < start:
+            continue  # Excel's own <xm:f> of a data validation or conditional format, after the cells
+        raise ScanRefusal(
+            "the sheet XML writes its cells with a namespace prefix "
+            f"({block[start : match.end() - 1].decode('ascii', 'replace')}…), which Excel never does; {_SAVE_AGAIN}"
+        )
+
+
+def _in_cell_tags(pattern: re.Pattern[bytes], block: bytes) -> None:
+    """Refuse a match of ``pattern`` inside a cell-level tag; matches in text or other tags pass.
+    After a match the search goes on from the next ``<`` or past the tag: linear in the block."""
+    position = 0
+    while match := pattern.search(block, position):
+        start = block.rfind(b"<", 0, match.start())
+        if start > block.rfind(b">", 0, match.start()):  # inside the tag that starts at ``start``
+            name = _TAG_NAME.match(block, start)
+            if name and name[1] in _CELL_TAGS:
+                tag = block[start : block.find(b">", start, start + 200) + 1 or start + 80]
+                raise ScanRefusal(
+                    f"the sheet XML writes a cell's attributes unlike Excel ({tag.decode('utf-8', 'replace')}); "
+                    f"{_SAVE_AGAIN}"
+                )
+            position = block.find(b">", match.end()) + 1  # the rest of this other tag is no cell's
+            if not position:
+                return
+            continue
+        position = block.find(b"<", match.end())
+        if position < 0:
+            return
+
+
+def check_values(block: bytes, rows: bytearray, row_cells: set[bytes]) -> None:
+    """Refuse a cell's attributes written unlike Excel (single quotes, spaces around ``=``, a
+    character reference: the scan's marks would miss its ``t="e"``), a shared-string cell whose
+    index is not a number, a row number seen before and a cell reference seen before. ``rows``
+    (one bit per Excel row) and ``row_cells`` (the references of the row the previous block ended
+    in) are kept by the caller across blocks. Runs beside calamine, before its cells are used."""
+    _in_cell_tags(_ODD_EQUALS, block)
+    if b"&" in block:
+        _in_cell_tags(_REFERENCE_START, block)
+    for match in _SHARED.finditer(block):
+        end = match.end()
+        if block[end - 2 : end] == b"/>":
+            continue  # an empty, formatted cell
+        value = _SHARED_VALUE.match(block, end)
+        index = value[1] if value else None
+        if index is not None and not (index.isdigit() and len(index) <= 10):
+            start = block.rfind(b"<", 0, match.start())
+            reference = _REFERENCE.search(block, start, match.start())
+            where = f"cell {reference[1].decode()}" if reference else "a cell"
+            raise ScanRefusal(
+                f"{where} gives {index.decode('utf-8', 'replace')!r} as the index of its shared text, which is "
+                f"not a number (the file is damaged); {_SAVE_AGAIN}"
+            )
+    for match in _ROW.finditer(block):
+        number = int(match[1])
+        if not 1 <= number <= ROW_LIMIT:
+            continue  # outside any sheet: the scan's other checks name it
+        byte, bit = divmod(number, 8)
+        if rows[byte] & (1 << bit):
+            raise ScanRefusal(
+                f"the sheet XML writes row {number} twice (Excel writes each row once; the second would "
+                f"overwrite the first); {_SAVE_AGAIN}"
+            )
+        rows[byte] |= 1 << bit
+    _check_cells(block, row_cells)
+
+
+def _check_cells(block: bytes, row_cells: set[bytes]) -> None:
+    """Refuse a cell reference written twice (calamine keeps the second). A reference names its
+    row, so a repeat anywhere in the block is one; ``row_cells`` carries the references of the row
+    the previous block ended in, which this block may go on with."""
+    references = _CELL.findall(block)
+    seen = set(references)
+    if len(seen) != len(references) or not row_cells.isdisjoint(seen):
+        earlier = set(row_cells)
+        for reference in references:
+            if reference in earlier:
+                raise ScanRefusal(
+                    f"the sheet XML writes cell {reference.decode()} twice (Excel writes each cell once; "
+                    f"the second would overwrite the first); {_SAVE_AGAIN}"
+                )
+            earlier.add(reference)
+    last_row = block.rfind(b"<row")
+    if last_row >= 0:
+        row_cells.clear()
+        row_cells.update(_CELL.findall(block, last_row))
+    else:
+        row_cells.update(seen)
+
+
+def row_bits() -> bytearray:
+    """The ``rows`` argument of :func:`check_values`: no row seen yet (128 KiB)."""
+    return bytearray(ROW_LIMIT // 8 + 1)

@@ -1,0 +1,155 @@
+"""Sheet XML that python-calamine reads differently from the pre-scan (found by a hostile pass):
+the scan reads Excel's own way of writing a sheet, calamine reads any well-formed XML. A cell
+the scan would misread — a formula error in single quotes or with spaces around ``=``, a
+character reference in a cell's attributes, a comment or CDATA section in a cell, SpreadsheetML
+elements with a namespace prefix — used to load as an empty cell with exit 0 (a prefixed far
+cell aborted the process); a shared-string index that is not a number read as the first shared
+text (a header name); a row written twice had its cells overwritten by the second. Each is now a
+refusal (exit 2, nothing written, the file named); Excel's own forms of these cells still load.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.reader_packages import SHEET, formatted_workbook, in_row, rewrite_part, text_cell
+from tests.test_hostile_input import FILE_NAME, Contents, good_rows, loaded, refused, seeded  # noqa: F401
+from tests.test_reader_package import job
+
+J3 = b'<c r="J3"><v>1000.0</v></c>'  # 期初资产规模 of the second row
+
+
+def _prefixed(xml: bytes) -> bytes:
+    """The sheet written with a namespace prefix on every element, as the OpenXML SDK can."""
+    xml = xml.replace(b"<worksheet xmlns=", b"<x:worksheet xmlns:x=").replace(b"</worksheet>", b"</x:worksheet>")
+    return re.sub(rb"<(/?)(sheetData|dimension|row|c|v|f|is|t)\b", rb"<\1x:\2", xml)
+
+
+@pytest.mark.parametrize(
+    ("cell", "why"),
+    [
+        (b"<c r=\"J3\" t='e'><v>#N/A</v></c>", "single quotes"),
+        (b'<c r="J3" t = "e"><v>#N/A</v></c>', "spaces around ="),
+        (b'<c r="J3" t="&#101;"><v>#N/A</v></c>', "a character reference"),
+        (b'<c r="J3" t="e"><!-- checked --><v>#N/A</v></c>', "a comment"),
+        (b'<c r="J3" t="e"><v><![CDATA[#N/A]]></v></c>', "a CDATA section"),
+    ],
+)
+def test_an_error_cell_written_unlike_excel_is_refused_not_read_as_empty(
+    seeded: Contents,  # noqa: F811
+    tmp_path: Path,
+    cell: bytes,
+    why: str,
+) -> None:
+    path = formatted_workbook(tmp_path / FILE_NAME, good_rows(3), trailing_blank_rows=0)
+    rewrite_part(path, SHEET, lambda xml: xml.replace(J3, cell))
+
+    message = refused(seeded, "--file", str(path))
+
+    assert str(path) in message and "open the workbook in Excel and save it again" in message, why
+
+
+def test_a_sheet_with_prefixed_elements_is_refused(seeded: Contents, tmp_path: Path) -> None:  # noqa: F811
+    path = formatted_workbook(tmp_path / FILE_NAME, good_rows(3), trailing_blank_rows=0)
+    rewrite_part(path, SHEET, lambda xml: _prefixed(xml.replace(J3, b'<c r="J3" t="e"><v>#N/A</v></c>')))
+
+    message = refused(seeded, "--file", str(path))
+
+    assert "namespace prefix" in message and "open the workbook in Excel and save it again" in message
+
+
+def test_a_far_cell_in_a_prefixed_sheet_is_refused_not_a_crash(
+    seeded: Contents,  # noqa: F811
+    tmp_path: Path,
+    subprocess_env: dict[str, str],
+) -> None:
+    path = formatted_workbook(tmp_path / FILE_NAME, good_rows(3), trailing_blank_rows=0)
+    far = b'<row r="1048576"><c r="XFD1048576"><v>1</v></c></row></sheetData>'
+    rewrite_part(path, SHEET, lambda xml: _prefixed(xml.replace(b"</sheetData>", far)))
+
+    code, summary, stderr = job(subprocess_env, path)  # calamine aborted the process (exit -6) before
+
+    assert code == 2, stderr[-2000:]
+    assert "namespace prefix" in summary["error"]["message"]
+
+
+@pytest.mark.parametrize("index", [b"abc", b" 1 ", b"1.0", b"-1", b""])
+def test_a_shared_string_index_that_is_not_a_number_is_refused(
+    seeded: Contents,  # noqa: F811
+    tmp_path: Path,
+    index: bytes,
+) -> None:
+    path = formatted_workbook(tmp_path / FILE_NAME, good_rows(3), trailing_blank_rows=0)
+    rewrite_part(path, SHEET, lambda xml: xml.replace(J3, b'<c r="J3" t="s"><v>' + index + b"</v></c>"))
+
+    message = refused(seeded, "--file", str(path))  # read as shared text 0 ("月度") before
+
+    assert "cell J3" in message and "shared text" in message and "save it again" in message
+
+
+def test_a_row_written_twice_is_refused(seeded: Contents, tmp_path: Path) -> None:  # noqa: F811
+    path = formatted_workbook(tmp_path / FILE_NAME, good_rows(3), trailing_blank_rows=0)
+    again = b'<row r="3"><c r="J3"><v>999</v></c></row>'
+    rewrite_part(path, SHEET, lambda xml: xml.replace(b'<row r="4"', again + b'<row r="4"', 1))
+
+    message = refused(seeded, "--file", str(path))  # J3 read as 999 before
+
+    assert "row 3" in message and "twice" in message
+
+
+def test_excel_forms_of_these_cells_still_load(seeded: Contents, tmp_path: Path) -> None:  # noqa: F811
+    """Text and formulas holding ``=``, ``'``, ``&`` and ``:``, a hyperlink whose attribute holds
+    ``&amp;`` and Excel's ``<xm:f>`` after the cells are no reason to refuse: only cell markup
+    written unlike Excel is."""
+    path = formatted_workbook(tmp_path / FILE_NAME, good_rows(3), trailing_blank_rows=0)
+    note = b'<c r="E3" t="inlineStr"><is><t xml:space="preserve">a = b &amp; \'c\' x:c </t></is></c>'
+    links = b'<hyperlinks><hyperlink ref="A1" display="a &amp; b" location="\'S 1\'!A1"/></hyperlinks>'
+    validations = (  # Excel's own prefixed elements, after the cells: a list from another sheet
+        b'<extLst><ext uri="{CCE6A557-97BC-4b89-ADB6-D9C93CAAB3DF}" xmlns:x14="http://schemas.microsoft.com/'
+        b'office/spreadsheetml/2009/9/main"><x14:dataValidations count="1" xmlns:xm="http://schemas.microsoft.com/'
+        b'office/excel/2006/main"><x14:dataValidation type="list"><x14:formula1><xm:f>Lists!$A$1:$A$5</xm:f>'
+        b"</x14:formula1><xm:sqref>B2:B9</xm:sqref></x14:dataValidation></x14:dataValidations></ext></extLst>"
+    )
+
+    def edit(xml: bytes) -> bytes:
+        xml = in_row(xml, 3, note)
+        xml = xml.replace(J3, b'<c r="J3" s="0" t="str"><f>IF(A3 = 1,"a&amp;b",\'x\'!B2)</f><v>1000</v></c>')
+        return xml.replace(b"</sheetData>", b"</sheetData>" + links).replace(
+            b"</worksheet>", validations + b"</worksheet>"
+        )
+
+    summary = loaded(rewrite_part(path, SHEET, edit))
+
+    assert summary["rows"]["valid"] == 3
+
+
+@pytest.mark.parametrize("between", ["", text_cell("X3", "x" * (1200 << 10)).decode()])
+def test_a_cell_written_twice_in_its_row_is_refused(
+    seeded: Contents,  # noqa: F811
+    tmp_path: Path,
+    between: str,  # a 1.2 MiB note: the two cells fall into different blocks of the scan
+) -> None:
+    path = formatted_workbook(tmp_path / FILE_NAME, good_rows(3), trailing_blank_rows=0)
+    again = between.encode() + b'<c r="J3"><v>999</v></c>'
+    rewrite_part(path, SHEET, lambda xml: in_row(xml, 3, again))
+
+    message = refused(seeded, "--file", str(path))  # J3 read as 999 before
+
+    assert "cell J3 twice" in message
+
+
+def test_a_refusal_for_mostly_invalid_rows_quotes_an_error_cell_as_excel_shows_it(
+    seeded: Contents,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    path = formatted_workbook(tmp_path / FILE_NAME, good_rows(1), trailing_blank_rows=0)
+    rewrite_part(
+        path, SHEET, lambda xml: xml.replace(b'<c r="J2"><v>1000.0</v></c>', b'<c r="J2" t="e"><v>#N/A</v></c>')
+    )
+
+    message = refused(seeded, "--file", str(path))
+
+    assert "column 期初资产规模: formula error #N/A (value '#N/A')" in message  # was CellError(code='#N/A', …)

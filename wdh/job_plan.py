@@ -1,0 +1,208 @@
+"""The plan of one job run, as a value: :class:`JobPlan`, built by ``job_plan``, which only reads.
+
+A plan holds everything the run would write and why: the files read (path, size, SHA-256) and
+their rows, the configuration digest, per target the exact inserts (key and row) and fills (key,
+column, new value), the fact load's delete scopes with the rows each holds now and the rows to
+load, the warnings, and the statements ``job_apply`` sends for it (templates, with the chunk
+count where they repeat). Plan-only renders it; execute hands the same value to
+:func:`wdh.job_apply.job_apply`; ``--apply RUN_ID`` compares its saved form
+(:attr:`JobPlan.saved`) with the one saved by the planned run first.
+
+Reading the workbooks (``job_read``) is a step of its own: it runs outside the transaction
+(execute reads under the lock but before its one transaction, so the slow read holds no
+snapshot), and its result is kept by the run's result even when planning fails afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from facts.batch import FactBatch, SourceSummary, batch_read
+from facts.loading import FactMode, FactOutcome, FactPlan, facts_plan, facts_validate, facts_write
+from facts.loading import plan_outcome as facts_plan_outcome
+from facts.lookups import lookups_read
+from refs.backfill import (
+    BackfillMode,
+    BackfillPlan,
+    TargetOutcome,
+    backfill_plan,
+    backfill_validate,
+    backfill_write,
+    plan_outcome,
+    reference_limits,
+)
+from refs.checks import refs_problems
+from refs.company_ids import planned_company_ids
+from refs.conflicts import expected_shared
+from refs.derivation import derive_candidates
+from refs.saved_plans import SavedPlan, saved_plan_of
+from wdh.config import DomainConfig, get_config
+from wdh.errors import ConfigError
+from wdh.job_request import JobRequest, saved_request
+from wdh.preflight import domain_reads, preflight_reads, preflight_writes
+
+Progress = Callable[[str, int, int | None], None]
+
+
+class Steps(Protocol):
+    """Where the run records the step under way (for its audit record and error messages) and
+    how long each step took. :class:`wdh.run_result.RunResult` is one."""
+
+    def at(self, stage: str, *tables: str) -> None: ...
+
+    def timed(self, step: str) -> AbstractContextManager[None]: ...
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """What the run would write, against the warehouse as ``job_plan`` read it."""
+
+    request: JobRequest
+    domain: DomainConfig
+    config_digest: str
+    batch: FactBatch  # the files read, their valid rows (the facts to load), row errors, warnings
+    targets: tuple[BackfillPlan, ...]
+    facts: FactPlan | None  # None: no fact step, or --skip-facts
+
+    @property
+    def files(self) -> list[SourceSummary]:
+        return self.batch.files
+
+    @property
+    def statements(self) -> list[str]:
+        """The statements ``job_apply`` sends, in its order (values bound, not shown)."""
+        statements = [s for plan in self.targets for s in plan.statements]
+        return statements + (self.facts.statements if self.facts else [])
+
+    @property
+    def warnings(self) -> list[str]:
+        """What planning adds to the reading's warnings."""
+        missing = self.batch.company_id_missing
+        return [f"{missing} row(s) have no company_id (left empty, never invented)"] if missing else []
+
+    @property
+    def saved(self) -> SavedPlan:
+        """The plan as a plan-only run keeps it and ``--apply`` compares it. Pure."""
+        return saved_plan_of(
+            command=self.request.command,
+            request=saved_request(self.request),
+            config_digest=self.config_digest,
+            files=self.files,
+            plans=self.targets,
+            fact_plan=self.facts,
+        )
+
+    def target_outcomes(self) -> list[TargetOutcome]:
+        """Per target, what applying would report now (in the conditional)."""
+        return [plan_outcome(plan) for plan in self.targets]
+
+    def fact_outcome(self) -> FactOutcome | None:
+        """The fact load as applying would report it now; skipped with ``--skip-facts``."""
+        if self.facts is not None:
+            return facts_plan_outcome(self.facts)
+        return skipped_facts(self, planned=True)
+
+
+def skipped_facts(plan: JobPlan, *, planned: bool) -> FactOutcome | None:
+    """The outcome of a fact step left out by ``--skip-facts`` (None: the command has none)."""
+    if plan.request.fact_mode is None:
+        return None
+    return FactOutcome(table=plan.domain.facts.qualified, mode=plan.request.fact_mode, planned=planned, skipped=True)
+
+
+def job_validate(domain: DomainConfig, request: JobRequest) -> list[str]:
+    """Check the configuration and the tables the run reads, before anything is read; return the
+    warnings to show. Reads the database (catalog). Raises :class:`ConfigError` with its key path."""
+    problems = refs_problems(domain)
+    if problems:
+        path, problem = problems[0]
+        raise ConfigError(path, problem, source=str(get_config().path))
+    warnings = []
+    targets = domain.targets(request.targets) if request.targets else ()
+    if targets and domain.refs_defaulted:
+        warnings.append(
+            f"domains.{domain.name}.refs is absent: using the built-in defaults "
+            "(unqualified 年金计划 / 组合计划, keys 年金计划号 / 组合代码)"
+        )
+    counts_facts = request.loads_facts and request.fact_mode is FactMode.DELETE_INSERT
+    preflight_reads(domain_reads(domain, targets=targets, facts=counts_facts))
+    return warnings
+
+
+def lookup_tables(domain: DomainConfig) -> list[str]:
+    """The tables reading consults (branch codes, plans' company ids)."""
+    plans = [domain.refs["plans"].qualified_name] if "plans" in domain.refs else []
+    return [domain.branches.qualified, *plans] if domain.branches else plans
+
+
+def job_read(
+    domain: DomainConfig, request: JobRequest, *, progress: Progress | None, opened: Callable[[Path], None]
+) -> FactBatch:
+    """Read and cleanse the request's workbooks. Reads the files and the lookup tables."""
+    return batch_read(
+        domain,
+        data_dir=request.data_dir,
+        files=list(request.files),
+        max_files=request.max_files,
+        sheet=request.sheet,
+        lookups=lookups_read(domain),
+        progress=progress,
+        opened=opened,
+        reference_limits=reference_limits(domain.targets(request.targets)) if request.targets else (),
+    )
+
+
+def job_plan(
+    domain: DomainConfig, request: JobRequest, batch: FactBatch, *, config_digest: str, steps: Steps
+) -> JobPlan:
+    """The run's whole plan: every target in order, then the fact load. Reads the database, writes
+    nothing; run it in the transaction the plan is to hold for (read-only for plan-only, the
+    write transaction for execute). Completes the batch's rows' company ids from the plans'."""
+    targets = _target_plans(domain, request, batch, steps)
+    facts = None
+    if request.loads_facts:
+        steps.at("plan facts", domain.facts.qualified)
+        assert request.fact_mode is not None
+        facts_validate(domain.facts, domain=domain.name)
+        facts = facts_plan(table=domain.facts, rows=batch.rows, mode=request.fact_mode, domain=domain.name)
+    return JobPlan(
+        request=request, domain=domain, config_digest=config_digest, batch=batch, targets=targets, facts=facts
+    )
+
+
+def _target_plans(
+    domain: DomainConfig, request: JobRequest, batch: FactBatch, steps: Steps
+) -> tuple[BackfillPlan, ...]:
+    if not request.targets:
+        return ()
+    targets = domain.targets(request.targets)
+    for target in targets:
+        backfill_validate(target, request.backfill_mode, domain=domain.name)
+    plans: list[BackfillPlan] = []
+    for target in targets:
+        steps.at(f"plan {target.name}", target.qualified_name)
+        with steps.timed(f"derive {target.name}"):
+            derivation = derive_candidates(batch.rows, target, shared=expected_shared(domain))
+        with steps.timed(f"plan {target.name}"):
+            plans.append(
+                backfill_plan(derivation=derivation, mode=request.backfill_mode, chunk_size=request.chunk_size)
+            )
+        # Single plans' rows take the company_id this backfill gives their plan, as a rerun would.
+        batch.company_id_missing -= batch.pending_company_ids.complete(planned_company_ids(plans[-1]))
+    return tuple(plans)
+
+
+def job_preflight(plan: JobPlan) -> None:
+    """Refuse, before the first write, what the database would refuse half-way (wdh.preflight).
+    Reads the database; raises the refusal with the fix, in the flags of the plan's command."""
+    request, domain = plan.request, plan.domain
+    writes = [backfill_write(target) for target in plan.targets] + ([facts_write(plan.facts)] if plan.facts else [])
+    run_job = request.fact_mode is not None  # backfill_refs spells the same flags differently
+    flag, mode_flag = ("--backfill-refs", "--backfill-mode") if run_job else ("--targets", "--mode")
+    filling = request.targets and request.backfill_mode is BackfillMode.FILL_NULL_ONLY
+    then = f" with {mode_flag} insert_missing" if filling else ""
+    preflight_writes(writes, fixes={t.qualified_name: f"add {flag} {t.name}{then}" for t in domain.targets("all")})
