@@ -44,7 +44,8 @@ def _invisible(char: str) -> bool:
 def code_text(value: Any) -> str | None:
     """A code cell as normalised text; None when blank or a placeholder (also once normalised:
     ``ＮＵＬＬ``, a lone zero-width space). A date or time cell is refused: Excel turns a code
-    typed as ``3-1`` or ``2026-02`` into a date, and the date's text is not the code."""
+    typed as ``3-1`` or ``2026-02`` into a date, and the date's text is not the code. So is a
+    control character (category Cc) left once whitespace is gone (``F7224\\x011``)."""
     if isinstance(value, date | time):
         raise CellProblem(
             f"a date/time cell ({value.isoformat()}) is not a code; Excel may have turned the code into a date: "
@@ -52,7 +53,19 @@ def code_text(value: Any) -> str | None:
         )
     text = clean_text(value)
     code = normalised_code(text) if text else None
+    if code and not code.isprintable():
+        _reject_controls(code)
     return None if code is None or code in PLACEHOLDERS else code
+
+
+def _reject_controls(code: str) -> None:
+    """CellProblem naming the first control character (C0, DEL, C1) left in ``code``, escaped:
+    kept, ``F7224\\x011`` would be a new key of its own and escape the code rules."""
+    controls = [char for char in code if unicodedata.category(char) == "Cc"]
+    if controls:
+        raise CellProblem(
+            f"contains the control character {ascii(controls[0])[1:-1]}, which no code holds: remove it from the cell"
+        )
 
 
 def clean_plan_code(value: Any, *, plan_type: str | None, corrections: Mapping[str, str]) -> str:

@@ -68,9 +68,13 @@ def test_text_postgresql_cannot_store_is_a_cell_problem(value: str) -> None:
 
 
 def keys_workbook(tmp_path: Path) -> Path:
+    """Control and bidi characters in a code (a row error since issue 13: no code holds a control
+    character), in a month (a row error) and in text loaded as it is (计划名称, 客户名称)."""
     rows = [
         {"计划代码": ESC_PLAN, "组合代码": "Z91", "计划名称": "计划_x001B_]0;owned_x0007_"},
         {"计划代码": "P0002", "组合代码": RLO_PORTFOLIO, "客户名称": "乙\u202e公司", "月度": "2026\u202e02"},
+        {"计划代码": "P0003", "组合代码": RLO_PORTFOLIO, "计划名称": "计划_x001B_]0;owned_x0007_"},
+        {"计划代码": "P0004", "组合代码": "Z92", "客户名称": "乙\u202e公司"},
     ]
     return write_workbook(tmp_path / FILE_NAME, rows)
 
@@ -80,7 +84,7 @@ def test_text_output_escapes_control_and_bidi_characters(warehouse: None, tmp_pa
     call_command("run_job", "--file", str(keys_workbook(tmp_path)), *EXECUTE, stdout=out, stderr=StringIO())
     text = out.getvalue()
     assert raw_controls(text) == []
-    assert "P0\\x1b[2J01" in text  # the key, as its characters
+    assert "P0\\x1b[2J01" in text  # the refused code, as its characters
     assert "\\u202e" in text
 
 
@@ -93,7 +97,10 @@ def test_json_output_escapes_them_and_keeps_the_values(warehouse: None, tmp_path
     assert raw_controls(document) == []
     summary: dict[str, Any] = json.loads(document)
     plans = next(target for target in summary["backfill"]["targets"] if target["target"] == "plans")
-    assert ESC_PLAN_VALUE in plans["keys"]  # a parser reads the key as it is stored
+    assert plans["keys"] == ["P0003", "P0004"]  # no key holds a control character
+    (error, _) = summary["row_errors"]["items"]
+    assert (error["row"], error["column"], error["value"]) == (2, "计划代码", printable(ESC_PLAN_VALUE))
+    assert "control character \\x1b" in error["message"]
 
 
 def test_json_printable_keeps_every_value() -> None:

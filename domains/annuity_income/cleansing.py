@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections import Counter
 from decimal import Decimal
 from typing import Any
 
 from facts.amounts import AMOUNT_PLACES, parse_amount
+from facts.categories import UnmappedBusinessTypes, business_type, plan_type
 from facts.cells import clean_text, fit
 from facts.cleansing import Memo, SheetRules, fitted_text, parse_month
 from facts.codes import (
@@ -51,7 +51,8 @@ FEE_COLUMNS = ("固费", "浮费", "回补", "税")
 PLAN_NAME_SUFFIX = "企业年金计划"  # a single plan's name is its customer's name and this
 CUSTOMER_PLACEHOLDER = "0"  # what some files hold for "no customer name"
 _ZERO = Decimal(1).scaleb(-AMOUNT_PLACES) * 0
-_TEXT = ("业务类型", "计划类型", "计划名称", "组合类型", "组合名称", "机构名称")  # loaded as they are
+_CATEGORIES = ("业务类型", "计划类型")  # normalised (facts.categories)
+_TEXT = ("计划名称", "组合类型", "组合名称", "机构名称")  # loaded as they are
 _CODES = ("计划代码", "组合代码", "客户名称", "机构代码")
 
 
@@ -85,16 +86,22 @@ class SheetCleaner:
     def __init__(self, header: tuple[str, ...], mappings: Mappings, lookups: Lookups, spellings: CodeSpellings) -> None:
         at = {name: index for index, name in reversed(list(enumerate(header)))}  # the first of a name
         company_column = next((name for name in COMPANY_ID_COLUMNS if name in at), COMPANY_ID_COLUMNS[0])
+        self.category_at = tuple(at[name] for name in _CATEGORIES)  # required columns
         self.text_at = tuple(at.get(name, -1) for name in _TEXT)  # -1: an absent optional column
         self.code_at = tuple(at.get(name, -1) for name in (*_CODES, company_column))
         self.month_at, self.fees_at = at["月度"], tuple(at.get(name, -1) for name in FEE_COLUMNS)
         self.company_id_missing = 0
-        self.unmapped_business_types: Counter[str] = Counter()
+        self.unmapped = UnmappedBusinessTypes()
         self.pending = PendingCompanyIds()
         self.month = Memo("月度", parse_month)
         self.texts = tuple(Memo(name, functools.partial(fitted_text, column=name)) for name in _TEXT)
         self.fees = tuple(Memo(name, fee) for name in FEE_COLUMNS)
         spelled = spellings.recording
+        self.business_type = Memo("业务类型", spelled("业务类型", business_type, lambda cell: cell))
+        known_plan_types = tuple(mappings.default_portfolio_code)
+        self.plan_type = Memo(
+            "计划类型", spelled("计划类型", functools.partial(plan_type, known=known_plan_types), lambda cell: cell)
+        )
         plan = functools.partial(clean_plan_code, corrections=mappings.plan_code_corrections)
         plan_code = spelled("计划代码", lambda key: plan(key[0], plan_type=key[1]), operator.itemgetter(0))
         self.plan = Memo("计划代码", plan_code)
@@ -114,7 +121,9 @@ class SheetCleaner:
         """The fact row of ``values``; raises RowProblem at the first bad cell, in sheet order."""
         cell = functools.partial(_cell, values)
         month = self.month[values[self.month_at]]
-        business_type, plan_type, plan_name, portfolio_type, portfolio_name, branch_name = (
+        business_at, plan_type_at = self.category_at
+        business_type, plan_type = self.business_type[values[business_at]], self.plan_type[values[plan_type_at]]
+        plan_name, portfolio_type, portfolio_name, branch_name = (
             memo[cell(position)] for memo, position in zip(self.texts, self.text_at, strict=True)
         )
         plan_at, portfolio_at, customer_at, branch_at, company_at = self.code_at
@@ -137,22 +146,15 @@ class SheetCleaner:
             self.pending.add(plan, row, missing=missing)
         return row
 
-    def _product_line(self, business_type: str | None) -> str | None:
+    def _product_line(self, business_type: str) -> str | None:
         code: str | None = self.product_line[business_type]
         if code is None:
-            self.unmapped_business_types[business_type or "(empty)"] += 1
+            self.unmapped.add(business_type)
         return code
 
     def warnings(self) -> list[str]:
         """One warning for the rows whose 业务类型 has no 产品线代码 (kept, the code left empty)."""
-        if not self.unmapped_business_types:
-            return []
-        counted = ", ".join(f"{name}: {count} rows" for name, count in self.unmapped_business_types.most_common())
-        total = sum(self.unmapped_business_types.values())
-        return [
-            f"{total} row(s) have an 业务类型 that mappings.business_type_code does not map ({counted}); "
-            "their 产品线代码 is left empty — add the 业务类型 to the mapping file and run again"
-        ]
+        return self.unmapped.warnings()
 
 
 def _cell(values: tuple[Any, ...], position: int) -> Any:
