@@ -107,7 +107,9 @@ def backfill_validate(target: RefTarget, mode: BackfillMode, *, domain: str) -> 
         require_unique_index(target.qualified_name, target.key, config_key=f"{config_key}.key")
 
 
-SINGLE_ROW = frozenset({Aggregation.KEY, Aggregation.FIRST, Aggregation.MOST_FREQUENT, Aggregation.MAX_BY})
+SINGLE_ROW = frozenset(
+    {Aggregation.KEY, Aggregation.FIRST, Aggregation.FIRST_UNIQUE, Aggregation.MOST_FREQUENT, Aggregation.MAX_BY}
+)
 
 
 def reference_limits(targets: Iterable[RefTarget]) -> list[ReferenceLimit]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from facts.codes import HEAD_OFFICE_BRANCH_CODE
 from wdh.config import DEFAULT_REFS, ColumnRule, DomainConfig, RefTarget
 
 SAMPLE = 10  # values a conflict warning names before "and N more"
@@ -39,8 +40,10 @@ class DerivationWarning:
 
 
 def expected_shared(domain: DomainConfig) -> dict[str, str]:
-    """Keys the configuration means to be shared by many rows, each with why (its summary label)."""
-    return dict.fromkeys(domain.mappings.default_portfolio_code.values(), "default portfolio")
+    """Keys the configuration means to be shared by many rows, each with why (its summary label):
+    the default portfolio codes, and G00, the 机构代码 of every row without a branch."""
+    shared = dict.fromkeys(domain.mappings.default_portfolio_code.values(), "default portfolio")
+    return shared | {HEAD_OFFICE_BRANCH_CODE: "head-office default"}
 
 
 def conflict_warning(

@@ -27,6 +27,7 @@ from typing import Any
 
 from refs.conflicts import DerivationWarning as DerivationWarning  # re-exported: part of a Derivation
 from refs.conflicts import conflict_warning
+from refs.unique_values import first_unique
 from wdh.config import Aggregation, ColumnRule, RefTarget
 
 Weight = int | float | Decimal
@@ -81,6 +82,13 @@ def derive_candidates(
     columns = tuple(rule.column for rule in target.columns)
     candidates: dict[str, Candidate] = {}
     warnings: list[DerivationWarning] = []
+    for rule in target.columns:
+        if rule.agg is Aggregation.FIRST_UNIQUE:
+            reduce_unique, unnamed = first_unique(
+                target.name, rule.column, layout.index(_source(rule)), groups, shared or {}
+            )
+            reducers.append(reduce_unique)
+            warnings += unnamed
     for key, bucket in groups.items():
         candidate = candidates[key] = dict.fromkeys(columns)
         for reduce in reducers:
@@ -247,6 +255,8 @@ def _reducers(target: RefTarget, layout: _Layout) -> list[Reducer]:
     firsts: list[tuple[str, int]] = []  # (reference column, source index)
     max_by: dict[str, list[tuple[str, int]]] = {}  # weight column → [(reference column, source index)]
     for rule in target.columns:
+        if rule.agg is Aggregation.FIRST_UNIQUE:
+            continue  # over every group at once: derive_candidates
         if rule.agg is Aggregation.FIRST:
             firsts.append((rule.column, layout.index(_source(rule))))
         elif rule.agg is Aggregation.MAX_BY:

@@ -37,7 +37,8 @@ def portfolio_rows() -> list[dict[str, str]]:
 
 def test_the_configured_default_codes_are_expected_to_be_shared() -> None:
     shared = expected_shared(get_config().domain(DEFAULT_DOMAIN))
-    assert shared == {"QTAN001": "default portfolio", "QTAN002": "default portfolio", "QTAN003": "default portfolio"}
+    defaults = {"QTAN001": "default portfolio", "QTAN002": "default portfolio", "QTAN003": "default portfolio"}
+    assert shared == defaults | {"G00": "head-office default"}  # the 机构代码 of rows without a branch
 
 
 def test_a_default_portfolio_under_thousands_of_plans_is_one_short_line() -> None:

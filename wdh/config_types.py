@@ -22,6 +22,7 @@ class Aggregation(enum.StrEnum):
 
     KEY = "key"
     FIRST = "first"
+    FIRST_UNIQUE = "first_unique"  # first value the run gives under this key only (refs.unique_values)
     MOST_FREQUENT = "most_frequent"
     MAX_BY = "max_by"
     CONCAT_DISTINCT = "concat_distinct"
