@@ -1,5 +1,5 @@
 """Aggregation ``first_unique``: the first non-blank value of a key's rows that no row of the run
-gives under another key (issue 13 item 3).
+gives under another key (hostile pass, item 3).
 
 Its use is 组织架构.机构 ← 机构名称: the cleansing reads 组织架构 back (机构 → 机构代码) and that
 lookup comes before the sheet's own code, so a name backfilled for a code it does not always

@@ -1,5 +1,5 @@
-"""Two identical runs give identical tables although the second reads 组织架构 back (issue 13
-item 3): the branches backfill names a code only with a 机构名称 the run gives under that code
+"""Two identical runs give identical tables although the second reads 组织架构 back (hostile
+pass, item 3): the branches backfill names a code only with a 机构名称 the run gives under that code
 alone, and never names G00, the fallback of rows without a branch code."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from wdh.config import get_config
 
 FILE_NAME = "2026年2月年金终稿数据.xlsx"
 EXECUTE = ("--execute", "--backfill-refs", "all")
-ROWS = [
+ROWS: list[dict[str, Any]] = [
     {"计划代码": "P0001", "组合代码": "1", "机构": "甲城", "机构代码": None},  # G00 (fallback)
     {"计划代码": "P0002", "组合代码": "2", "机构": "甲城", "机构代码": "G71"},  # 甲城 under two codes
     {"计划代码": "P0003", "组合代码": "3", "机构": "乙城", "机构代码": "G72"},  # 乙城 under G72 only

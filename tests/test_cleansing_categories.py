@@ -1,5 +1,5 @@
 """业务类型 and 计划类型 look-alikes, unknown and empty categories, and control characters in
-codes (issue 13 items 1-2): each a correct value, a row error naming the cell, or a counted
+codes (hostile pass, items 1-2): each a correct value, a row error naming the cell, or a counted
 warning — never a delete scope of its own that a corrected rerun leaves behind."""
 
 from __future__ import annotations

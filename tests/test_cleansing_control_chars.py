@@ -68,7 +68,7 @@ def test_text_postgresql_cannot_store_is_a_cell_problem(value: str) -> None:
 
 
 def keys_workbook(tmp_path: Path) -> Path:
-    """Control and bidi characters in a code (a row error since issue 13: no code holds a control
+    """Control and bidi characters in a code (a row error since the hostile pass on categories: no code holds a control
     character), in a month (a row error) and in text loaded as it is (计划名称, 客户名称)."""
     rows = [
         {"计划代码": ESC_PLAN, "组合代码": "Z91", "计划名称": "计划_x001B_]0;owned_x0007_"},
