@@ -26,9 +26,9 @@ from facts.discovery import discover_files
 from facts.duplicates import file_sha256
 from facts.excel import SheetData, read_sheet
 from facts.loading import FactMode, facts_apply, facts_plan, facts_validate
-from facts.lookups import lookups_read
 from refs.backfill import BackfillMode, backfill_apply, backfill_plan, backfill_validate, plan_outcome
 from refs.derivation import Derivation, derive_candidates
+from refs.lookup_reading import lookups_read
 from wdh.postgres import read_only_transaction
 
 

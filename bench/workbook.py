@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from domains.annuity_performance.sample import existing_plan_codes, existing_portfolio_codes
-from facts.sample import SampleSpec, sample_file_name
+from facts.sample import sample_file_name
 from facts.sample import write_sample_workbook as sample_write
+from facts.sample_spec import SampleSpec
 
 REAL_BLANK_ROWS = 38_000  # formatted empty rows after the data in real files (§2)
 

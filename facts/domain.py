@@ -27,7 +27,7 @@ from wdh.config import DomainConfig, FactsTable, RefTarget
 from wdh.errors import ConfigError
 
 if TYPE_CHECKING:
-    from facts.sample import SampleSpec
+    from facts.sample_spec import SampleSpec
     from facts.xlsx import Sheet
 
 

@@ -1,14 +1,12 @@
-"""Warehouse data the cleansing consults: branch codes (组织架构) and plans' company ids."""
+"""Warehouse data the cleansing consults: branch codes (组织架构) and plans' company ids.
+
+Read from the warehouse by :func:`refs.lookup_reading.lookups_read`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-
-from facts.codes import normalised_code
-from refs.models import reference_model
-from wdh.config import DomainConfig
-from wdh.postgres import table_columns, table_pairs
 
 
 @dataclass(frozen=True)
@@ -17,26 +15,3 @@ class Lookups:
 
     branch_codes: Mapping[str, str] = field(default_factory=dict)  # 组织架构: 机构 → 机构代码
     plan_company_ids: Mapping[str, str] = field(default_factory=dict)  # 年金计划: 年金计划号 → company_id
-
-
-def lookups_read(domain: DomainConfig) -> Lookups:
-    """Read the lookups. Reads the database; a missing optional table gives an empty lookup."""
-    branches = domain.branches
-    branch_codes: dict[str, str] = {}
-    if branches is not None:
-        columns = table_columns(branches.qualified) or []
-        if branches.name_column in columns and branches.code_column in columns:
-            branch_codes = table_pairs(branches.qualified, branches.name_column, branches.code_column)
-    plan_company_ids: dict[str, str] = {}
-    plans = domain.refs.get("plans")
-    if plans is not None and "company_id" in (table_columns(plans.qualified_name) or []):
-        rows = reference_model(plans)._default_manager.exclude(company_id=None).exclude(company_id="")
-        plan_company_ids = {str(key): str(value) for key, value in rows.values_list("pk", "company_id")}
-    return Lookups(branch_codes=branch_codes, plan_company_ids=_plan_codes_normalised(plan_company_ids))
-
-
-def _plan_codes_normalised(company_ids: dict[str, str]) -> dict[str, str]:
-    """``company_ids`` also under each key as the cleansing spells a plan code (``Ｓ0001 `` →
-    ``S0001``), so a row matches a plan keyed in an older spelling; an exact key wins."""
-    normalised = {normalised_code(key).upper(): value for key, value in company_ids.items()}
-    return normalised | company_ids

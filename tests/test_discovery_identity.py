@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from facts.batch import batch_read
-from facts.lookups import lookups_read
+from refs.lookup_reading import lookups_read
 from refs.models import BackfillRun
 from tests.processes import warehouse_contents
 from tests.test_backfill import run

@@ -24,7 +24,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from domains.annuity_performance.models import AnnuityPerformance
-from facts.sample import SampleSpec, sample_file_name, write_sample_workbook
+from facts.sample import sample_file_name, write_sample_workbook
+from facts.sample_spec import SampleSpec
 from refs.models import BackfillRun, RunKey, RunStatus, RunTarget
 from tests.processes import (
     backend,

@@ -18,7 +18,8 @@ from domains.annuity_income.models import AnnuityIncome
 from domains.annuity_income.sample import BROKEN_FEE, existing_plan_codes, existing_portfolio_codes
 from facts.discovery import discover
 from facts.domain import domain_configured, domain_get
-from facts.sample import SampleSpec, sample_file_name, write_sample_workbook
+from facts.sample import sample_file_name, write_sample_workbook
+from facts.sample_spec import SampleSpec
 from refs.checks import refs_problems
 from refs.models import AnnuityPlan, BackfillRun, Portfolio, RunRowError, RunStatus
 from tests.test_backfill import by_target, run, run_failing, table_rows

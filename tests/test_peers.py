@@ -15,7 +15,8 @@ from bench.peers import CONFIGS, PACKAGE, PEER_COLUMNS, REQUIREMENTS, PeerRun, m
 from bench.workbook import Workbook
 from domains.annuity_performance.models import FACT_COLUMNS
 from domains.annuity_performance.sample import HEADER
-from facts.sample import SampleSpec, write_sample_workbook
+from facts.sample import write_sample_workbook
+from facts.sample_spec import SampleSpec
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

@@ -16,7 +16,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 
-from facts.sample import SampleSpec, write_sample_workbook
+from facts.sample import write_sample_workbook
+from facts.sample_spec import SampleSpec
 from refs.models import BackfillRun, FactArchive, RunStatus
 from tests.conftest import warehouse_tables
 from tests.processes import session

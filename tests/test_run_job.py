@@ -79,7 +79,8 @@ def test_cleansing_rule_lands_in_the_fact_table(
 
 
 def test_realities_of_the_sample_workbook_survive(warehouse: None, tmp_path: Path) -> None:
-    from facts.sample import SampleSpec, write_sample_workbook
+    from facts.sample import write_sample_workbook
+    from facts.sample_spec import SampleSpec
 
     path = write_sample_workbook(tmp_path / FILE_NAME, SampleSpec(rows=300, trailing_blank_rows=3000))
     summary = run("run_job", "--file", str(path), "--execute", "--backfill-refs", "all")

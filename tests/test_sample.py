@@ -25,7 +25,8 @@ from domains.annuity_income.sample import SHEET as OTHER_SHEET
 from domains.annuity_performance.cleansing import HEADER_RENAMES
 from domains.annuity_performance.sample import HEADER, SHEET, existing_plan_codes, existing_portfolio_codes
 from facts.excel import read_sheet
-from facts.sample import SampleSpec, sample_file_name, write_sample_workbook
+from facts.sample import sample_file_name, write_sample_workbook
+from facts.sample_spec import SampleSpec
 from wdh.config import get_config
 from wdh.errors import InputError
 from wdh.tables import DEFAULT_DOMAIN

@@ -16,6 +16,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from django.conf import settings
+
 from wdh.config_files import ConfigDocument, ConfigFileProblem, config_document_read
 from wdh.config_nodes import ConfigNode, value_kind
 from wdh.config_types import (
@@ -296,8 +298,6 @@ def _cached_config(path: Path, data_base_dir: Path, mappings_dir: Path | None) -
 
 def get_config() -> Config:
     """The project's configuration, read once per process from ``settings.WDH_DATA_SOURCES``."""
-    from django.conf import settings
-
     mappings_dir = getattr(settings, "WDH_MAPPINGS_DIR", None)
     return _cached_config(
         Path(settings.WDH_DATA_SOURCES),

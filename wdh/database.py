@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import psycopg2
+from psycopg2 import errors, sql
+
 EMBEDDED_DB_NAME = "wdh"
 
 
@@ -59,7 +62,8 @@ def embedded_database(base_dir: Path) -> dict[str, Any]:
 
 
 def _pgserver() -> Any:
-    """The ``pgserver`` package, imported only when no DATABASE_URL is set."""
+    """The ``pgserver`` package, imported only when no DATABASE_URL is set (a deployment with
+    ``DATABASE_URL`` never loads it) and with its import-time warnings silenced; not a cycle."""
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (cron, CI); pgserver then falls back
         # to a socket directory under /tmp, which is what we want anyway.
@@ -69,9 +73,6 @@ def _pgserver() -> Any:
 
 
 def _ensure_database(settings: dict[str, Any], name: str) -> None:
-    import psycopg2
-    from psycopg2 import errors, sql
-
     connection = psycopg2.connect(dbname=settings["NAME"], user=settings["USER"], host=settings["HOST"])
     connection.autocommit = True
     try:

@@ -24,7 +24,6 @@ from typing import Protocol
 from facts.batch import FactBatch, SourceSummary, batch_read
 from facts.loading import FactMode, FactOutcome, FactPlan, facts_plan, facts_validate, facts_write
 from facts.loading import plan_outcome as facts_plan_outcome
-from facts.lookups import lookups_read
 from refs.backfill import (
     BackfillMode,
     BackfillPlan,
@@ -39,6 +38,7 @@ from refs.checks import refs_problems
 from refs.company_ids import planned_company_ids
 from refs.conflicts import expected_shared
 from refs.derivation import derive_candidates
+from refs.lookup_reading import lookups_read
 from refs.saved_plans import SavedPlan, saved_plan_of
 from wdh.config import DomainConfig, get_config
 from wdh.errors import ConfigError

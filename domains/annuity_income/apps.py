@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from facts.domain import domain_register
+
 
 class AnnuityIncomeConfig(AppConfig):
     name = "domains.annuity_income"
@@ -8,6 +10,5 @@ class AnnuityIncomeConfig(AppConfig):
 
     def ready(self) -> None:
         from domains.annuity_income.domain import DOMAIN  # needs the models: imported once they are loaded
-        from facts.domain import domain_register
 
         domain_register(DOMAIN)

@@ -16,7 +16,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from facts.sample import DEFAULT_SPEC, SampleSpec
+from facts.sample_spec import DEFAULT_SPEC, SampleSpec
 from facts.xlsx import Cell, Sheet
 
 SHEET = "收入明细"

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from facts.sample import DEFAULT_SPEC, SampleSpec
+from facts.sample_spec import DEFAULT_SPEC, SampleSpec
 from facts.xlsx import Cell, Sheet
 
 SHEET = "规模明细"

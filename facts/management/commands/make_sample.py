@@ -8,7 +8,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from facts.domain import domains_registered
-from facts.sample import DEFAULT_SPEC, SampleSpec, sample_file_name, write_sample_workbook
+from facts.sample import sample_file_name, write_sample_workbook
+from facts.sample_spec import DEFAULT_SPEC, SampleSpec
 from wdh.config import get_config
 from wdh.errors import ExitCode, InputError, WdhError
 from wdh.tables import DEFAULT_DOMAIN
