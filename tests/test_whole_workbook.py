@@ -178,6 +178,13 @@ def test_a_plan_of_several_domains_is_not_saved_and_apply_refuses_it(warehouse: 
     assert AnnuityPlan.objects.count() == AnnuityPerformance.objects.count() == 0
 
 
+def test_one_sheet_for_several_domains_is_refused(warehouse: None, sample_dir: Path) -> None:
+    args = ["--domain", "all", "--data-dir", str(sample_dir), "--sheet", "收入明细", "--execute"]
+    error, summary = run_failing("run_job", *args)
+    assert error.returncode == 2 and "--sheet names one domain's sheet" in summary["error"]["message"]
+    assert AnnuityIncome.objects.count() == AnnuityPerformance.objects.count() == AnnuityPlan.objects.count() == 0
+
+
 def _rows(**columns: list[Any]) -> list[dict[str, Any]]:
     names = list(columns)
     return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]

@@ -20,6 +20,10 @@ MULTI_DOMAIN_FIX = (
     "--execute (it plans again in its one transaction), or plan and apply one --domain at a time"
 )
 MULTI_DOMAIN_APPLY = f"--apply: {MULTI_DOMAIN_FIX}"
+MULTI_DOMAIN_SHEET = (
+    "--sheet names one domain's sheet: a run of several domains reads each one's configured sheet; "
+    "leave --sheet out, or give one --domain"
+)
 
 
 def domain_value(values: Sequence[str]) -> str:

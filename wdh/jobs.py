@@ -38,7 +38,7 @@ from refs.drift import PlanDriftError, inputs_drift, plan_drift
 from refs.models import BackfillRun, RunMode, RunStatus
 from refs.saved_plans import SavedPlan, plan_load, plan_save
 from wdh.config import Config, DomainConfig, get_config
-from wdh.domain_choice import MULTI_DOMAIN_APPLY, domains_chosen
+from wdh.domain_choice import MULTI_DOMAIN_APPLY, MULTI_DOMAIN_SHEET, domains_chosen
 from wdh.errors import ConfigError, ExitCode, InputError, WdhError
 from wdh.identifiers import quote_ident
 from wdh.interruption import Interruption, RunInterrupted, interruptible
@@ -148,6 +148,8 @@ def _run(
         result.warnings += job_validate(domain, request)
     if request.applies is not None and result.several:
         raise InputError(MULTI_DOMAIN_APPLY)
+    if request.sheet is not None and result.several:  # one sheet for every domain would misread all but one
+        raise InputError(MULTI_DOMAIN_SHEET)
     if result.mode is RunMode.EXECUTE:  # the one branch between plan-only and execute
         _execute(domains, request, result, run, progress, interruption)
     else:
