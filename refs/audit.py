@@ -54,7 +54,7 @@ class RunEnd:
     finished_at: datetime | None
     statements: Sequence[str]
     warnings: Sequence[str]
-    summary: dict[str, Any]  # the run's JSON summary (schema wdh.run/1)
+    summary: dict[str, Any]  # the run's JSON summary (schema wdh.run/2)
     error: str
     error_where: str
     stage: str

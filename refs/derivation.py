@@ -18,7 +18,7 @@ import math
 import string
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import partial
@@ -36,6 +36,7 @@ Bucket = list[Slots]  # the rows of one key, in input order
 Column = tuple[Any, ...]  # one fact column over a bucket
 Candidate = dict[str, str | None]
 Reducer = Callable[[str, Bucket, Candidate], None]  # sets its reference column(s) in the candidate
+Distinct = dict[str, dict[str, frozenset[str]]]  # key → {column: distinct values}, see Derivation
 
 # An unparsable, blank or non-finite weight ranks below every number, so it never beats a real
 # one; equal weights (two unparsable ones included) keep the earliest row.
@@ -57,6 +58,9 @@ class Derivation:
     warnings: tuple[DerivationWarning, ...]
     rows_seen: int
     rows_without_key: int
+    # key → {concat_distinct / count_distinct column: its distinct stripped values}: what merging
+    # several domains' candidates unions (refs.candidate_merge) before joining or counting again
+    distinct: Distinct = field(default_factory=dict)
 
 
 def is_blank(value: object) -> bool:
@@ -76,7 +80,8 @@ def derive_candidates(
     rejects those first).
     """
     layout = _Layout.of(target)
-    reducers = _reducers(target, layout)
+    distinct: Distinct = {}
+    reducers = _reducers(target, layout, distinct)
     conflicts = [(rule, layout.index(_source(rule))) for rule in target.columns if rule.warn_on_conflict]
     groups, rows_seen, rows_without_key = _group(rows, layout)
     columns = tuple(rule.column for rule in target.columns)
@@ -97,7 +102,7 @@ def derive_candidates(
             values = tuple(_text_counts(_column(bucket, index))) if len(bucket) > 1 else ()
             if len(values) > 1:
                 warnings.append(conflict_warning(target, rule, key, values, shared=shared or {}))
-    return Derivation(target, candidates, tuple(warnings), rows_seen, rows_without_key)
+    return Derivation(target, candidates, tuple(warnings), rows_seen, rows_without_key, distinct)
 
 
 @dataclass(frozen=True)
@@ -250,7 +255,7 @@ def _heaviest_row(column: Column) -> int:
     return weights.index(max(weights))
 
 
-def _reducers(target: RefTarget, layout: _Layout) -> list[Reducer]:
+def _reducers(target: RefTarget, layout: _Layout, distinct: Distinct) -> list[Reducer]:
     reducers: list[Reducer] = []
     firsts: list[tuple[str, int]] = []  # (reference column, source index)
     max_by: dict[str, list[tuple[str, int]]] = {}  # weight column → [(reference column, source index)]
@@ -262,7 +267,7 @@ def _reducers(target: RefTarget, layout: _Layout) -> list[Reducer]:
         elif rule.agg is Aggregation.MAX_BY:
             max_by.setdefault(rule.weight or "", []).append((rule.column, layout.index(_source(rule))))
         else:
-            reducers.append(_reducer(rule, layout))
+            reducers.append(_reducer(rule, layout, distinct))
     if firsts:
         reducers.append(_firsts(firsts))
     # One reducer per weight column, so 主拓代码 and 主拓机构 are read from the same row.
@@ -278,7 +283,7 @@ def _firsts(columns: list[tuple[str, int]]) -> Reducer:
     return reduce
 
 
-def _reducer(rule: ColumnRule, layout: _Layout) -> Reducer:
+def _reducer(rule: ColumnRule, layout: _Layout, distinct: Distinct) -> Reducer:
     column = rule.column
     if rule.agg is Aggregation.KEY:
         return lambda key, bucket, candidate: candidate.__setitem__(column, key)
@@ -288,8 +293,8 @@ def _reducer(rule: ColumnRule, layout: _Layout) -> Reducer:
     if rule.agg is Aggregation.MOST_FREQUENT:
         return _most_frequent(column, index, None if rule.weight is None else layout.index(rule.weight))
     if rule.agg is Aggregation.COUNT_DISTINCT:
-        return _count_distinct(column, index)
-    return _concat_distinct(column, index, rule.separator)
+        return _count_distinct(column, index, distinct)
+    return _concat_distinct(column, index, rule.separator, distinct)
 
 
 def _most_frequent(column: str, index: int, weight: int | None) -> Reducer:
@@ -323,22 +328,24 @@ def _max_by(weight: int, columns: list[tuple[str, int]]) -> Reducer:
     return reduce
 
 
-def _concat_distinct(column: str, index: int, separator: str) -> Reducer:
+def _concat_distinct(column: str, index: int, separator: str, distinct: Distinct) -> Reducer:
     def reduce(key: str, bucket: Bucket, candidate: Candidate) -> None:
         values = set(map(str.strip, _text_counts(_column(bucket, index))))
         values.discard("")
+        distinct.setdefault(key, {})[column] = frozenset(values)
         candidate[column] = separator.join(sorted(values)) if values else None
 
     return reduce
 
 
-def _count_distinct(column: str, index: int) -> Reducer:
+def _count_distinct(column: str, index: int, distinct: Distinct) -> Reducer:
     """The number of distinct non-blank values, compared as ``concat_distinct`` joins them (by
     their text, stripped). ``"0"`` when every value is blank: the count is known, not missing."""
 
     def reduce(key: str, bucket: Bucket, candidate: Candidate) -> None:
         values = set(map(str.strip, _text_counts(_column(bucket, index))))
         values.discard("")
+        distinct.setdefault(key, {})[column] = frozenset(values)
         candidate[column] = str(len(values))
 
     return reduce

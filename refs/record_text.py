@@ -14,6 +14,7 @@ from django.utils import timezone
 from refs.models import BackfillRun, RunMode, RunPlan
 from refs.plan_lifecycle import plan_state_text
 from refs.run_links import run_links
+from refs.run_parts import part_line, run_parts
 from refs.run_stages import stage_words
 
 KEY_SAMPLE = 20  # keys listed at verbosity 1; all at 2
@@ -38,6 +39,10 @@ def record_lines(run: BackfillRun, verbosity: int) -> list[str]:
     lines += _targets(run, verbosity)
     lines += _keys(run, verbosity)
     lines += _facts(run)
+    planned = run.mode == RunMode.PLAN_ONLY
+    for part in run_parts(run.summary):  # a run of several domains: each one's share
+        lines.append(f"  domain {part_line(part, planned=planned)}")
+        lines += [f"    file {name}" for name in part.files]
     lines += _plan(run)
     if run.error:
         stage = stage_words(run.stage)

@@ -33,6 +33,7 @@ from refs.archive import (
 )
 from refs.models import ArchiveKind, BackfillRun, FactArchive, RunCell, RunKey, RunMode, RunStatus, reference_model
 from wdh.config import Config, DomainConfig, RefTarget
+from wdh.domain_choice import is_several
 from wdh.errors import InputError, WdhError
 from wdh.identifiers import quote_ident
 
@@ -127,6 +128,11 @@ def _require_revertible(run: BackfillRun) -> None:
 
 
 def _domain(run: BackfillRun, config: Config) -> DomainConfig:
+    if is_several(run.domain):
+        raise InputError(
+            f"run {run.pk} processed several domains ({run.domain}) in one run: revert_run takes back "
+            "a run of one domain only; correct the warehouse with a run per domain instead"
+        )
     if run.domain not in config.domains:
         raise InputError(f"run {run.pk} ran domain {run.domain!r}, which the configuration no longer has")
     return config.domain(run.domain)

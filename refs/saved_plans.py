@@ -23,6 +23,7 @@ from facts.loading import FactPlan, fact_rows_digest, scope_text
 from refs.backfill import BackfillPlan
 from refs.models import BackfillRun, RunMode, RunPlan, RunStatus
 from refs.plan_lifecycle import OPEN, plan_months, plan_state_text, plans_supersede
+from wdh.domain_choice import MULTI_DOMAIN_FIX, is_several
 from wdh.errors import InputError
 
 FORMAT = 1  # version of the stored JSON
@@ -176,6 +177,8 @@ def plan_load(run_id: int) -> SavedPlan:
     if applied is not None:
         raise InputError(f"--apply {run_id}: the plan of run {run_id} was already applied by run {applied.pk}")
     saved = RunPlan.objects.filter(run=run).first()
+    if saved is None and is_several(run.domain):
+        raise InputError(f"--apply {run_id}: run {run_id} planned the domains {run.domain}: {MULTI_DOMAIN_FIX}")
     if saved is None:
         raise InputError(f"--apply {run_id}: run {run_id} kept no plan (it predates saved plans); plan again")
     if saved.state not in OPEN:

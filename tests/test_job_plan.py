@@ -126,7 +126,8 @@ def test_job_plan_reads_only_and_job_apply_writes_exactly_that_plan(warehouse: N
     result = RunResult(request=request, mode=RunMode.EXECUTE)
     batch = job_read(domain, request, progress=None, opened=result.opened.append)
     with read_only_transaction():  # a write here would fail: PostgreSQL refuses it
-        plan = job_plan(domain, request, batch, config_digest="", steps=result)
+        plan = job_plan([(domain, batch)], request, config_digest="", steps=result)
+    assert plan.saved is not None
     planned = {target.target: target.insert_keys() for target in plan.saved.targets}
     assert planned == {
         "plans": ["P0001", "P0002", "XNP596"],
@@ -138,5 +139,6 @@ def test_job_plan_reads_only_and_job_apply_writes_exactly_that_plan(warehouse: N
     with transaction.atomic():
         outcome = job_apply(plan, run_id=record["audit_id"], steps=result)
     assert {target.target: target.keys for target in outcome.targets} == planned
-    assert outcome.facts is not None and outcome.facts.inserted == len(plan.batch.rows) == 4
+    facts = outcome.facts[0]
+    assert facts is not None and facts.inserted == len(plan.parts[0].batch.rows) == 4
     assert sorted(AnnuityPlan.objects.values_list("pk", flat=True)) == sorted(planned["plans"])

@@ -43,7 +43,7 @@ def test_json_of_plan_only_and_execute_runs_follows_the_schema(warehouse: None, 
         jsonschema.validate(summary, SCHEMA)
     summary = run("backfill_refs", "--file", str(workbook), "--mode", "fill_null_only")
     jsonschema.validate(summary, SCHEMA)
-    assert summary["schema"] == "wdh.run/1" and summary["facts"] is None
+    assert summary["schema"] == "wdh.run/2" and summary["facts"] is None
 
 
 def test_json_of_failed_and_refused_runs_follows_the_schema(warehouse: None, workbook: Path, tmp_path: Path) -> None:

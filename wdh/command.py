@@ -21,6 +21,7 @@ from refs.backfill import BackfillMode
 from refs.models import RunMode
 from refs.plan_lifecycle import plans_approved
 from refs.saved_plans import plan_load
+from wdh.domain_choice import domain_value
 from wdh.errors import ExitCode, InputError
 from wdh.escaping import json_printable, printable
 from wdh.interruption import RunInterrupted
@@ -37,7 +38,10 @@ from wdh.tables import DEFAULT_DOMAIN
 def domain_help() -> str:
     """``--domain``'s help: the installed sheet types, each a configured domain of that name."""
     names = ", ".join(domains_registered())
-    return f"Configured domain, one of the installed sheet types: {names} (default: %(default)s)."
+    return (
+        f"Configured domain, one of the installed sheet types: {names}; repeat the flag, or give all, "
+        f"to process several domains' sheets in one run (default: {DEFAULT_DOMAIN})."
+    )
 
 
 def positive_int(text: str) -> int:
@@ -66,7 +70,7 @@ class JobCommand(StartupCommand):
         return super().execute(*args, **options)
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--domain", default=DEFAULT_DOMAIN, help=domain_help())
+        parser.add_argument("--domain", action="append", help=domain_help())
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument(
             "--plan-only",
@@ -118,7 +122,7 @@ class JobCommand(StartupCommand):
             "files": list(map(_absolute, options["files"])),
         }
         return {
-            "domain": options["domain"],
+            "domain": domain_value(options["domain"] or [DEFAULT_DOMAIN]),
             "execute": options["execute"],
             "data_dir": options["data_dir"],
             "files": tuple(options["files"]),

@@ -16,10 +16,11 @@ from wdh.job_plan import JobPlan, Progress, Steps, skipped_facts
 
 @dataclass(frozen=True)
 class JobOutcome:
-    """What applying a plan did: per target, and the fact load (None: the command has none)."""
+    """What applying a plan did: per target, and per domain its fact load (None: the command has
+    none), in the plan's domain order."""
 
     targets: list[TargetOutcome]
-    facts: FactOutcome | None
+    facts: list[FactOutcome | None]
 
 
 def job_apply(plan: JobPlan, *, run_id: int, steps: Steps, progress: Progress | None = None) -> JobOutcome:
@@ -33,11 +34,16 @@ def job_apply(plan: JobPlan, *, run_id: int, steps: Steps, progress: Progress | 
             progress(f"backfilling {target.target.name}", 0, None)
         with steps.timed(f"backfill {target.target.name}"):
             targets.append(backfill_apply(target, chunk_size=plan.request.chunk_size))
-    if plan.facts is None:
-        return JobOutcome(targets=targets, facts=skipped_facts(plan, planned=False))
-    steps.at("facts", plan.domain.facts.qualified)
-    if progress:
-        progress(f"loading {len(plan.facts.rows)} fact rows", 0, None)
-    with steps.timed("facts"):
-        facts = facts_apply(plan.facts, archive=RunArchive(run_id=run_id, table=plan.domain.facts))
+    facts: list[FactOutcome | None] = []
+    several = len(plan.parts) > 1
+    for part in plan.parts:
+        if part.facts is None:
+            facts.append(skipped_facts(part.domain, plan.request, planned=False))
+            continue
+        step = f"facts {part.domain.name}" if several else "facts"
+        steps.at(step, part.domain.facts.qualified)
+        if progress:
+            progress(f"loading {len(part.facts.rows)} fact rows" + f" ({part.domain.name})" * several, 0, None)
+        with steps.timed(step):
+            facts.append(facts_apply(part.facts, archive=RunArchive(run_id=run_id, table=part.domain.facts)))
     return JobOutcome(targets=targets, facts=facts)

@@ -15,7 +15,7 @@ snapshot), and its result is kept by the run's result even when planning fails a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +34,7 @@ from refs.backfill import (
     plan_outcome,
     reference_limits,
 )
+from refs.candidate_merge import DomainDerivation, candidates_merged, target_differences
 from refs.checks import refs_problems
 from refs.company_ids import planned_company_ids
 from refs.conflicts import expected_shared
@@ -58,60 +59,76 @@ class Steps(Protocol):
 
 
 @dataclass(frozen=True)
+class DomainPlan:
+    """One domain's part of a plan: its sheet's files and rows, and its fact load."""
+
+    domain: DomainConfig
+    batch: FactBatch  # the files read, their valid rows (the facts to load), row errors, warnings
+    facts: FactPlan | None  # None: no fact step, or --skip-facts
+
+    def fact_outcome(self, request: JobRequest) -> FactOutcome | None:
+        """The fact load as applying would report it now; skipped with ``--skip-facts``."""
+        if self.facts is not None:
+            return facts_plan_outcome(self.facts)
+        return skipped_facts(self.domain, request, planned=True)
+
+
+@dataclass(frozen=True)
 class JobPlan:
-    """What the run would write, against the warehouse as ``job_plan`` read it."""
+    """What the run would write, against the warehouse as ``job_plan`` read it: every target
+    once (candidates merged across the domains, refs.candidate_merge), then each domain's part."""
 
     request: JobRequest
-    domain: DomainConfig
     config_digest: str
-    batch: FactBatch  # the files read, their valid rows (the facts to load), row errors, warnings
     targets: tuple[BackfillPlan, ...]
-    facts: FactPlan | None  # None: no fact step, or --skip-facts
+    parts: tuple[DomainPlan, ...]  # in the configuration's domain order
 
     @property
     def files(self) -> list[SourceSummary]:
-        return self.batch.files
+        return [source for part in self.parts for source in part.batch.files]
 
     @property
     def statements(self) -> list[str]:
         """The statements ``job_apply`` sends, in its order (values bound, not shown)."""
         statements = [s for plan in self.targets for s in plan.statements]
-        return statements + (self.facts.statements if self.facts else [])
+        return statements + [s for part in self.parts if part.facts for s in part.facts.statements]
 
     @property
     def warnings(self) -> list[str]:
         """What planning adds to the reading's warnings."""
-        missing = self.batch.company_id_missing
-        return [f"{missing} row(s) have no company_id (left empty, never invented)"] if missing else []
+        prefix = len(self.parts) > 1
+        return [
+            f"{part.domain.name}: " * prefix + f"{missing} row(s) have no company_id (left empty, never invented)"
+            for part in self.parts
+            if (missing := part.batch.company_id_missing)
+        ]
 
     @property
-    def saved(self) -> SavedPlan:
-        """The plan as a plan-only run keeps it and ``--apply`` compares it. Pure."""
+    def saved(self) -> SavedPlan | None:
+        """The plan as a plan-only run keeps it and ``--apply`` compares it; None for a plan of
+        several domains, which is not saved (README: --apply takes one domain's plan). Pure."""
+        if len(self.parts) != 1:
+            return None
+        part = self.parts[0]
         return saved_plan_of(
             command=self.request.command,
             request=saved_request(self.request),
             config_digest=self.config_digest,
             files=self.files,
             plans=self.targets,
-            fact_plan=self.facts,
+            fact_plan=part.facts,
         )
 
     def target_outcomes(self) -> list[TargetOutcome]:
         """Per target, what applying would report now (in the conditional)."""
         return [plan_outcome(plan) for plan in self.targets]
 
-    def fact_outcome(self) -> FactOutcome | None:
-        """The fact load as applying would report it now; skipped with ``--skip-facts``."""
-        if self.facts is not None:
-            return facts_plan_outcome(self.facts)
-        return skipped_facts(self, planned=True)
 
-
-def skipped_facts(plan: JobPlan, *, planned: bool) -> FactOutcome | None:
+def skipped_facts(domain: DomainConfig, request: JobRequest, *, planned: bool) -> FactOutcome | None:
     """The outcome of a fact step left out by ``--skip-facts`` (None: the command has none)."""
-    if plan.request.fact_mode is None:
+    if request.fact_mode is None:
         return None
-    return FactOutcome(table=plan.domain.facts.qualified, mode=plan.request.fact_mode, planned=planned, skipped=True)
+    return FactOutcome(table=domain.facts.qualified, mode=request.fact_mode, planned=planned, skipped=True)
 
 
 def job_validate(domain: DomainConfig, request: JobRequest) -> list[str]:
@@ -157,52 +174,73 @@ def job_read(
 
 
 def job_plan(
-    domain: DomainConfig, request: JobRequest, batch: FactBatch, *, config_digest: str, steps: Steps
+    batches: Sequence[tuple[DomainConfig, FactBatch]], request: JobRequest, *, config_digest: str, steps: Steps
 ) -> JobPlan:
-    """The run's whole plan: every target in order, then the fact load. Reads the database, writes
-    nothing; run it in the transaction the plan is to hold for (read-only for plan-only, the
-    write transaction for execute). Completes the batch's rows' company ids from the plans'."""
-    targets = _target_plans(domain, request, batch, steps)
-    facts = None
-    if request.loads_facts:
-        steps.at("plan facts", domain.facts.qualified)
-        assert request.fact_mode is not None
-        facts_validate(domain.facts, domain=domain.name)
-        facts = facts_plan(table=domain.facts, rows=batch.rows, mode=request.fact_mode, domain=domain.name)
-    return JobPlan(
-        request=request, domain=domain, config_digest=config_digest, batch=batch, targets=targets, facts=facts
-    )
+    """The run's whole plan: every target once, in order, then each domain's fact load. Reads the
+    database, writes nothing; run it in the transaction the plan is to hold for (read-only for
+    plan-only, the write transaction for execute). Completes the batches' rows' company ids from
+    the plans'. ``batches``: each domain with its batch, in the configuration's order."""
+    targets = _target_plans(batches, request, steps)
+    parts = []
+    for domain, batch in batches:
+        facts = None
+        if request.loads_facts:
+            steps.at("plan facts", domain.facts.qualified)
+            assert request.fact_mode is not None
+            facts_validate(domain.facts, domain=domain.name)
+            facts = facts_plan(table=domain.facts, rows=batch.rows, mode=request.fact_mode, domain=domain.name)
+        parts.append(DomainPlan(domain=domain, batch=batch, facts=facts))
+    return JobPlan(request=request, config_digest=config_digest, targets=targets, parts=tuple(parts))
 
 
 def _target_plans(
-    domain: DomainConfig, request: JobRequest, batch: FactBatch, steps: Steps
+    batches: Sequence[tuple[DomainConfig, FactBatch]], request: JobRequest, steps: Steps
 ) -> tuple[BackfillPlan, ...]:
     if not request.targets:
         return ()
-    targets = domain.targets(request.targets)
-    for target in targets:
+    declared = [(domain, target) for domain, _ in batches for target in domain.targets(request.targets)]
+    problems = target_differences([(domain.name, target) for domain, target in declared])
+    if problems:
+        raise ConfigError(*problems[0], source=str(get_config().path))
+    for domain, target in declared:
         backfill_validate(target, request.backfill_mode, domain=domain.name)
+    names = list(dict.fromkeys(target.name for _, target in declared))  # each domain's order kept
     plans: list[BackfillPlan] = []
-    for target in targets:
-        steps.at(f"plan {target.name}", target.qualified_name)
-        with steps.timed(f"derive {target.name}"):
-            derivation = derive_candidates(batch.rows, target, shared=expected_shared(domain))
-        with steps.timed(f"plan {target.name}"):
+    for name in names:
+        derived: list[DomainDerivation] = []
+        shared: set[str] = set()
+        for domain, batch in batches:
+            own = domain.refs.get(name)  # every domain declaring it (all declare a named choice)
+            if own is None:
+                continue
+            steps.at(f"plan {name}", own.qualified_name)
+            shared.update(expected_shared(domain))
+            with steps.timed(f"derive {name}"):
+                derivation = derive_candidates(batch.rows, own, shared=expected_shared(domain))
+            derived.append(DomainDerivation(domain.name, derivation))
+        with steps.timed(f"plan {name}"):
             plans.append(
-                backfill_plan(derivation=derivation, mode=request.backfill_mode, chunk_size=request.chunk_size)
+                backfill_plan(
+                    derivation=candidates_merged(derived, shared=shared),
+                    mode=request.backfill_mode,
+                    chunk_size=request.chunk_size,
+                )
             )
         # Single plans' rows take the company_id this backfill gives their plan, as a rerun would.
-        batch.company_id_missing -= batch.pending_company_ids.complete(planned_company_ids(plans[-1]))
+        for _, batch in batches:
+            batch.company_id_missing -= batch.pending_company_ids.complete(planned_company_ids(plans[-1]))
     return tuple(plans)
 
 
 def job_preflight(plan: JobPlan) -> None:
     """Refuse, before the first write, what the database would refuse half-way (wdh.preflight).
     Reads the database; raises the refusal with the fix, in the flags of the plan's command."""
-    request, domain = plan.request, plan.domain
-    writes = [backfill_write(target) for target in plan.targets] + ([facts_write(plan.facts)] if plan.facts else [])
+    request = plan.request
+    writes = [backfill_write(target) for target in plan.targets]
+    writes += [facts_write(part.facts) for part in plan.parts if part.facts]
     run_job = request.fact_mode is not None  # backfill_refs spells the same flags differently
     flag, mode_flag = ("--backfill-refs", "--backfill-mode") if run_job else ("--targets", "--mode")
     filling = request.targets and request.backfill_mode is BackfillMode.FILL_NULL_ONLY
     then = f" with {mode_flag} insert_missing" if filling else ""
-    preflight_writes(writes, fixes={t.qualified_name: f"add {flag} {t.name}{then}" for t in domain.targets("all")})
+    fixes = {t.qualified_name: f"add {flag} {t.name}{then}" for part in plan.parts for t in part.domain.targets("all")}
+    preflight_writes(writes, fixes=fixes)

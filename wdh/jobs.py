@@ -38,7 +38,8 @@ from refs.drift import PlanDriftError, inputs_drift, plan_drift
 from refs.models import BackfillRun, RunMode, RunStatus
 from refs.saved_plans import SavedPlan, plan_load, plan_save
 from wdh.config import Config, DomainConfig, get_config
-from wdh.errors import ConfigError, ExitCode, WdhError
+from wdh.domain_choice import MULTI_DOMAIN_APPLY, MULTI_DOMAIN_SHEET, domains_chosen
+from wdh.errors import ConfigError, ExitCode, InputError, WdhError
 from wdh.identifiers import quote_ident
 from wdh.interruption import Interruption, RunInterrupted, interruptible
 from wdh.job_apply import job_apply
@@ -140,21 +141,27 @@ def _run(
 ) -> None:
     interruption.cancel = session_configure(run.pk)
     config = get_config()
-    domain = domain_configured(config.domain(request.domain))
+    domains = [domain_configured(config.domain(name)) for name in domains_chosen(config, request.domain)]
+    result.domains = tuple(domain.name for domain in domains)
     result.config_digest = config.digest
-    result.warnings += job_validate(domain, request)
+    for domain in domains:
+        result.warnings += job_validate(domain, request)
+    if request.applies is not None and result.several:
+        raise InputError(MULTI_DOMAIN_APPLY)
+    if request.sheet is not None and result.several:  # one sheet for every domain would misread all but one
+        raise InputError(MULTI_DOMAIN_SHEET)
     if result.mode is RunMode.EXECUTE:  # the one branch between plan-only and execute
-        _execute(domain, request, result, run, progress, interruption)
+        _execute(domains, request, result, run, progress, interruption)
     else:
-        _plan_only(domain, request, result, run, progress)
+        _plan_only(domains, request, result, run, progress)
 
 
 def _plan_only(
-    domain: DomainConfig, request: JobRequest, result: RunResult, run: BackfillRun, progress: Progress | None
+    domains: list[DomainConfig], request: JobRequest, result: RunResult, run: BackfillRun, progress: Progress | None
 ) -> None:
-    batch = _read(domain, request, result, progress)
+    batches = _read(domains, request, result, progress)
     with read_only_transaction():
-        plan = job_plan(domain, request, batch, config_digest=result.config_digest, steps=result)
+        plan = job_plan(batches, request, config_digest=result.config_digest, steps=result)
         result.planned(plan)
         result.shows(plan)
         result.at("preflight")
@@ -163,13 +170,14 @@ def _plan_only(
     result.status = RunStatus.PLANNED
     result.finished_at = timezone.now()
     result.exit_code = _success_code(request, result)
-    with transaction.atomic():
-        plan_save(run, result.saved)
+    if result.saved is not None:  # a plan of several domains is not saved (README: --apply)
+        with transaction.atomic():
+            plan_save(run, result.saved)
     _finish(run, result)
 
 
 def _execute(
-    domain: DomainConfig,
+    domains: list[DomainConfig],
     request: JobRequest,
     result: RunResult,
     run: BackfillRun,
@@ -178,20 +186,21 @@ def _execute(
 ) -> None:
     result.at("check")
     with result.timed("check"):  # the workbooks' limits, before the lock: a bad file holds nothing up
-        batch_check(
-            domain, data_dir=request.data_dir, files=list(request.files), max_files=request.max_files,
-            sheet=request.sheet,
-        )  # fmt: skip
+        for domain in domains:
+            batch_check(
+                domain, data_dir=request.data_dir, files=list(request.files), max_files=request.max_files,
+                sheet=request.sheet,
+            )  # fmt: skip
     result.at("lock")
     if not advisory_lock_try():
         raise locked_error()
     try:
         saved = _saved_inputs(request, result)
-        batch = _read(domain, request, result, progress)
+        batches = _read(domains, request, result, progress)
         with transaction.atomic():
-            plan = job_plan(domain, request, batch, config_digest=result.config_digest, steps=result)
+            plan = job_plan(batches, request, config_digest=result.config_digest, steps=result)
             result.planned(plan)
-            if saved is not None and request.applies is not None:
+            if saved is not None and request.applies is not None and plan.saved is not None:
                 result.at("compare with the saved plan")
                 changes = plan_drift(saved, plan.saved)
                 if changes:
@@ -211,12 +220,19 @@ def _execute(
         _release_lock()
 
 
-def _read(domain: DomainConfig, request: JobRequest, result: RunResult, progress: Progress | None) -> FactBatch:
-    result.at("read", *lookup_tables(domain))
-    with result.timed("read"):
-        batch = job_read(domain, request, progress=progress, opened=result.opened.append)
-    result.read(batch)
-    return batch
+def _read(
+    domains: list[DomainConfig], request: JobRequest, result: RunResult, progress: Progress | None
+) -> list[tuple[DomainConfig, FactBatch]]:
+    """Each domain's sheet read and cleansed with its own rules, in the configuration's order."""
+    batches = []
+    for domain in domains:
+        step = f"read {domain.name}" if result.several else "read"
+        result.at("read", *lookup_tables(domain))
+        with result.timed(step):
+            batch = job_read(domain, request, progress=progress, opened=result.opened.append)
+        result.read(domain.name, batch)
+        batches.append((domain, batch))
+    return batches
 
 
 def _success_code(request: JobRequest, result: RunResult) -> ExitCode:

@@ -5,8 +5,8 @@ reaches the terminal with a raw control or bidi character. In the JSON, row erro
 messages are escaped the same way, because the audit record keeps this object in a jsonb
 column, which refuses NUL; the command escapes what else JSON leaves raw.
 
-The JSON object (schema ``wdh.run/1``, documented in the README) is also what the audit record
-keeps as its summary. Plan-only output speaks in the conditional ("would insert"), execute
+The JSON object (schema ``wdh.run/2``, documented in the README and ``wdh/run_schema.json``) is
+also what the audit record keeps as its summary. Plan-only output speaks in the conditional ("would insert"), execute
 output in the past ("inserted").
 """
 
@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from facts.batch import describe_row_error
+from facts.loading import FactOutcome
 from refs.models import RunMode, RunStatus
+from wdh.domain_choice import MULTI_DOMAIN_FIX
 from wdh.escaping import printable
-from wdh.run_result import RunResult
+from wdh.run_result import DomainPart, RunResult
 
-JSON_SCHEMA = "wdh.run/1"
+JSON_SCHEMA = "wdh.run/2"
 KEY_SAMPLE = 10  # keys shown at verbosity 1; all at verbosity 2
 ROW_ERROR_SAMPLE = 20
 
@@ -76,7 +78,8 @@ def result_json(result: RunResult, *, verbosity: int = 1) -> dict[str, Any]:
             "mode": str(request.backfill_mode),
             "targets": [_target_json(outcome, verbosity) for outcome in result.targets],
         },
-        "facts": None if result.facts is None else _facts_json(result),
+        "facts": None if result.facts is None or result.several else _facts_json(result.facts),
+        "domains": [_part_json(part) for part in result.parts],
         "warnings": list(result.warnings) + [w for outcome in result.targets for w in _warnings(outcome, verbosity)],
         "statements": result.statements,
         "error": None
@@ -110,9 +113,18 @@ def _warnings(outcome: Any, verbosity: int) -> list[str]:
     return list(outcome.warning_details or outcome.warnings) if verbosity >= 2 else list(outcome.warnings)
 
 
-def _facts_json(result: RunResult) -> dict[str, Any]:
-    facts = result.facts
-    assert facts is not None
+def _part_json(part: DomainPart) -> dict[str, Any]:
+    """One domain's part: its files and sheets, rows, row errors and fact load (wdh.run/2)."""
+    return {
+        "domain": part.domain,
+        "files": [{"path": str(source.path), "sheet": source.sheet} for source in part.files],
+        "rows": {"read": part.rows_read, "valid": part.rows_valid, "company_id_missing": part.company_id_missing},
+        "row_errors": part.row_errors,
+        "facts": None if part.facts is None else _facts_json(part.facts),
+    }
+
+
+def _facts_json(facts: FactOutcome) -> dict[str, Any]:
     return {
         "table": facts.table,
         "mode": str(facts.mode),
@@ -127,10 +139,14 @@ def result_text(result: RunResult, *, verbosity: int = 1) -> list[str]:
     """The human summary, line by line (the command styles and writes them)."""
     planned = result.mode is RunMode.PLAN_ONLY
     lines = [_headline(result)]
-    for source in result.files:
-        lines.append(
-            f"  read {Path(source.path).name} [{source.sheet}]: {source.rows_read} rows, {source.rows_valid} valid"
-        )
+    for part in result.parts:
+        if result.several:
+            counts = f"{part.rows_read} rows read, {part.rows_valid} valid, {part.row_errors} row error(s)"
+            lines.append(f"  {part.domain}: {counts}")
+        for source in part.files:
+            lines.append(
+                f"  read {Path(source.path).name} [{source.sheet}]: {source.rows_read} rows, {source.rows_valid} valid"
+            )
     if result.row_errors:
         shown = result.row_errors if verbosity >= 2 else result.row_errors[:ROW_ERROR_SAMPLE]
         lines.append(f"  {len(result.row_errors)} row error(s), left out of the load:")
@@ -139,12 +155,15 @@ def result_text(result: RunResult, *, verbosity: int = 1) -> list[str]:
             lines.append(f"    … {len(result.row_errors) - len(shown)} more (--verbosity 2 lists all)")
     for outcome in result.targets:
         lines += _target_text(outcome, planned, verbosity)
-    if result.facts is not None:
-        lines += _facts_text(result, planned)
+    for part in result.parts:
+        if part.facts is not None:
+            lines += _facts_text(part.facts, planned)
     lines += [f"  warning: {warning}" for warning in result.warnings]
     if result.saved is not None and result.status == RunStatus.PLANNED:
         apply = f"manage.py {result.request.command} --apply {result.audit_id}"
         lines.append(f"  plan saved: write exactly it with {apply}")
+    elif result.several and result.status == RunStatus.PLANNED:
+        lines.append(f"  plan not saved: {MULTI_DOMAIN_FIX}")
     return [printable(line) for line in lines]
 
 
@@ -184,9 +203,7 @@ def _target_text(outcome: Any, planned: bool, verbosity: int) -> list[str]:
     return lines
 
 
-def _facts_text(result: RunResult, planned: bool) -> list[str]:
-    facts = result.facts
-    assert facts is not None
+def _facts_text(facts: FactOutcome, planned: bool) -> list[str]:
     if facts.skipped:
         return [f"  facts → {facts.table}: skipped (--skip-facts)"]
     would = "would " if planned else ""

@@ -49,7 +49,7 @@ def run_failed(result: RunResult, exc: BaseException, *, interrupted_by: str = "
     Reads the database only to name the sessions that blocked a lock-timed-out run."""
     result.finished_at = timezone.now()
     if result.mode is RunMode.EXECUTE:  # rolled back: nothing of it happened
-        result.targets, result.facts = [], None
+        result.rolled_back()
     result.exit_code = exc.exit_code if isinstance(exc, WdhError) else ExitCode.FAILURE
     result.error_where = getattr(exc, "path", "")  # a place; the step is result.stage, in words
     if interrupted_by or isinstance(exc, RunInterrupted):

@@ -34,6 +34,19 @@ from wdh.job_request import JobRequest
 
 
 @dataclass
+class DomainPart:
+    """One domain's part of a run: its sheet's files, rows, row errors and fact load."""
+
+    domain: str
+    files: list[SourceSummary] = field(default_factory=list)
+    rows_read: int = 0
+    rows_valid: int = 0
+    row_errors: int = 0
+    company_id_missing: int = 0
+    facts: FactOutcome | None = None
+
+
+@dataclass
 class RunResult:
     """Everything a run did or would do; feeds the terminal, the JSON output and the audit."""
 
@@ -60,6 +73,13 @@ class RunResult:
     stage_tables: tuple[str, ...] = ()
     opened: list[Path] = field(default_factory=list)  # workbooks opened, the one that failed too
     saved: SavedPlan | None = None  # plan-only: the plan kept with the audit record
+    domains: tuple[str, ...] = ()  # the domains the run processes, in the configuration's order
+    parts: list[DomainPart] = field(default_factory=list)  # each domain's part, as far as it got
+
+    @property
+    def several(self) -> bool:
+        """Whether the run processes several domains (a part per domain, facts per part)."""
+        return len(self.domains) > 1
 
     def at(self, stage: str, *tables: str) -> None:
         self.stage, self.stage_tables = stage, tables
@@ -82,31 +102,55 @@ class RunResult:
         """Whether the plan is not empty: something would be inserted or filled."""
         return any(outcome.inserted or outcome.cells_filled for outcome in self.targets)
 
-    def read(self, batch: FactBatch) -> None:
-        """Take in what reading found: kept even when planning fails afterwards."""
-        self.files = batch.files
-        self.rows_read = batch.rows_read
-        self.rows_valid = len(batch.rows)
-        self.row_errors = batch.errors
-        self.warnings += batch.warnings
+    def read(self, domain: str, batch: FactBatch) -> None:
+        """Take in what reading a domain's sheet found: kept even when planning fails afterwards."""
+        self.parts.append(
+            DomainPart(
+                domain=domain,
+                files=batch.files,
+                rows_read=batch.rows_read,
+                rows_valid=len(batch.rows),
+                row_errors=len(batch.errors),
+            )
+        )
+        self.files = [*self.files, *batch.files]
+        self.rows_read += batch.rows_read
+        self.rows_valid += len(batch.rows)
+        self.row_errors = [*self.row_errors, *batch.errors]
+        prefix = f"{domain}: " if self.several else ""
+        self.warnings += [prefix + warning for warning in batch.warnings]
         if batch.errors:
-            self.warnings.append(f"{len(batch.errors)} row(s) failed cleansing and are left out of the load")
-        self.warnings += batch.spellings.warnings()
+            self.warnings.append(f"{prefix}{len(batch.errors)} row(s) failed cleansing and are left out of the load")
+        self.warnings += [prefix + warning for warning in batch.spellings.warnings()]
 
     def planned(self, plan: JobPlan) -> None:
         """Take in what planning found: the rows still without a company_id."""
-        self.company_id_missing = plan.batch.company_id_missing
+        for part, domain_plan in zip(self.parts, plan.parts, strict=True):
+            part.company_id_missing = domain_plan.batch.company_id_missing
+        self.company_id_missing = sum(part.company_id_missing for part in self.parts)
         self.warnings += plan.warnings
 
     def shows(self, plan: JobPlan) -> None:
         """Plan-only: the plan's outcomes, in the conditional."""
         self.targets = plan.target_outcomes()
-        self.facts = plan.fact_outcome()
+        self._facts([part.fact_outcome(plan.request) for part in plan.parts])
 
     def applied(self, outcome: JobOutcome) -> None:
         """Execute: what the database says applying the plan did."""
         self.targets = outcome.targets
-        self.facts = outcome.facts
+        self._facts(outcome.facts)
+
+    def rolled_back(self) -> None:
+        """Execute that failed: nothing of the plan happened."""
+        self.targets, self.facts = [], None
+        for part in self.parts:
+            part.facts = None
+
+    def _facts(self, outcomes: list[FactOutcome | None]) -> None:
+        for part, facts in zip(self.parts, outcomes, strict=True):
+            part.facts = facts
+        # one domain: its fact load; several: their totals, for the audit record's counters
+        self.facts = outcomes[0] if len(outcomes) == 1 else _facts_total(outcomes)
 
     def audit_end(self, summary: dict[str, Any]) -> RunEnd:
         """The record of this result, with ``summary`` (its JSON) kept beside it. Pure."""
@@ -127,3 +171,20 @@ class RunResult:
             targets=self.targets,
             facts=self.facts,
         )
+
+
+def _facts_total(outcomes: list[FactOutcome | None]) -> FactOutcome | None:
+    """Several domains' fact loads as one: the tables named, the rows counted together."""
+    loads = [outcome for outcome in outcomes if outcome is not None]
+    if not loads:
+        return None
+    return FactOutcome(
+        table=", ".join(outcome.table for outcome in loads),
+        mode=loads[0].mode,
+        planned=loads[0].planned,
+        skipped=all(outcome.skipped for outcome in loads),
+        deleted=sum(outcome.deleted for outcome in loads),
+        inserted=sum(outcome.inserted for outcome in loads),
+        scopes=[scope for outcome in loads for scope in outcome.scopes],
+        statements=[statement for outcome in loads for statement in outcome.statements],
+    )

@@ -17,6 +17,7 @@ from refs.admin.run_display import duration_text, status_badge
 from refs.admin.targets import change_url, changelist_url
 from refs.models import BackfillRun, RunMode, RunStatus, RunTarget
 from refs.run_links import run_links
+from refs.run_parts import part_line, run_parts
 from refs.run_stages import stage_words
 
 PAGE_SIZE = 100  # keys / cells / row errors per page on a run's detail page
@@ -110,4 +111,5 @@ def run_detail(run: BackfillRun, params: QueryDict) -> dict[str, Any]:
         "links": [(link, reverse("admin:refs_backfillrun_change", args=[link.run_id])) for link in run_links(run)],
         "options_json": json.dumps(run.options, indent=2, ensure_ascii=False),
         "summary_json": json.dumps(run.summary, indent=2, ensure_ascii=False),
+        "parts": [(part, part_line(part, planned=planned)) for part in run_parts(run.summary)],
     }
