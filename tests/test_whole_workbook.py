@@ -22,7 +22,8 @@ from django.urls import reverse
 
 from domains.annuity_income.models import AnnuityIncome
 from domains.annuity_performance.models import AnnuityPerformance
-from facts.sample import SampleSpec, sample_file_name, write_sample_workbook
+from facts.sample import sample_file_name, write_sample_workbook
+from facts.sample_spec import SampleSpec
 from refs.candidate_merge import DomainDerivation, candidates_merged, target_differences
 from refs.derivation import derive_candidates
 from refs.models import AnnuityPlan, BackfillRun, Portfolio, RunStatus
