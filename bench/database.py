@@ -71,9 +71,9 @@ def schema_setup() -> None:
     """``manage.py migrate`` and ``warehouse_ddl --apply`` on the current database. Writes."""
     from django.core.management import call_command
 
+    from jobs.warehouse import warehouse_apply, warehouse_ddl
     from wdh.config import get_config
     from wdh.tables import DEFAULT_DOMAIN
-    from wdh.warehouse import warehouse_apply, warehouse_ddl
 
     call_command("migrate", verbosity=0, interactive=False)
     warehouse_apply(warehouse_ddl(get_config().domain(DEFAULT_DOMAIN)))

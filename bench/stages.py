@@ -1,4 +1,4 @@
-"""wdh's stages, measured by calling its public services the way ``wdh/jobs.py`` does.
+"""wdh's stages, measured by calling its public services the way ``jobs/job_run.py`` does.
 
 Each function runs one stage on the current Django connection and returns a :class:`Measured`:
 wall-clock seconds (a database stage includes its commit), the SQL statements Django sent (COPY

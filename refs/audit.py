@@ -8,7 +8,7 @@
 
 The audit layer defines what it records itself — :class:`RunEnd`, plain values and the
 machinery's own outcome types — and knows nothing of the job orchestration above it: the job
-(``wdh.jobs``) turns its result into a ``RunEnd`` (with the summary rendered from the same result
+(``jobs.job_run``) turns its result into a ``RunEnd`` (with the summary rendered from the same result
 the terminal and the JSON show), so no import, not even a type-level one, points from here up.
 """
 

@@ -2,7 +2,7 @@
 
 The check carries its own tag, :data:`CONFIGURATION_TAG`, so that the commands that report a
 broken configuration themselves (the job commands) or never read it (``show_run``,
-``abandon_runs``) can run every other check without it (:mod:`wdh.startup`).
+``abandon_runs``) can run every other check without it (:mod:`jobs.startup`).
 """
 
 from __future__ import annotations

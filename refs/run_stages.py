@@ -1,7 +1,7 @@
 """The steps of a run as a reviewer reads them: "reading", "backfilling plans", "loading facts".
 
 A run records the step it is in (``RunResult.stage``, set as each step begins; the audit keeps
-it in ``BackfillRun.stage``; :meth:`wdh.run_result.RunResult.at`): ``read``, ``plan plans``,
+it in ``BackfillRun.stage``; :meth:`jobs.run_result.RunResult.at`): ``read``, ``plan plans``,
 ``backfill portfolios``, ``facts``. This module turns those names into words, so a failed run
 says where it stopped without a class name such as ``InputError``.
 """

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from jobs.warehouse import warehouse_apply, warehouse_ddl
 from wdh.config import DomainConfig, get_config
 from wdh.tables import DEFAULT_DOMAIN
-from wdh.warehouse import warehouse_apply, warehouse_ddl
 
 pytest_plugins = ["tests.scenario"]  # the fault/concurrency scenario's fixtures
 

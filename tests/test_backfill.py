@@ -13,12 +13,12 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection
 
+from jobs.warehouse import warehouse_apply, warehouse_ddl
 from refs.checks import refs_problems
 from refs.models import BackfillRun, RunCell, RunKey, RunStatus, RunTarget
 from tests.workbooks import write_workbook
 from wdh.identifiers import quote_ident
 from wdh.postgres import read_only_transaction
-from wdh.warehouse import warehouse_apply, warehouse_ddl
 
 ROWS: list[dict[str, Any]] = [
     # plan P0001 (two portfolios, one branch dominating by assets), plan P0002, plan XNP596 (company override)

@@ -19,12 +19,12 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connection, connections
 
+from jobs.job_request import JobRequest
+from jobs.job_run import job_run
 from refs.backfill import BackfillMode
 from refs.models import AnnuityPlan, BackfillRun, RunStatus
 from tests.test_backfill import ROWS, by_target
 from tests.workbooks import write_workbook
-from wdh.job_request import JobRequest
-from wdh.jobs import job_run
 
 pytestmark = pytest.mark.slow
 

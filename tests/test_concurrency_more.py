@@ -19,6 +19,9 @@ import pytest
 from django.db import connection
 
 from facts.loading import FactMode, facts_plan
+from jobs.job_request import JobRequest
+from jobs.job_run import job_run
+from jobs.report import result_json
 from refs.backfill import BackfillMode
 from refs.models import AnnuityPlan, BackfillRun, RunKey, RunStatus
 from tests.processes import (
@@ -35,9 +38,6 @@ from tests.scenario import FACTS, FILE_NAME, PLANS, job_args
 from tests.test_backfill import by_target, run
 from tests.test_concurrency import in_thread
 from tests.workbooks import write_workbook
-from wdh.job_request import JobRequest
-from wdh.jobs import job_run
-from wdh.report import result_json
 
 pytestmark = pytest.mark.slow
 
@@ -238,7 +238,7 @@ def test_plan_only_paused_in_its_snapshot_neither_blocks_nor_sees_an_execute_run
         assert resume.wait(60)
         return facts_plan(**kwargs)
 
-    monkeypatch.setattr("wdh.job_plan.facts_plan", pausing_facts_plan)
+    monkeypatch.setattr("jobs.job_plan.facts_plan", pausing_facts_plan)
     request = JobRequest(
         command="run_job", domain="annuity_performance", execute=False, targets="all",
         backfill_mode=BackfillMode.INSERT_MISSING, fact_mode=FactMode.DELETE_INSERT, files=(job_file,),

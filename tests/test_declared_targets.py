@@ -20,6 +20,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
+from jobs.warehouse import warehouse_apply, warehouse_ddl
 from refs.checks import refs_problems
 from refs.models import BackfillRun, reference_model
 from tests.test_backfill import run, run_failing
@@ -28,7 +29,6 @@ from wdh.config import get_config
 from wdh.errors import ConfigError
 from wdh.identifiers import quote_ident
 from wdh.tables import DEFAULT_DOMAIN
-from wdh.warehouse import warehouse_apply, warehouse_ddl
 
 SCHEMA = "wdh_declared"
 RUN_SCHEMA = json.loads((Path(settings.BASE_DIR) / "wdh" / "run_schema.json").read_text(encoding="utf-8"))

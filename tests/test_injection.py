@@ -17,11 +17,11 @@ import pytest
 from django.db import connection
 from psycopg2 import sql
 
+from jobs.warehouse import warehouse_apply, warehouse_ddl
 from tests.test_backfill import by_target, run, run_failing
 from tests.workbooks import write_workbook
 from wdh.config import DomainConfig
 from wdh.errors import ConfigError
-from wdh.warehouse import warehouse_apply, warehouse_ddl
 
 FILE_NAME = "2026年2月年金终稿数据.xlsx"
 NAMES = {

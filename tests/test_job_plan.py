@@ -16,15 +16,15 @@ from django.core.management import call_command
 from django.db import connection, transaction
 
 from facts.loading import FactMode
+from jobs.job_apply import job_apply
+from jobs.job_plan import job_plan, job_read
+from jobs.job_request import JobRequest
+from jobs.run_result import RunResult
 from refs.models import AnnuityPlan, BackfillRun, RunMode
 from tests.test_backfill import ROWS, run
 from tests.workbooks import write_workbook
 from wdh.config import get_config
-from wdh.job_apply import job_apply
-from wdh.job_plan import job_plan, job_read
-from wdh.job_request import JobRequest
 from wdh.postgres import read_only_transaction
-from wdh.run_result import RunResult
 
 FILE_NAME = "【年金规模收入】26年2月年金业务规模明细(手工汇总).xlsx"
 WRITE = re.compile(r"^(INSERT INTO|UPDATE|DELETE FROM|SELECT .* FOR UPDATE$)", re.DOTALL)

@@ -21,11 +21,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
+from jobs.warehouse import warehouse_apply, warehouse_ddl
 from tests.processes import run_job_process
 from tests.test_backfill import run, run_failing
 from tests.workbooks import write_workbook
 from wdh.identifiers import quote_ident
-from wdh.warehouse import warehouse_apply, warehouse_ddl
 
 SCHEMA = "wdh_preflight"
 PLANS = f'"{SCHEMA}"."年金计划"'

@@ -6,8 +6,8 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+from jobs.startup import StartupCommand
 from refs.audit import audit_abandon
-from wdh.startup import StartupCommand
 
 
 class Command(StartupCommand):

@@ -7,9 +7,9 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
+from jobs.command import JobCommand
+from jobs.job_request import JobRequest
 from refs.backfill import BackfillMode
-from wdh.command import JobCommand
-from wdh.job_request import JobRequest
 from wdh.target_choice import target_choice, target_help
 
 

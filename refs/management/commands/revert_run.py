@@ -9,13 +9,13 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
+from jobs.reversal import revert_run
+from jobs.revert_report import revert_json, revert_lines
+from jobs.revert_result import RevertRequest
+from jobs.startup import StartupCommand
 from refs.audit import run_context
 from wdh.errors import ExitCode, WdhError
 from wdh.escaping import json_printable, printable
-from wdh.reversal import revert_run
-from wdh.revert_report import revert_json, revert_lines
-from wdh.revert_result import RevertRequest
-from wdh.startup import StartupCommand
 
 
 class Command(StartupCommand):

@@ -8,10 +8,10 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 
 from facts.loading import FactMode
+from jobs.command import JobCommand
+from jobs.job_request import JobRequest
 from refs.backfill import BackfillMode
-from wdh.command import JobCommand
 from wdh.errors import ExitCode
-from wdh.job_request import JobRequest
 from wdh.target_choice import target_choice, target_help
 
 

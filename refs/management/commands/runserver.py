@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib.staticfiles.management.commands.runserver import Command as StaticFilesRunserver
 
-from wdh.startup import WithoutConfigurationCheck
+from jobs.startup import WithoutConfigurationCheck
 
 
 class Command(WithoutConfigurationCheck, StaticFilesRunserver):

@@ -9,12 +9,12 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 from django.db.models import Count, Max, Min
 
+from jobs.startup import StartupCommand
 from refs.models import BackfillRun
 from refs.record_text import record_lines
 from refs.rejects import rejects_workbook
 from wdh.errors import ExitCode
 from wdh.escaping import json_printable, printable
-from wdh.startup import StartupCommand
 
 
 class Command(StartupCommand):

@@ -8,11 +8,11 @@ from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError
 
 from facts.domain import domain_configured, domains_registered
+from jobs.startup import StartupCommand
+from jobs.warehouse import warehouse_apply, warehouse_ddl
 from wdh.config import get_config
 from wdh.errors import WdhError
-from wdh.startup import StartupCommand
 from wdh.tables import DEFAULT_DOMAIN
-from wdh.warehouse import warehouse_apply, warehouse_ddl
 
 
 class Command(StartupCommand):

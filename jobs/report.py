@@ -1,4 +1,4 @@
-"""Rendering a :class:`~wdh.run_result.RunResult`: a text summary for people, JSON for machines.
+"""Rendering a :class:`~jobs.run_result.RunResult`: a text summary for people, JSON for machines.
 
 Text lines are :func:`~wdh.escaping.printable`: a key, value or message from a workbook never
 reaches the terminal with a raw control or bidi character. In the JSON, row error values and
@@ -17,10 +17,10 @@ from typing import Any
 
 from facts.batch import describe_row_error
 from facts.loading import FactOutcome
+from jobs.run_result import DomainPart, RunResult
 from refs.models import RunMode, RunStatus
 from wdh.domain_choice import MULTI_DOMAIN_FIX
 from wdh.escaping import printable
-from wdh.run_result import DomainPart, RunResult
 
 JSON_SCHEMA = "wdh.run/2"
 KEY_SAMPLE = 10  # keys shown at verbosity 1; all at verbosity 2

@@ -16,6 +16,12 @@ from django.core.management.base import CommandError, CommandParser
 
 from facts.domain import domains_registered
 from facts.loading import FactMode
+from jobs.job_request import JobRequest
+from jobs.job_run import job_run
+from jobs.report import result_json, result_text
+from jobs.run_ending import RunNotStartedError
+from jobs.run_result import RunResult
+from jobs.startup import StartupCommand
 from refs.audit import run_context
 from refs.backfill import BackfillMode
 from refs.models import RunMode
@@ -25,13 +31,7 @@ from wdh.domain_choice import domain_value
 from wdh.errors import ExitCode, InputError
 from wdh.escaping import json_printable, printable
 from wdh.interruption import RunInterrupted
-from wdh.job_request import JobRequest
-from wdh.jobs import job_run
 from wdh.progress import LOGGER, ProgressLine
-from wdh.report import result_json, result_text
-from wdh.run_ending import RunNotStartedError
-from wdh.run_result import RunResult
-from wdh.startup import StartupCommand
 from wdh.tables import DEFAULT_DOMAIN
 
 

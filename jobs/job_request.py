@@ -1,7 +1,7 @@
 """What the operator asked a job run for (:class:`JobRequest`), after flag validation, and what
 a saved plan keeps of it (``saved_request``), so that ``--apply RUN_ID`` runs with the same choices.
 
-``execute`` is read once, where a run starts (:func:`wdh.jobs.job_run` turns it into the
+``execute`` is read once, where a run starts (:func:`jobs.job_run.job_run` turns it into the
 result's mode and branches on it); below that, the plan and the apply take no mode.
 """
 

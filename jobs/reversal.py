@@ -14,6 +14,9 @@ import logging
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from jobs.revert_report import revert_json
+from jobs.revert_result import RevertRefusedError, RevertRequest, RevertResult
+from jobs.run_ending import database_failure_text, locked_error
 from refs.audit import run_origin
 from refs.models import BackfillRun, RunMode, RunStatus
 from refs.revert import RevertPlan, revert_apply, revert_plan
@@ -21,9 +24,6 @@ from wdh.config import get_config
 from wdh.errors import ExitCode, InputError, RunLockedError, WdhError
 from wdh.interruption import Interruption, RunInterrupted, interruptible
 from wdh.postgres import advisory_lock_release, advisory_lock_try, read_only_transaction
-from wdh.revert_report import revert_json
-from wdh.revert_result import RevertRefusedError, RevertRequest, RevertResult
-from wdh.run_ending import database_failure_text, locked_error
 from wdh.session import session_configure
 
 logger = logging.getLogger("wdh.reversal")

@@ -5,7 +5,7 @@ their rows, the configuration digest, per target the exact inserts (key and row)
 column, new value), the fact load's delete scopes with the rows each holds now and the rows to
 load, the warnings, and the statements ``job_apply`` sends for it (templates, with the chunk
 count where they repeat). Plan-only renders it; execute hands the same value to
-:func:`wdh.job_apply.job_apply`; ``--apply RUN_ID`` compares its saved form
+:func:`jobs.job_apply.job_apply`; ``--apply RUN_ID`` compares its saved form
 (:attr:`JobPlan.saved`) with the one saved by the planned run first.
 
 Reading the workbooks (``job_read``) is a step of its own: it runs outside the transaction
@@ -24,6 +24,7 @@ from typing import Protocol
 from facts.batch import FactBatch, SourceSummary, batch_read
 from facts.loading import FactMode, FactOutcome, FactPlan, facts_plan, facts_validate, facts_write
 from facts.loading import plan_outcome as facts_plan_outcome
+from jobs.job_request import JobRequest, saved_request
 from refs.backfill import (
     BackfillMode,
     BackfillPlan,
@@ -43,7 +44,6 @@ from refs.lookup_reading import lookups_read
 from refs.saved_plans import SavedPlan, saved_plan_of
 from wdh.config import DomainConfig, get_config
 from wdh.errors import ConfigError
-from wdh.job_request import JobRequest, saved_request
 from wdh.preflight import domain_reads, preflight_reads, preflight_writes
 
 Progress = Callable[[str, int, int | None], None]
@@ -51,7 +51,7 @@ Progress = Callable[[str, int, int | None], None]
 
 class Steps(Protocol):
     """Where the run records the step under way (for its audit record and error messages) and
-    how long each step took. :class:`wdh.run_result.RunResult` is one."""
+    how long each step took. :class:`jobs.run_result.RunResult` is one."""
 
     def at(self, stage: str, *tables: str) -> None: ...
 

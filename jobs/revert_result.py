@@ -1,7 +1,7 @@
 """What a ``revert_run`` was asked (:class:`RevertRequest`) and how it ended (:class:`RevertResult`).
 
-A module of its own below both the revert's orchestration (:mod:`wdh.reversal`) and its rendering
-(:mod:`wdh.revert_report`): the orchestration renders the audit record's summary itself, with
+A module of its own below both the revert's orchestration (:mod:`jobs.reversal`) and its rendering
+(:mod:`jobs.revert_report`): the orchestration renders the audit record's summary itself, with
 the same function the command uses for ``--format json``, and neither imports the other's types.
 """
 

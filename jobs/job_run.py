@@ -2,8 +2,8 @@
 
 ``job_run`` is what both commands call (``backfill_refs`` is the job without its fact step). It
 starts the run's audit record and branches once, on the request's mode; both branches build the
-run's plan with the same function (:func:`wdh.job_plan.job_plan`, reads only), and only execute
-hands it to :func:`wdh.job_apply.job_apply` (writes only):
+run's plan with the same function (:func:`jobs.job_plan.job_plan`, reads only), and only execute
+hands it to :func:`jobs.job_apply.job_apply` (writes only):
 
 - plan-only: read, then plan in a read-only, repeatable-read transaction; nothing can be
   written. The plan is shown and kept with the audit record (``--apply RUN_ID`` applies it).
@@ -17,7 +17,7 @@ Both check the plan against the warehouse before the first write (``job_prefligh
 the database would refuse half-way is refused up front, exit 2, with the plan still shown.
 
 The terminal text, the JSON and the audit record are all rendered from the run's one
-:class:`~wdh.run_result.RunResult`. Every run leaves exactly one audit record, whatever its end.
+:class:`~jobs.run_result.RunResult`. Every run leaves exactly one audit record, whatever its end.
 """
 
 from __future__ import annotations
@@ -33,6 +33,12 @@ from django.utils import timezone
 
 from facts.batch import FactBatch, batch_check
 from facts.domain import domain_configured
+from jobs.job_apply import job_apply
+from jobs.job_plan import Progress, job_plan, job_preflight, job_read, job_validate, lookup_tables
+from jobs.job_request import JobRequest
+from jobs.report import result_json
+from jobs.run_ending import RunNotStartedError, audit_unwritten, locked_error, run_failed
+from jobs.run_result import RunResult
 from refs.audit import audit_abandon, audit_finish, audit_start
 from refs.drift import PlanDriftError, inputs_drift, plan_drift
 from refs.models import BackfillRun, RunMode, RunStatus
@@ -42,13 +48,7 @@ from wdh.domain_choice import MULTI_DOMAIN_APPLY, MULTI_DOMAIN_SHEET, domains_ch
 from wdh.errors import ConfigError, ExitCode, InputError, WdhError
 from wdh.identifiers import quote_ident
 from wdh.interruption import Interruption, RunInterrupted, interruptible
-from wdh.job_apply import job_apply
-from wdh.job_plan import Progress, job_plan, job_preflight, job_read, job_validate, lookup_tables
-from wdh.job_request import JobRequest
 from wdh.postgres import advisory_lock_release, advisory_lock_try, read_only_transaction
-from wdh.report import result_json
-from wdh.run_ending import RunNotStartedError, audit_unwritten, locked_error, run_failed
-from wdh.run_result import RunResult
 from wdh.session import session_configure
 
 logger = logging.getLogger("wdh.jobs")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobs.revert_result import RevertResult
 from refs.models import RunMode, RunStatus
-from wdh.revert_result import RevertResult
 
 SAMPLE = 20
 

@@ -13,6 +13,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from facts.batch import MostlyInvalidError
+from jobs.run_result import RunResult
 from refs.audit import process_alive
 from refs.models import BackfillRun, RunMode, RunStatus
 from wdh.errors import ExitCode, RunLockedError, WdhError
@@ -20,7 +21,6 @@ from wdh.escaping import printable
 from wdh.failure import failure_describe, is_lock_timeout
 from wdh.interruption import RunInterrupted
 from wdh.postgres import connection_lost
-from wdh.run_result import RunResult
 from wdh.session import Backend, advisory_holder, lock_blockers
 
 _LOCKED = "another wdh execute run holds the backfill lock on this database; this run did nothing. "

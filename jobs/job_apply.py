@@ -1,4 +1,4 @@
-"""Applying a :class:`~wdh.job_plan.JobPlan`: ``job_apply`` writes exactly the plan it is given —
+"""Applying a :class:`~jobs.job_plan.JobPlan`: ``job_apply`` writes exactly the plan it is given —
 every target's inserts or fills, in the plan's order, then the fact load — and reports what the
 database says it did (:class:`JobOutcome`). It decides nothing: what to write was decided by
 ``job_plan``, and the statements it sends are those the plan lists.
@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from facts.loading import FactOutcome, facts_apply
+from jobs.job_plan import JobPlan, Progress, Steps, skipped_facts
 from refs.archive import RunArchive
 from refs.backfill import TargetOutcome, backfill_apply
-from wdh.job_plan import JobPlan, Progress, Steps, skipped_facts
 
 
 @dataclass(frozen=True)

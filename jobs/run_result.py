@@ -1,9 +1,9 @@
 """The result of one job run (:class:`RunResult`): everything it did or would do, and how it ended.
 
-One value feeds the terminal summary and the JSON output (``wdh.report``) and the audit record
+One value feeds the terminal summary and the JSON output (``jobs.report``) and the audit record
 (``refs.audit.RunEnd``, built by :meth:`RunResult.audit_end` from the same value and its JSON
-summary). It lives in a module of its own, below the orchestration (``wdh.jobs``), its rendering
-(``wdh.report``) and how a failed run ends (``wdh.run_ending``), so that all three import it and
+summary). It lives in a module of its own, below the orchestration (``jobs.job_run``), its rendering
+(``jobs.report``) and how a failed run ends (``jobs.run_ending``), so that all three import it and
 none imports another for its types. The audit layer below does not know it: it is handed a
 ``RunEnd``, which it defines itself.
 """
@@ -23,14 +23,14 @@ from django.utils import timezone
 from facts.batch import FactBatch, SourceSummary
 from facts.cleansing import RowError
 from facts.loading import FactOutcome
+from jobs.job_apply import JobOutcome
+from jobs.job_plan import JobPlan
+from jobs.job_request import JobRequest
 from refs.audit import RunEnd
 from refs.backfill import TargetOutcome
 from refs.models import RunMode, RunStatus
 from refs.saved_plans import SavedPlan
 from wdh.errors import ExitCode
-from wdh.job_apply import JobOutcome
-from wdh.job_plan import JobPlan
-from wdh.job_request import JobRequest
 
 
 @dataclass
