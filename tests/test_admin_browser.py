@@ -20,6 +20,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.urls import reverse
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -112,8 +113,24 @@ def new_page(browser: WebDriver, action: Callable[[], object], ready: Locator) -
     """
     old = browser.find_element(By.TAG_NAME, "html")
     action()
-    wait_for(browser, expected_conditions.staleness_of(old))
+    wait_for(browser, lambda _: gone(old))
     wait_for(browser, expected_conditions.presence_of_element_located(ready))
+
+
+def gone(element: WebElement) -> bool:
+    """Whether ``element``'s document was replaced. Selenium's ``staleness_of`` knows only its
+    own StaleElementReferenceException; Chromium may instead answer a query on a node of the
+    replaced document with "Node with given id does not belong to the document" (seen in CI),
+    which says the same and must not fail the wait."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
+    return False
 
 
 def log_in(browser: WebDriver, base: str) -> None:
