@@ -79,30 +79,55 @@ def derive_candidates(
     ``ValueError`` for a rule that lacks what its aggregation needs (configuration validation
     rejects those first).
     """
-    layout = _Layout.of(target)
-    distinct: Distinct = {}
-    reducers = _reducers(target, layout, distinct)
-    conflicts = [(rule, layout.index(_source(rule))) for rule in target.columns if rule.warn_on_conflict]
-    groups, rows_seen, rows_without_key = _group(rows, layout)
-    columns = tuple(rule.column for rule in target.columns)
-    candidates: dict[str, Candidate] = {}
-    warnings: list[DerivationWarning] = []
-    for rule in target.columns:
-        if rule.agg is Aggregation.FIRST_UNIQUE:
-            reduce_unique, unnamed = first_unique(
-                target.name, rule.column, layout.index(_source(rule)), groups, shared or {}
-            )
-            reducers.append(reduce_unique)
-            warnings += unnamed
-    for key, bucket in groups.items():
-        candidate = candidates[key] = dict.fromkeys(columns)
-        for reduce in reducers:
-            reduce(key, bucket, candidate)
-        for rule, index in conflicts:
-            values = tuple(_text_counts(_column(bucket, index))) if len(bucket) > 1 else ()
-            if len(values) > 1:
-                warnings.append(conflict_warning(target, rule, key, values, shared=shared or {}))
-    return Derivation(target, candidates, tuple(warnings), rows_seen, rows_without_key, distinct)
+    fold = CandidateFold(target, shared=shared)
+    fold.add(rows)
+    return fold.derivation()
+
+
+class CandidateFold:
+    """:func:`derive_candidates` over rows that arrive in chunks: ``add`` each chunk in input
+    order, then ``derivation()`` is what ``derive_candidates`` of all the rows at once returns.
+    Keeps of each row only what the target's rules read (its :data:`Slots`), never the row."""
+
+    def __init__(self, target: RefTarget, *, shared: Mapping[str, str] | None = None) -> None:
+        self.target = target
+        self.shared = shared or {}
+        self._layout = _Layout.of(target)
+        self._groups: dict[str, Bucket] = {}
+        self._rows_seen = 0
+        self._rows_without_key = 0
+
+    def add(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Take the next rows (in input order). Pure."""
+        seen, without_key = _group(rows, self._layout, self._groups)
+        self._rows_seen += seen
+        self._rows_without_key += without_key
+
+    def derivation(self) -> Derivation:
+        """The candidates of every row added so far. Pure."""
+        target, layout, groups, shared = self.target, self._layout, self._groups, self.shared
+        distinct: Distinct = {}
+        reducers = _reducers(target, layout, distinct)
+        conflicts = [(rule, layout.index(_source(rule))) for rule in target.columns if rule.warn_on_conflict]
+        columns = tuple(rule.column for rule in target.columns)
+        candidates: dict[str, Candidate] = {}
+        warnings: list[DerivationWarning] = []
+        for rule in target.columns:
+            if rule.agg is Aggregation.FIRST_UNIQUE:
+                reduce_unique, unnamed = first_unique(
+                    target.name, rule.column, layout.index(_source(rule)), groups, shared
+                )
+                reducers.append(reduce_unique)
+                warnings += unnamed
+        for key, bucket in groups.items():
+            candidate = candidates[key] = dict.fromkeys(columns)
+            for reduce in reducers:
+                reduce(key, bucket, candidate)
+            for rule, index in conflicts:
+                values = tuple(_text_counts(_column(bucket, index))) if len(bucket) > 1 else ()
+                if len(values) > 1:
+                    warnings.append(conflict_warning(target, rule, key, values, shared=shared))
+        return Derivation(target, candidates, tuple(warnings), self._rows_seen, self._rows_without_key, distinct)
 
 
 @dataclass(frozen=True)
@@ -159,8 +184,8 @@ def _project(rows: Iterable[Mapping[str, Any]], layout: _Layout) -> list[Slots]:
         return [tuple(map(row.get, names)) for row in rows]
 
 
-def _group(rows: Iterable[Mapping[str, Any]], layout: _Layout) -> tuple[dict[str, Bucket], int, int]:
-    groups: dict[str, Bucket] = {}
+def _group(rows: Iterable[Mapping[str, Any]], layout: _Layout, groups: dict[str, Bucket]) -> tuple[int, int]:
+    """Add ``rows`` to ``groups`` (key → its rows' Slots); returns (rows seen, rows without key)."""
     rows_without_key = 0
     projected = _project(rows, layout)
     for slots in projected:
@@ -179,7 +204,7 @@ def _group(rows: Iterable[Mapping[str, Any]], layout: _Layout) -> tuple[dict[str
             groups[key] = [slots]
         else:
             bucket.append(slots)
-    return groups, len(projected), rows_without_key
+    return len(projected), rows_without_key
 
 
 def _weight(value: object) -> Weight:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import wdh
-from refs.derivation import Derivation, DerivationWarning, derive_candidates, is_blank
+from refs.derivation import CandidateFold, Derivation, DerivationWarning, derive_candidates, is_blank
 from wdh.config import DEFAULT_REFS, Aggregation, ColumnRule, RefTarget, load_config
 
 A = Aggregation
@@ -413,3 +413,16 @@ def test_input_order_changes_only_first_seen_ties(seed: int) -> None:
         assert candidate == expected[key] | {"tied": candidate["tied"]}
         first_seen = next(row["t"] for row in shuffled if row["代码"] == key)
         assert candidate["tied"] == first_seen
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 64])
+def test_rows_added_in_chunks_derive_as_all_at_once(chunk: int) -> None:
+    """CandidateFold (the job's streaming reader adds each chunk as it is cleansed) gives exactly
+    the Derivation of derive_candidates over every row, whatever the chunk size."""
+    rows = shuffle_rows() + [{"代码": "", "v": "A", "w": 1, "t": "X"}, {"代码": None, "v": "B", "w": 2, "t": "Y"}]
+    random.Random(chunk).shuffle(rows)
+    fold = CandidateFold(SHUFFLED)
+    for start in range(0, len(rows), chunk):
+        fold.add(rows[start : start + chunk])
+    assert fold.derivation() == derive_candidates(rows, SHUFFLED)
+    assert fold.derivation().rows_without_key == 2
