@@ -419,7 +419,7 @@ def test_input_order_changes_only_first_seen_ties(seed: int) -> None:
 def test_rows_added_in_chunks_derive_as_all_at_once(chunk: int) -> None:
     """CandidateFold (the job's streaming reader adds each chunk as it is cleansed) gives exactly
     the Derivation of derive_candidates over every row, whatever the chunk size."""
-    rows = shuffle_rows() + [{"代码": "", "v": "A", "w": 1, "t": "X"}, {"代码": None, "v": "B", "w": 2, "t": "Y"}]
+    rows = [*shuffle_rows(), {"代码": "", "v": "A", "w": 1, "t": "X"}, {"代码": None, "v": "B", "w": 2, "t": "Y"}]
     random.Random(chunk).shuffle(rows)
     fold = CandidateFold(SHUFFLED)
     for start in range(0, len(rows), chunk):
