@@ -23,8 +23,10 @@ from django.db import connection, transaction
 from bench.workbook import Workbook
 from domains.annuity_performance.cleansing import HEADER_RENAMES, check_columns, cleanse_sheet
 from facts.discovery import discover_files
+from facts.domain import domain_get
 from facts.duplicates import file_sha256
 from facts.excel import SheetData, read_sheet
+from facts.fact_staging import FactStaging
 from facts.loading import FactMode, facts_apply, facts_plan, facts_validate
 from refs.backfill import BackfillMode, backfill_apply, backfill_plan, backfill_validate, plan_outcome
 from refs.derivation import Derivation, derive_candidates
@@ -111,22 +113,46 @@ def backfill_stage(domain: Any, derivations: Sequence[Derivation], mode: Backfil
     return measured
 
 
+def _staged(domain: Any, rows: Sequence[dict[str, Any]]) -> FactStaging:
+    """The rows in a staging table, as reading leaves them for the load (there, copied while the
+    next chunk is cleansed). Writes the session's temporary table."""
+    staging = FactStaging.create(domain.name, domain.facts.qualified, domain_get(domain.name).fact_columns)
+    staging.add(rows)
+    return staging
+
+
+def _scopes(domain: Any, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return list(dict.fromkeys(tuple(row[column] for column in domain.facts.pk) for row in rows))
+
+
 def facts_stage(domain: Any, rows: Sequence[dict[str, Any]]) -> Measured:
-    """Validate, plan and apply the delete_insert fact load in one transaction (committed).
-    Value: the fact outcome. Writes the database."""
-    with measuring() as measured, transaction.atomic():
-        facts_validate(domain.facts, domain=domain.name)
-        plan = facts_plan(table=domain.facts, rows=rows, mode=FactMode.DELETE_INSERT, domain=domain.name)
-        measured.value = facts_apply(plan)
+    """Stage the rows (COPY into the run's temporary table), then validate, plan and apply the
+    delete_insert fact load in one transaction (committed). Value: the fact outcome. Writes the
+    database."""
+    with measuring() as measured:
+        staging = _staged(domain, rows)
+        with transaction.atomic():
+            facts_validate(domain.facts, domain=domain.name)
+            plan = facts_plan(
+                table=domain.facts, staging=staging, scopes=_scopes(domain, rows), mode=FactMode.DELETE_INSERT,
+                domain=domain.name,
+            )  # fmt: skip
+            measured.value = facts_apply(plan)
+        staging.drop()
     return measured
 
 
 def preview_stage(domain: Any, derivations: Sequence[Derivation], rows: Sequence[dict[str, Any]]) -> Measured:
     """Plan-only's database part: plan every target (insert_missing) and the fact load in a
     read-only transaction. Value: the targets' planned outcomes. Reads the database."""
+    staging = _staged(domain, rows)  # reading's work, not the preview's
     with measuring() as measured, read_only_transaction():
         plans = [backfill_plan(derivation=d, mode=BackfillMode.INSERT_MISSING, chunk_size=1000) for d in derivations]
-        facts_plan(table=domain.facts, rows=rows, mode=FactMode.DELETE_INSERT, domain=domain.name)
+        facts_plan(
+            table=domain.facts, staging=staging, scopes=_scopes(domain, rows), mode=FactMode.DELETE_INSERT,
+            domain=domain.name,
+        )  # fmt: skip
+    staging.drop()
     measured.value = [plan_outcome(plan) for plan in plans]
     return measured
 

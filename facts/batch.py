@@ -1,31 +1,40 @@
 """The month's batch: discover the workbooks, read the configured sheet, cleanse every row by
-the rules of the domain's sheet type (:mod:`facts.domain`).
+the rules of the domain's sheet type (:mod:`facts.domain`) — file by file and chunk by chunk, so
+memory grows with a chunk, never with the batch (issue 13 item 1): each chunk's valid rows are
+handed to the run's sinks (its candidate folds) and to the staging table (:mod:`facts.fact_staging`,
+copied by :mod:`facts.staging_writer` while the next chunk is cleansed), then dropped. Only
+aggregates stay: counts, delete scopes, months, pending company ids per plan, the row errors.
 
-Reads files only (the warehouse lookups the cleansing needs are read beforehand and passed in).
+Reads files (the warehouse lookups the cleansing needs are read beforehand and passed in);
+writes only the session's staging table.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from facts.cleansing import ReferenceLimit, RowError, check_columns, cleanse_sheet
+from facts.cleansing import ReferenceLimit, RowError, SheetCleansing, check_columns
 from facts.codes import CodeSpellings
 from facts.company_ids import PendingCompanyIds
 from facts.discovery import SourceFile, discover, discover_files
 from facts.domain import domain_get
-from facts.duplicates import ScopeClaims, check_unchanged, distinct_digests, file_state
+from facts.duplicates import Scope, ScopeClaims, check_unchanged, distinct_digests, file_state
 from facts.excel import CellError, check_workbook, read_sheet
+from facts.fact_staging import FactStaging
 from facts.lookups import Lookups
 from facts.source_rows import source_rows_complete
+from facts.staging_writer import StagingWriter
 from wdh.config import DomainConfig
 from wdh.errors import InputError
 
 Progress = Callable[[str, int, int | None], None]
 ERROR_SAMPLE = 5  # row errors quoted in the message when the batch is rejected
+CHUNK_ROWS = 10_000  # rows cleansed and handed on at a time: what memory holds of a batch's rows
 
 
 @dataclass(frozen=True)
@@ -39,16 +48,28 @@ class SourceSummary:
     header: tuple[str, ...] = ()  # as written in the file: the columns of RowError.source
 
 
+class RowSink(Protocol):
+    """What takes each chunk's valid rows while the batch is read (a candidate fold): it must keep
+    what it needs of them, never the rows."""
+
+    def add(self, rows: list[dict[str, Any]]) -> None: ...
+
+
 @dataclass
 class FactBatch:
+    """What reading the batch keeps: the files, counts, row errors, warnings and aggregates. The
+    valid rows themselves went by, chunk by chunk, to the sinks and the staging table."""
+
     files: list[SourceSummary] = field(default_factory=list)
-    rows: list[dict[str, Any]] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     rows_read: int = 0
+    rows_valid: int = 0
     company_id_missing: int = 0
     warnings: list[str] = field(default_factory=list)  # discovery's and the reader's (hidden sheet, cells ignored)
     spellings: CodeSpellings = field(default_factory=CodeSpellings)  # of every sheet's code cells
     pending_company_ids: PendingCompanyIds = field(default_factory=PendingCompanyIds)
+    scopes: list[Scope] = field(default_factory=list)  # the valid rows' distinct delete scopes, first seen first
+    staging: FactStaging | None = None  # where the valid rows are, in order (None: not staged)
 
 
 class MostlyInvalidError(InputError):
@@ -71,67 +92,103 @@ def batch_read(
     progress: Progress | None = None,
     opened: Callable[[Path], None] | None = None,
     reference_limits: Sequence[ReferenceLimit] = (),
+    sinks: Sequence[RowSink] = (),
+    staging: FactStaging | None = None,
 ) -> FactBatch:
-    """Read and cleanse the selected workbooks. Raises InputError for unusable input, when two
-    files have the same content or rows of the same delete scope (facts/duplicates.py), and when
-    more than half of the non-blank rows fail cleansing (ANNUITY_PERFORMANCE.md §3). Warns when a
-    file's rows are for another month than its name says. ``opened(path)`` is called as each
-    workbook is opened, so a failed run can name it."""
-    batch = FactBatch()
-    rules = domain_get(domain.name).sheet
+    """Read and cleanse the selected workbooks, file by file and CHUNK_ROWS rows at a time: each
+    chunk's valid rows go to every sink and, by a writer thread, to ``staging`` (when given), and
+    are then dropped. Raises InputError for unusable input, when two files have the same content
+    or rows of the same delete scope (facts/duplicates.py), and when more than half of the
+    non-blank rows fail cleansing (ANNUITY_PERFORMANCE.md §3). Warns when a file's rows are for
+    another month than its name says. ``opened(path)`` is called as each workbook is opened, so a
+    failed run can name it. Reads files; writes only ``staging`` (the session's temporary table)."""
+    batch = FactBatch(staging=staging)
     discovery = discover(domain, data_dir=data_dir, files=files, max_files=max_files)
     batch.warnings += discovery.warnings
     sources = discovery.files
     states = [file_state(source.path) for source in sources]  # before hashing, checked after reading
     digests = distinct_digests([source.path for source in sources])  # before the slow reading
     claims = ScopeClaims(domain.facts.pk)
-    for index, (source, digest, state) in enumerate(zip(sources, digests, states, strict=True), start=1):
-        if progress:
-            # calamine parses the sheet in one call with no count to show: its size says how long.
-            size = _size_text(source.path.stat().st_size)
-            progress(f"reading {source.path.name} ({index}/{len(sources)}, {size})", 0, None)
-        if opened:
-            opened(source.path)
-        data = read_sheet(
-            source.path,
-            domain.sheet if sheet is None else sheet,
-            sheet_key=f"domains.{domain.name}.sheet",
-            renames=rules.renames,
-        )
-        check_columns(data, rules)
-        cleansed = cleanse_sheet(
-            data,
-            rules=rules,
-            mappings=domain.mappings,
-            lookups=lookups,
-            progress=_row_progress(progress, f"cleansing {source.path.name}"),
-            reference_limits=reference_limits,
-            spellings=batch.spellings,
-        )
-        check_unchanged(source.path, state)
-        claims.claim(source.path, cleansed.rows)
-        batch.files.append(
-            SourceSummary(
-                path=source.path,
-                size=state[2] if state else 0,
-                sha256=digest,
-                sheet=data.sheet,
-                rows_read=cleansed.rows_read,
-                rows_valid=len(cleansed.rows),
-                header=data.raw_header,
-            )
-        )
-        batch.warnings += _other_months(source, cleansed.rows)
-        batch.rows += cleansed.rows
-        batch.errors += source_rows_complete(data, cleansed.errors)
-        batch.rows_read += cleansed.rows_read
-        batch.company_id_missing += cleansed.company_id_missing
-        batch.warnings += data.warnings
-        batch.warnings += (f"{source.path.name}, sheet {data.sheet!r}: {warning}" for warning in cleansed.warnings)
-        batch.pending_company_ids.merge(cleansed.pending_company_ids)
+    with StagingWriter(staging) if staging is not None else _Unstaged() as writer:
+        for index, (source, digest, state) in enumerate(zip(sources, digests, states, strict=True), start=1):
+            if progress:
+                # calamine parses the sheet in one call with no count to show: its size says how long.
+                size = _size_text(source.path.stat().st_size)
+                progress(f"reading {source.path.name} ({index}/{len(sources)}, {size})", 0, None)
+            if opened:
+                opened(source.path)
+            _file_read(domain, source, sheet, lookups, progress, reference_limits, sinks, claims, writer, batch)
+            check_unchanged(source.path, state)
+            batch.files[-1] = dataclasses.replace(batch.files[-1], size=state[2] if state else 0, sha256=digest)
+    batch.scopes = claims.scopes
     _reject_empty(batch)
     _reject_mostly_invalid(batch)
     return batch
+
+
+def _file_read(
+    domain: DomainConfig,
+    source: SourceFile,
+    sheet: str | int | None,
+    lookups: Lookups,
+    progress: Progress | None,
+    reference_limits: Sequence[ReferenceLimit],
+    sinks: Sequence[RowSink],
+    claims: ScopeClaims,
+    writer: StagingWriter | _Unstaged,
+    batch: FactBatch,
+) -> None:
+    """One workbook's sheet, chunk by chunk, into ``batch``'s counts and the sinks and writer."""
+    rules = domain_get(domain.name).sheet
+    data = read_sheet(
+        source.path, domain.sheet if sheet is None else sheet, sheet_key=f"domains.{domain.name}.sheet",
+        renames=rules.renames,
+    )  # fmt: skip
+    check_columns(data, rules)
+    cleansing = SheetCleansing(
+        data, rules=rules, mappings=domain.mappings, lookups=lookups, spellings=batch.spellings,
+        progress=_row_progress(progress, f"cleansing {source.path.name}"), reference_limits=reference_limits,
+    )  # fmt: skip
+    months: Counter[tuple[int, int]] = Counter()
+    valid = 0
+    errors: list[RowError] = []
+    for chunk in cleansing.chunks(CHUNK_ROWS):
+        for sink in sinks:
+            sink.add(chunk.rows)
+        claims.claim(source.path, chunk.rows)
+        if source.year_month is not None:
+            months.update((row["月度"].year, row["月度"].month) for row in chunk.rows)
+        valid += len(chunk.rows)
+        errors += chunk.errors
+        writer.put(chunk.rows, chunk.pending)
+        del chunk  # its rows live on only in the writer's queue, until copied
+    batch.files.append(
+        SourceSummary(
+            path=source.path, size=0, sha256="", sheet=data.sheet, rows_read=cleansing.rows_read, rows_valid=valid,
+            header=data.raw_header,
+        )
+    )  # fmt: skip
+    batch.warnings += _other_months(source, months, valid)
+    batch.errors += source_rows_complete(data, errors)
+    batch.rows_read += cleansing.rows_read
+    batch.rows_valid += valid
+    batch.company_id_missing += cleansing.company_id_missing
+    batch.warnings += data.warnings
+    batch.warnings += (f"{source.path.name}, sheet {data.sheet!r}: {warning}" for warning in cleansing.warnings())
+    batch.pending_company_ids.merge(cleansing.pending)
+
+
+class _Unstaged:
+    """The writer of a batch read without a staging table (no fact step): the rows are dropped."""
+
+    def __enter__(self) -> _Unstaged:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def put(self, rows: Sequence[dict[str, Any]], pending: Sequence[str | None]) -> None:
+        return None
 
 
 def batch_check(
@@ -143,13 +200,12 @@ def batch_check(
         check_workbook(source.path, domain.sheet if sheet is None else sheet, sheet_key=f"domains.{domain.name}.sheet")
 
 
-def _other_months(source: SourceFile, rows: Sequence[dict[str, Any]]) -> list[str]:
+def _other_months(source: SourceFile, months: Counter[tuple[int, int]], rows: int) -> list[str]:
     """A warning when rows are for another month than the file or folder name says: a file
     named for September holding April would reload April, which may be right (a correction)
-    or the wrong file — a person must look."""
+    or the wrong file — a person must look. ``months``: the file's valid rows per month."""
     if source.year_month is None:
         return []
-    months = Counter((row["月度"].year, row["月度"].month) for row in rows)
     other = {month: count for month, count in sorted(months.items()) if month != source.year_month}
     if not other:
         return []
@@ -157,7 +213,7 @@ def _other_months(source: SourceFile, rows: Sequence[dict[str, Any]]) -> list[st
     named = _month(source.year_month)
     return [
         f"{source.path.name}: its file or folder name says {named}, but {sum(other.values())} of its "
-        f"{len(rows)} rows are for other months ({listed}); check that this is the month's workbook"
+        f"{rows} rows are for other months ({listed}); check that this is the month's workbook"
     ]
 
 

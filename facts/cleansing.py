@@ -17,10 +17,11 @@ text rule per distinct input (:class:`Memo`).
 
 from __future__ import annotations
 
+import itertools
 import operator
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
@@ -177,6 +178,90 @@ class ReferenceLimit:
     max_length: int
 
 
+CHUNK_ROWS = 10_000  # rows cleansed between two hand-offs (facts.batch streams them on, chunk by chunk)
+
+
+@dataclass
+class CleansedChunk:
+    """The next rows of a sheet, cleansed: its valid rows with the pending plan code of each
+    (:class:`PendingCompanyIds`), its row errors in sheet order, and how many rows it read."""
+
+    rows: list[dict[str, Any]]
+    pending: list[str | None]  # per row of ``rows``: its plan code when 年金计划 may still give its company_id
+    errors: list[RowError]
+    rows_read: int
+
+
+class SheetCleansing:
+    """A sheet cleansed chunk by chunk (:meth:`chunks`), so that no more than one chunk of its
+    rows is held at a time; after the last chunk, :attr:`rows_read`, :attr:`company_id_missing`,
+    :attr:`pending` (counts per plan) and :meth:`warnings` describe the whole sheet."""
+
+    def __init__(
+        self,
+        sheet: SheetData,
+        *,
+        rules: SheetRules,
+        mappings: Mappings,
+        lookups: Lookups,
+        progress: Callable[[int], None] | None = None,
+        reference_limits: Sequence[ReferenceLimit] = (),
+        spellings: CodeSpellings | None = None,
+    ) -> None:
+        check_columns(sheet, rules)
+        self.sheet = sheet
+        self.spellings = CodeSpellings() if spellings is None else spellings
+        self.cleaner = rules.cleaner(sheet.header, mappings, lookups, self.spellings)
+        self.progress = progress
+        self.reference_limits = reference_limits
+        self.rows_read = 0
+
+    @property
+    def company_id_missing(self) -> int:
+        return self.cleaner.company_id_missing
+
+    @property
+    def pending(self) -> PendingCompanyIds:
+        return self.cleaner.pending
+
+    def warnings(self) -> list[str]:
+        return self.cleaner.warnings()
+
+    def chunks(self, size: int = CHUNK_ROWS) -> Iterator[CleansedChunk]:
+        """The sheet's non-blank rows cleansed, ``size`` rows read per chunk (the last may hold
+        fewer). ``progress(rows read so far)`` is called every PROGRESS_EVERY rows and at the end."""
+        sheet, cleaner, progress = self.sheet, self.cleaner, self.progress
+        fact_row = cleaner.fact_row
+        stream = sheet.iter_rows()
+        while True:
+            rows: list[dict[str, Any]] = []
+            numbers: list[int] = []  # the sheet row of each valid row, for the reference limits
+            errors: list[RowError] = []
+            read = 0
+            for number, values in itertools.islice(stream, size):
+                read += 1
+                try:
+                    rows.append(fact_row(values))
+                    numbers.append(number)
+                except RowProblem as problem:
+                    column, value, message = problem.args
+                    shown = shown_value(value)
+                    errors.append(RowError(str(sheet.path), sheet.sheet, number, column, shown, message, source=values))
+                if progress is not None and not (self.rows_read + read) % PROGRESS_EVERY:
+                    progress(self.rows_read + read)
+            self.rows_read += read
+            if not read:
+                break
+            limits = self.reference_limits
+            if limits and not _within_reference_limits(rows, limits):
+                rows, errors = _reference_limit_errors(sheet, rows, numbers, errors, limits)
+            yield CleansedChunk(rows, cleaner.pending.take(rows), errors, read)
+            if read < size:
+                break
+        if progress is not None:
+            progress(self.rows_read)
+
+
 def cleanse_sheet(
     sheet: SheetData,
     *,
@@ -187,38 +272,26 @@ def cleanse_sheet(
     reference_limits: Sequence[ReferenceLimit] = (),
     spellings: CodeSpellings | None = None,
 ) -> CleansedSheet:
-    """Cleanse every non-blank row of ``sheet``, after check_columns. No I/O beyond the sheet's
-    own row stream; ``progress(rows read so far)`` is called every PROGRESS_EVERY rows and at the end.
+    """Cleanse every non-blank row of ``sheet`` at once (:class:`SheetCleansing`'s chunks,
+    gathered), after check_columns. No I/O beyond the sheet's own row stream.
 
     ``reference_limits`` (given when the run backfills references): a row whose value would not
     fit the reference column derived from it is a row error, not a database error later.
 
     ``spellings`` collects the spellings of the code cells (give one to share across sheets)."""
-    check_columns(sheet, rules)
-    spellings = CodeSpellings() if spellings is None else spellings
-    cleaner = rules.cleaner(sheet.header, mappings, lookups, spellings)
+    cleansing = SheetCleansing(
+        sheet, rules=rules, mappings=mappings, lookups=lookups, progress=progress,
+        reference_limits=reference_limits, spellings=spellings,
+    )  # fmt: skip
     rows: list[dict[str, Any]] = []
-    numbers: list[int] = []  # the sheet row of each valid row, for the reference limits below
     errors: list[RowError] = []
-    read = 0
-    for number, values in sheet.iter_rows():
-        read += 1
-        try:
-            rows.append(cleaner.fact_row(values))
-            numbers.append(number)
-        except RowProblem as problem:
-            column, value, message = problem.args
-            errors.append(
-                RowError(str(sheet.path), sheet.sheet, number, column, shown_value(value), message, source=values)
-            )
-        if progress is not None and not read % PROGRESS_EVERY:
-            progress(read)
-    if reference_limits and not _within_reference_limits(rows, reference_limits):
-        rows, errors = _reference_limit_errors(sheet, rows, numbers, errors, reference_limits)
-        cleaner.pending.keep(rows)
-    if progress is not None:
-        progress(read)
-    return CleansedSheet(rows, errors, read, cleaner.company_id_missing, spellings, cleaner.pending, cleaner.warnings())
+    for chunk in cleansing.chunks():
+        rows += chunk.rows
+        errors += chunk.errors
+    return CleansedSheet(
+        rows, errors, cleansing.rows_read, cleansing.company_id_missing, cleansing.spellings, cleansing.pending,
+        cleansing.warnings(),
+    )  # fmt: skip
 
 
 def _within_reference_limits(rows: list[dict[str, Any]], limits: Sequence[ReferenceLimit]) -> bool:

@@ -80,8 +80,8 @@ class ScopeClaims:
         self._owners: dict[Scope, Path] = {}
 
     def claim(self, path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Record the scopes of ``path``'s rows. Raises InputError naming the scope and both files
-        when an earlier file's rows hold one of them."""
+        """Record the scopes of ``path``'s rows (called chunk by chunk). Raises InputError naming
+        the scope and both files when an earlier file's rows hold one of them."""
         scopes = dict.fromkeys(tuple(row[column] for column in self.pk) for row in rows)
         for scope in scopes:
             owner = self._owners.setdefault(scope, path)
@@ -91,6 +91,11 @@ class ScopeClaims:
                     "loading both would put that scope's rows in twice. Load one of them, or correct "
                     "the file that holds the wrong rows"
                 )
+
+    @property
+    def scopes(self) -> list[Scope]:
+        """Every scope claimed, in the order the rows first held it (the load's delete scopes)."""
+        return list(self._owners)
 
     def describe(self, scope: Scope) -> str:
         """``月度=2026-02-01, 业务类型=企年受托, 计划类型=集合计划``."""

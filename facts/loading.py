@@ -2,16 +2,16 @@
 
 ``delete_insert`` first deletes the warehouse rows whose ``pk`` tuple (by default 月度, 业务类型,
 计划类型: the month's refresh scope) occurs in the batch — chunked, at most 1000 tuples per
-DELETE — then inserts the batch; ``append`` only inserts. The insert uses COPY: at 100,000
-rows it is several times faster than any INSERT form, and the fact table has no conflict to
-handle. Both run inside the run's transaction, after the reference backfill.
+DELETE — then inserts the batch; ``append`` only inserts. The rows were copied, as they were
+cleansed, into the run's staging table (:mod:`facts.fact_staging`), so the insert is one
+``INSERT … SELECT`` from it in the rows' order, on the server: no row passes through Python
+again. Both run inside the run's transaction, after the reference backfill.
 """
 
 from __future__ import annotations
 
 import enum
 import functools
-import hashlib
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,12 +23,13 @@ from django.db import connection, models
 from django.db.models import Count, Q
 
 from facts.domain import Domain, domain_get
+from facts.fact_staging import FactStaging
 from wdh.config import FactsTable
-from wdh.postgres import copy_rows, require_table
+from wdh.postgres import require_table
 from wdh.preflight import TableWrite
+from wdh.write_rows import StagedRows
 
 DELETE_CHUNK = 1000  # key tuples per DELETE statement
-COPY_CHUNK = 50_000  # rows per COPY, so the CSV buffer stays small
 
 
 class FactMode(enum.StrEnum):
@@ -44,10 +45,15 @@ class FactPlan:
     table: FactsTable
     domain: Domain
     mode: FactMode
-    rows: Sequence[dict[str, Any]]
+    staging: FactStaging  # the rows to load, staged in order
     scopes: list[Scope]  # distinct pk tuples of the batch (delete_insert)
     scope_counts: dict[Scope, int]  # warehouse rows per scope now (what delete would remove)
     statements: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        """The rows the load inserts."""
+        return self.staging.rows
 
     @property
     def to_delete(self) -> int:
@@ -90,11 +96,14 @@ def _scope_filter(pk: Sequence[str], scopes: Sequence[Scope]) -> Q:
     return functools.reduce(operator.or_, (Q(**dict(zip(pk, scope, strict=True))) for scope in scopes))
 
 
-def facts_plan(*, table: FactsTable, rows: Sequence[dict[str, Any]], mode: FactMode, domain: str) -> FactPlan:
-    """What loading ``rows`` of ``domain`` would do now. Reads the database (row counts per scope)."""
+def facts_plan(
+    *, table: FactsTable, staging: FactStaging, scopes: Sequence[Scope], mode: FactMode, domain: str
+) -> FactPlan:
+    """What loading the rows staged in ``staging`` (whose distinct delete scopes are ``scopes``,
+    first seen first) of ``domain`` would do now. Reads the database (row counts per scope)."""
     sheet_type = domain_get(domain)
     model = sheet_type.model_for(table)
-    scopes = list(dict.fromkeys(tuple(row[column] for column in table.pk) for row in rows))
+    scopes = list(scopes)
     counts: dict[Scope, int] = {}
     if mode is FactMode.DELETE_INSERT:
         for start in range(0, len(scopes), DELETE_CHUNK):
@@ -102,7 +111,7 @@ def facts_plan(*, table: FactsTable, rows: Sequence[dict[str, Any]], mode: FactM
             grouped = model._default_manager.filter(_scope_filter(table.pk, chunk)).values(*table.pk)
             for entry in grouped.annotate(rows=Count("pk")).order_by():
                 counts[tuple(entry[column] for column in table.pk)] = entry["rows"]
-    plan = FactPlan(table=table, domain=sheet_type, mode=mode, rows=rows, scopes=scopes, scope_counts=counts)
+    plan = FactPlan(table=table, domain=sheet_type, mode=mode, staging=staging, scopes=scopes, scope_counts=counts)
     plan.statements = facts_sql(plan)
     return plan
 
@@ -120,20 +129,24 @@ def facts_sql(plan: FactPlan) -> list[str]:
             "each chunk's rows are first copied whole to the run's fact archive (for revert_run)\n"
             f"DELETE FROM {plan.table.qualified} WHERE {where}"
         )
-    columns = ", ".join(f'"{column}"' for column in plan.domain.fact_columns)
-    statements.append(f"-- {len(plan.rows)} rows\nCOPY {plan.table.qualified} ({columns}) FROM STDIN WITH (FORMAT csv)")
+    statements.append(
+        f"-- {plan.rows} rows, copied as they were cleansed into the session's temporary staging table\n"
+        + plan.staging.insert_statement(plan.table.qualified)
+    )
     return statements
 
 
 def facts_write(plan: FactPlan) -> TableWrite:
     """What ``facts_apply`` would write for ``plan``, for the checks before the first write
-    (:mod:`wdh.preflight`): the COPY's columns and rows, and whether it deletes first. Pure."""
+    (:mod:`wdh.preflight`): the INSERT's columns and the staging table holding its rows, and
+    whether it deletes first. Pure."""
     return TableWrite(
         table=plan.table.qualified,
         purpose="the fact load",
         columns=plan.domain.fact_columns,
-        rows=plan.rows,
+        staged=StagedRows(table=plan.staging.table, rows=plan.rows, types=plan.staging.types),
         deletes=plan.mode is FactMode.DELETE_INSERT,
+        stages=True,
         label=plan.domain.row_label,
     )
 
@@ -144,17 +157,16 @@ def plan_outcome(plan: FactPlan) -> FactOutcome:
         mode=plan.mode,
         planned=True,
         deleted=plan.to_delete,
-        inserted=len(plan.rows),
+        inserted=plan.rows,
         scopes=_scope_report(plan, plan.scope_counts),
         statements=list(plan.statements),
     )
 
 
 def facts_apply(plan: FactPlan, *, archive: FactArchive | None = None) -> FactOutcome:
-    """Delete the batch's scopes (delete_insert) and COPY the rows in; with ``archive``, keep
-    the rows deleted and inserted there first and after. Writes the database."""
+    """Delete the batch's scopes (delete_insert) and insert the staged rows; with ``archive``,
+    keep the rows deleted and inserted there first and after. Writes the database."""
     model = fact_model(plan)
-    columns = plan.domain.fact_columns
     deleted: dict[Scope, int] = {}
     if plan.mode is FactMode.DELETE_INSERT:
         for start in range(0, len(plan.scopes), DELETE_CHUNK):
@@ -164,12 +176,7 @@ def facts_apply(plan: FactPlan, *, archive: FactArchive | None = None) -> FactOu
             count, _ = rows.delete()
             _check_kept("deleted", kept, count)
             deleted[chunk[0]] = count  # per statement; the report below lists the plan's scopes
-    inserted = 0
-    for start in range(0, len(plan.rows), COPY_CHUNK):
-        batch = plan.rows[start : start + COPY_CHUNK]
-        # The values as they are: copy_rows writes str() of each, which PostgreSQL reads as the
-        # same date and numeric as _text's isoformat() and format(…, "f") (``0E-4`` is 0.0000).
-        inserted += copy_rows(plan.table.qualified, columns, map(operator.itemgetter(*columns), batch))
+    inserted = plan.staging.load_into(plan.table.qualified)
     if archive:
         kept = 0
         for start in range(0, len(plan.scopes), DELETE_CHUNK):
@@ -217,13 +224,3 @@ def _text(value: Any) -> str | None:
 def scope_text(scope: Scope) -> tuple[str | None, ...]:
     """A delete scope's pk values as text, as a saved plan keeps them."""
     return tuple(_text(value) for value in scope)
-
-
-def fact_rows_digest(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    """SHA-256 of the rows' ``columns`` (the domain's fact columns) in COPY order: equal digests,
-    equal rows loaded. Pure."""
-    digest = hashlib.sha256()
-    values = operator.itemgetter(*columns)
-    for start in range(0, len(rows), COPY_CHUNK):  # repr of str, Decimal, date and None is exact
-        digest.update(repr(list(map(values, rows[start : start + COPY_CHUNK]))).encode())
-    return digest.hexdigest()

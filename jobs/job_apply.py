@@ -43,7 +43,7 @@ def job_apply(plan: JobPlan, *, run_id: int, steps: Steps, progress: Progress | 
         step = f"facts {part.domain.name}" if several else "facts"
         steps.at(step, part.domain.facts.qualified)
         if progress:
-            progress(f"loading {len(part.facts.rows)} fact rows" + f" ({part.domain.name})" * several, 0, None)
+            progress(f"loading {part.facts.rows} fact rows" + f" ({part.domain.name})" * several, 0, None)
         with steps.timed(step):
             facts.append(facts_apply(part.facts, archive=RunArchive(run_id=run_id, table=part.domain.facts)))
     return JobOutcome(targets=targets, facts=facts)

@@ -10,18 +10,26 @@ count where they repeat). Plan-only renders it; execute hands the same value to
 
 Reading the workbooks (``job_read``) is a step of its own: it runs outside the transaction
 (execute reads under the lock but before its one transaction, so the slow read holds no
-snapshot), and its result is kept by the run's result even when planning fails afterwards.
+snapshot), and its result is kept by the run's result even when planning fails afterwards. The
+rows flow through it chunk by chunk (issue 13 item 1): each target's candidates are folded as
+they come (:class:`refs.derivation.CandidateFold`) and the fact rows go to the session's staging
+table (:mod:`facts.fact_staging`), which the run drops when it ends (:meth:`DomainRead.discard`).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from django.db import DatabaseError
+
 from facts.batch import FactBatch, SourceSummary, batch_read
+from facts.domain import domain_get
+from facts.fact_staging import FactStaging
 from facts.loading import FactMode, FactOutcome, FactPlan, facts_plan, facts_validate, facts_write
 from facts.loading import plan_outcome as facts_plan_outcome
 from jobs.job_request import JobRequest, saved_request
@@ -39,7 +47,7 @@ from refs.candidate_merge import DomainDerivation, candidates_merged, target_dif
 from refs.checks import refs_problems
 from refs.company_ids import planned_company_ids
 from refs.conflicts import expected_shared
-from refs.derivation import derive_candidates
+from refs.derivation import CandidateFold
 from refs.lookup_reading import lookups_read
 from refs.saved_plans import SavedPlan, saved_plan_of
 from wdh.config import DomainConfig, get_config
@@ -58,12 +66,30 @@ class Steps(Protocol):
     def timed(self, step: str) -> AbstractContextManager[None]: ...
 
 
-@dataclass(frozen=True)
-class DomainPlan:
-    """One domain's part of a plan: its sheet's files and rows, and its fact load."""
+@dataclass
+class DomainRead:
+    """One domain's sheet read: its batch (counts, row errors, warnings, its rows staged) and,
+    per target it backfills, the fold of its candidates (``job_read``)."""
 
     domain: DomainConfig
-    batch: FactBatch  # the files read, their valid rows (the facts to load), row errors, warnings
+    batch: FactBatch
+    folds: dict[str, CandidateFold] = field(default_factory=dict)
+
+    def discard(self) -> None:
+        """Drop the staging table (the run ends, whatever its end). Never raises for a
+        connection that is gone: PostgreSQL dropped the table with the session."""
+        staging = self.batch.staging
+        if staging is not None:
+            with contextlib.suppress(DatabaseError):
+                staging.drop()
+
+
+@dataclass(frozen=True)
+class DomainPlan:
+    """One domain's part of a plan: its sheet's files and counts, and its fact load."""
+
+    domain: DomainConfig
+    batch: FactBatch  # the files read, the valid rows' counts and staging, row errors, warnings
     facts: FactPlan | None  # None: no fact step, or --skip-facts
 
     def fact_outcome(self, request: JobRequest) -> FactOutcome | None:
@@ -106,7 +132,8 @@ class JobPlan:
     @property
     def saved(self) -> SavedPlan | None:
         """The plan as a plan-only run keeps it and ``--apply`` compares it; None for a plan of
-        several domains, which is not saved (README: --apply takes one domain's plan). Pure."""
+        several domains, which is not saved (README: --apply takes one domain's plan). Reads the
+        staging table (the fact rows' digest): take it once."""
         if len(self.parts) != 1:
             return None
         part = self.parts[0]
@@ -158,47 +185,65 @@ def lookup_tables(domain: DomainConfig) -> list[str]:
 
 def job_read(
     domain: DomainConfig, request: JobRequest, *, progress: Progress | None, opened: Callable[[Path], None]
-) -> FactBatch:
-    """Read and cleanse the request's workbooks. Reads the files and the lookup tables."""
-    return batch_read(
-        domain,
-        data_dir=request.data_dir,
-        files=list(request.files),
-        max_files=request.max_files,
-        sheet=request.sheet,
-        lookups=lookups_read(domain),
-        progress=progress,
-        opened=opened,
-        reference_limits=reference_limits(domain.targets(request.targets)) if request.targets else (),
-    )
+) -> DomainRead:
+    """Read and cleanse the request's workbooks, folding each target's candidates and staging
+    the fact rows (when the run loads them) as they come. Reads the files and the lookup tables;
+    writes only the session's staging table, which the caller drops (:meth:`DomainRead.discard`)."""
+    targets = domain.targets(request.targets) if request.targets else ()
+    shared = expected_shared(domain) if targets else {}
+    folds = {target.name: CandidateFold(target, shared=shared) for target in targets}
+    lookups = lookups_read(domain)
+    staging = None
+    if request.loads_facts:
+        staging = FactStaging.create(domain.name, domain.facts.qualified, domain_get(domain.name).fact_columns)
+    try:
+        batch = batch_read(
+            domain,
+            data_dir=request.data_dir,
+            files=list(request.files),
+            max_files=request.max_files,
+            sheet=request.sheet,
+            lookups=lookups,
+            progress=progress,
+            opened=opened,
+            reference_limits=reference_limits(targets) if targets else (),
+            sinks=list(folds.values()),
+            staging=staging,
+        )
+    except BaseException:
+        DomainRead(domain, FactBatch(staging=staging)).discard()
+        raise
+    return DomainRead(domain, batch, folds)
 
 
-def job_plan(
-    batches: Sequence[tuple[DomainConfig, FactBatch]], request: JobRequest, *, config_digest: str, steps: Steps
-) -> JobPlan:
+def job_plan(reads: Sequence[DomainRead], request: JobRequest, *, config_digest: str, steps: Steps) -> JobPlan:
     """The run's whole plan: every target once, in order, then each domain's fact load. Reads the
-    database, writes nothing; run it in the transaction the plan is to hold for (read-only for
-    plan-only, the write transaction for execute). Completes the batches' rows' company ids from
-    the plans'. ``batches``: each domain with its batch, in the configuration's order."""
-    targets = _target_plans(batches, request, steps)
+    database and writes nothing in it; run it in the transaction the plan is to hold for
+    (read-only for plan-only, the write transaction for execute). Completes the staged rows'
+    company ids from the plans' (an UPDATE of the session's temporary staging table, which even a
+    read-only transaction allows). ``reads``: each domain's, in the configuration's order."""
+    targets = _target_plans(reads, request, steps)
     parts = []
-    for domain, batch in batches:
+    for read in reads:
+        domain, batch = read.domain, read.batch
         facts = None
         if request.loads_facts:
             steps.at("plan facts", domain.facts.qualified)
-            assert request.fact_mode is not None
+            assert request.fact_mode is not None and batch.staging is not None
             facts_validate(domain.facts, domain=domain.name)
-            facts = facts_plan(table=domain.facts, rows=batch.rows, mode=request.fact_mode, domain=domain.name)
+            batch.staging.complete_company_ids(batch.pending_company_ids.completed)
+            facts = facts_plan(
+                table=domain.facts, staging=batch.staging, scopes=batch.scopes, mode=request.fact_mode,
+                domain=domain.name,
+            )  # fmt: skip
         parts.append(DomainPlan(domain=domain, batch=batch, facts=facts))
     return JobPlan(request=request, config_digest=config_digest, targets=targets, parts=tuple(parts))
 
 
-def _target_plans(
-    batches: Sequence[tuple[DomainConfig, FactBatch]], request: JobRequest, steps: Steps
-) -> tuple[BackfillPlan, ...]:
+def _target_plans(reads: Sequence[DomainRead], request: JobRequest, steps: Steps) -> tuple[BackfillPlan, ...]:
     if not request.targets:
         return ()
-    declared = [(domain, target) for domain, _ in batches for target in domain.targets(request.targets)]
+    declared = [(read.domain, target) for read in reads for target in read.domain.targets(request.targets)]
     problems = target_differences([(domain.name, target) for domain, target in declared])
     if problems:
         raise ConfigError(*problems[0], source=str(get_config().path))
@@ -209,15 +254,15 @@ def _target_plans(
     for name in names:
         derived: list[DomainDerivation] = []
         shared: set[str] = set()
-        for domain, batch in batches:
-            own = domain.refs.get(name)  # every domain declaring it (all declare a named choice)
+        for read in reads:
+            own = read.domain.refs.get(name)  # every domain declaring it (all declare a named choice)
             if own is None:
                 continue
             steps.at(f"plan {name}", own.qualified_name)
-            shared.update(expected_shared(domain))
+            shared.update(expected_shared(read.domain))
             with steps.timed(f"derive {name}"):
-                derivation = derive_candidates(batch.rows, own, shared=expected_shared(domain))
-            derived.append(DomainDerivation(domain.name, derivation))
+                derivation = read.folds[name].derivation()
+            derived.append(DomainDerivation(read.domain.name, derivation))
         with steps.timed(f"plan {name}"):
             plans.append(
                 backfill_plan(
@@ -227,8 +272,8 @@ def _target_plans(
                 )
             )
         # Single plans' rows take the company_id this backfill gives their plan, as a rerun would.
-        for _, batch in batches:
-            batch.company_id_missing -= batch.pending_company_ids.complete(planned_company_ids(plans[-1]))
+        for read in reads:
+            read.batch.company_id_missing -= read.batch.pending_company_ids.complete(planned_company_ids(plans[-1]))
     return tuple(plans)
 
 

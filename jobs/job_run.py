@@ -31,10 +31,10 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from facts.batch import FactBatch, batch_check
+from facts.batch import batch_check
 from facts.domain import domain_configured
 from jobs.job_apply import job_apply
-from jobs.job_plan import Progress, job_plan, job_preflight, job_read, job_validate, lookup_tables
+from jobs.job_plan import DomainRead, Progress, job_plan, job_preflight, job_read, job_validate, lookup_tables
 from jobs.job_request import JobRequest
 from jobs.report import result_json
 from jobs.run_ending import RunNotStartedError, audit_unwritten, locked_error, run_failed
@@ -150,18 +150,28 @@ def _run(
         raise InputError(MULTI_DOMAIN_APPLY)
     if request.sheet is not None and result.several:  # one sheet for every domain would misread all but one
         raise InputError(MULTI_DOMAIN_SHEET)
-    if result.mode is RunMode.EXECUTE:  # the one branch between plan-only and execute
-        _execute(domains, request, result, run, progress, interruption)
-    else:
-        _plan_only(domains, request, result, run, progress)
+    reads: list[DomainRead] = []  # each domain's, as read: their staging tables dropped at the end
+    try:
+        if result.mode is RunMode.EXECUTE:  # the one branch between plan-only and execute
+            _execute(domains, request, result, run, progress, interruption, reads)
+        else:
+            _plan_only(domains, request, result, run, progress, reads)
+    finally:
+        for read in reads:
+            read.discard()
 
 
 def _plan_only(
-    domains: list[DomainConfig], request: JobRequest, result: RunResult, run: BackfillRun, progress: Progress | None
+    domains: list[DomainConfig],
+    request: JobRequest,
+    result: RunResult,
+    run: BackfillRun,
+    progress: Progress | None,
+    reads: list[DomainRead],
 ) -> None:
-    batches = _read(domains, request, result, progress)
-    with read_only_transaction():
-        plan = job_plan(batches, request, config_digest=result.config_digest, steps=result)
+    _read(domains, request, result, progress, reads)
+    with read_only_transaction():  # the staging tables are temporary: PostgreSQL lets it update them
+        plan = job_plan(reads, request, config_digest=result.config_digest, steps=result)
         result.planned(plan)
         result.shows(plan)
         result.at("preflight")
@@ -183,6 +193,7 @@ def _execute(
     run: BackfillRun,
     progress: Progress | None,
     interruption: Interruption,
+    reads: list[DomainRead],
 ) -> None:
     result.at("check")
     with result.timed("check"):  # the workbooks' limits, before the lock: a bad file holds nothing up
@@ -196,13 +207,13 @@ def _execute(
         raise locked_error()
     try:
         saved = _saved_inputs(request, result)
-        batches = _read(domains, request, result, progress)
+        _read(domains, request, result, progress, reads)
         with transaction.atomic():
-            plan = job_plan(batches, request, config_digest=result.config_digest, steps=result)
+            plan = job_plan(reads, request, config_digest=result.config_digest, steps=result)
             result.planned(plan)
-            if saved is not None and request.applies is not None and plan.saved is not None:
+            if saved is not None and request.applies is not None and (fresh := plan.saved) is not None:
                 result.at("compare with the saved plan")
-                changes = plan_drift(saved, plan.saved)
+                changes = plan_drift(saved, fresh)
                 if changes:
                     raise PlanDriftError(request.applies, changes)
             result.at("preflight")
@@ -221,18 +232,21 @@ def _execute(
 
 
 def _read(
-    domains: list[DomainConfig], request: JobRequest, result: RunResult, progress: Progress | None
-) -> list[tuple[DomainConfig, FactBatch]]:
-    """Each domain's sheet read and cleansed with its own rules, in the configuration's order."""
-    batches = []
+    domains: list[DomainConfig],
+    request: JobRequest,
+    result: RunResult,
+    progress: Progress | None,
+    reads: list[DomainRead],
+) -> None:
+    """Each domain's sheet read and cleansed with its own rules, in the configuration's order,
+    into ``reads`` (whose staging tables the run drops when it ends)."""
     for domain in domains:
         step = f"read {domain.name}" if result.several else "read"
         result.at("read", *lookup_tables(domain))
         with result.timed(step):
-            batch = job_read(domain, request, progress=progress, opened=result.opened.append)
-        result.read(domain.name, batch)
-        batches.append((domain, batch))
-    return batches
+            read = job_read(domain, request, progress=progress, opened=result.opened.append)
+        reads.append(read)
+        result.read(domain.name, read.batch)
 
 
 def _success_code(request: JobRequest, result: RunResult) -> ExitCode:

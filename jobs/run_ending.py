@@ -63,7 +63,7 @@ def run_failed(result: RunResult, exc: BaseException, *, interrupted_by: str = "
     result.error = printable(result.error, newlines=True)  # the record keeps it: no NUL, nothing raw on a terminal
     if isinstance(exc, MostlyInvalidError):  # kept with the record: the rows to correct
         result.files, result.row_errors = exc.batch.files, exc.batch.errors
-        result.rows_read, result.rows_valid = exc.batch.rows_read, len(exc.batch.rows)
+        result.rows_read, result.rows_valid = exc.batch.rows_read, exc.batch.rows_valid
 
 
 def _interrupted(result: RunResult, signal_name: str) -> None:

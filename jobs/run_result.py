@@ -109,13 +109,13 @@ class RunResult:
                 domain=domain,
                 files=batch.files,
                 rows_read=batch.rows_read,
-                rows_valid=len(batch.rows),
+                rows_valid=batch.rows_valid,
                 row_errors=len(batch.errors),
             )
         )
         self.files = [*self.files, *batch.files]
         self.rows_read += batch.rows_read
-        self.rows_valid += len(batch.rows)
+        self.rows_valid += batch.rows_valid
         self.row_errors = [*self.row_errors, *batch.errors]
         prefix = f"{domain}: " if self.several else ""
         self.warnings += [prefix + warning for warning in batch.warnings]

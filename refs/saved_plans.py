@@ -3,8 +3,9 @@
 
 A :class:`SavedPlan` is a value built from the run's plans (``saved_plan_of``, pure): the files
 read (path, size, SHA-256), the configuration digest, per target the exact insert rows and fills,
-the fact load's delete scopes with their row counts, and a digest of the fact rows (the rows
-themselves are re-read from the same files on apply). It is stored as zlib-compressed JSON of
+the fact load's delete scopes with their row counts, and a digest of the fact rows (computed on
+the run's staging table, :meth:`facts.fact_staging.FactStaging.digest`; the rows themselves are
+re-read from the same files on apply). It is stored as zlib-compressed JSON of
 candidate data (``plan_save``), never as rendered text, and read back by ``plan_load``, which
 refuses a run that is not a plan to apply. :mod:`refs.drift` compares it with a fresh plan.
 """
@@ -19,7 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from facts.batch import SourceSummary
-from facts.loading import FactPlan, fact_rows_digest, scope_text
+from facts.loading import FactPlan, scope_text
 from refs.backfill import BackfillPlan
 from refs.models import BackfillRun, RunMode, RunPlan, RunStatus
 from refs.plan_lifecycle import OPEN, plan_months, plan_state_text, plans_supersede
@@ -81,7 +82,7 @@ def saved_plan_of(
     plans: Sequence[BackfillPlan],
     fact_plan: FactPlan | None,
 ) -> SavedPlan:
-    """The plan as a value to save and compare. Pure."""
+    """The plan as a value to save and compare. Reads the run's staging table (the fact rows' digest)."""
     return SavedPlan(
         command=command,
         request=request,
@@ -110,8 +111,8 @@ def _facts(plan: FactPlan) -> SavedFacts:
     return SavedFacts(
         mode=plan.mode.value,
         scopes=tuple((scope_text(scope), plan.scope_counts.get(scope, 0)) for scope in plan.scopes),
-        rows=len(plan.rows),
-        rows_digest=fact_rows_digest(plan.rows, plan.domain.fact_columns),
+        rows=plan.rows,
+        rows_digest=plan.staging.digest(),
     )
 
 

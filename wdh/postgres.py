@@ -224,12 +224,19 @@ def copy_rows(qualified_name: str, columns: Sequence[str], rows: Iterable[Sequen
 
     Returns the number of rows copied as PostgreSQL reports it.
     """
+    with connection.cursor() as cursor:
+        return copy_with(cursor.cursor, qualified_name, columns, rows)
+
+
+def copy_with(cursor: Any, qualified_name: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """:func:`copy_rows` on a psycopg2 ``cursor`` of the run's session, for a thread other than the
+    one Django's connection belongs to (a psycopg2 connection may be shared between threads, a
+    cursor may not; the caller makes sure only one thread uses the session at a time)."""
     column_list = ", ".join(quote_ident(column) for column in columns)
     sql = f"COPY {qualified_name} ({column_list}) FROM STDIN WITH (FORMAT csv)"
-    with connection.cursor() as cursor:
-        # psycopg2's COPY (Django's cursor wrapper has none), fed a batch of lines per read
-        cursor.cursor.copy_expert(sql, _CsvStream(rows, len(columns)), size=1 << 16)
-        return int(cursor.cursor.rowcount)
+    # psycopg2's COPY (Django's cursor wrapper has none), fed a batch of lines per read
+    cursor.copy_expert(sql, _CsvStream(rows, len(columns)), size=1 << 16)
+    return int(cursor.rowcount)
 
 
 def create_stage_table(name: str, columns: Sequence[str]) -> str:

@@ -27,8 +27,7 @@ from wdh.catalog import ForeignKey
 from wdh.config import DomainConfig, RefTarget
 from wdh.errors import SchemaError
 from wdh.identifiers import quote_ident
-
-SAMPLE = 10  # keys or rows quoted in one problem
+from wdh.write_rows import SAMPLE, ListedRows, StagedRows, WriteRows
 
 
 class PreflightError(SchemaError):
@@ -57,18 +56,25 @@ class TableWrite:
     """What one step of the run writes into one table, in the form the checks need.
 
     ``columns`` is the column list the INSERT (or COPY) names, ``rows`` the values it sends
-    for them, ``updates`` the values an UPDATE may set per column. ``label`` names the columns
-    that identify a row in a message.
+    for them — or ``staged``, the session's staging table that holds them (the fact load: the
+    checks then run in SQL) — ``updates`` the values an UPDATE may set per column. ``label``
+    names the columns that identify a row in a message.
     """
 
     table: str  # quoted, schema-qualified
     purpose: str  # e.g. "the plans backfill"
     columns: tuple[str, ...] = ()
     rows: Sequence[Mapping[str, Any]] = ()
+    staged: StagedRows | None = None
     updates: Mapping[str, Sequence[Any]] = field(default_factory=dict)
     deletes: bool = False
     stages: bool = False  # creates a temporary table
     label: tuple[str, ...] = ()
+
+    @property
+    def sent(self) -> WriteRows:
+        """The rows the write sends, wherever they are."""
+        return self.staged if self.staged is not None else ListedRows(self.rows)
 
 
 def domain_reads(domain: DomainConfig, *, targets: Sequence[RefTarget], facts: bool) -> list[TableRead]:
@@ -179,6 +185,8 @@ def _column_problems(write: TableWrite, columns: Mapping[str, catalog.Column]) -
     ]
     if not write.columns:
         return problems  # no INSERT: an UPDATE never sets NULL (COALESCE) nor leaves a column out
+    if write.staged is not None:  # every NOT NULL column's NULLs in one scan of the staging table
+        write.staged.measure([c.name for c in columns.values() if c.not_null and c.name in write.columns], [])
     for column in columns.values():
         if not column.not_null:
             continue
@@ -191,12 +199,12 @@ def _column_problems(write: TableWrite, columns: Mapping[str, catalog.Column]) -
                     "allow NULL, or derive it in data_sources.yml"
                 )
             continue
-        empty = [row for row in write.rows if row.get(column.name) is None]
-        if empty:
+        count, empty = write.sent.empty(column.name, write.label)
+        if count:
             problems.append(
-                f"the column {quote_ident(column.name)} of {write.table} is NOT NULL, and {len(empty)} of the "
-                f"{len(write.rows)} row(s) {write.purpose} would insert have no value for it "
-                f"({_sample(_labels(write, empty))}); allow NULL in the column, or make wdh give it a value "
+                f"the column {quote_ident(column.name)} of {write.table} is NOT NULL, and {count} of the "
+                f"{write.sent.total} row(s) {write.purpose} would insert have no value for it "
+                f"({_sample(_labels(write, empty), count)}); allow NULL in the column, or make wdh give it a value "
                 "(a derivation rule in data_sources.yml for a reference column, the source cells for a fact column)"
             )
     return problems
@@ -205,34 +213,30 @@ def _column_problems(write: TableWrite, columns: Mapping[str, catalog.Column]) -
 def _width_problems(write: TableWrite, columns: Mapping[str, catalog.Column]) -> list[str]:
     """Values longer than the table's varchar(n) / char(n) (the table, not the model, decides)."""
     problems = []
+    if write.staged is not None:  # every width in one scan of the staging table
+        write.staged.measure([], [name for name in write.columns if name in columns and columns[name].max_length])
     for name, rows in [
-        *((name, write.rows) for name in write.columns),
-        *((name, [{name: value} for value in values]) for name, values in write.updates.items()),
+        *((name, write.sent) for name in write.columns),
+        *((name, ListedRows([{name: value} for value in values])) for name, values in write.updates.items()),
     ]:
         limit = columns[name].max_length if name in columns else None
-        if limit is None or _longest([row.get(name) for row in rows]) <= limit:
+        if limit is None:
             continue
-        long = [row for row in rows if isinstance(row.get(name), str) and len(row[name]) > limit]
+        count, long = rows.long(name, limit, write.label)
+        if not count:
+            continue
         shown = [f"{_label(write, row)}{row[name]!r}" for row in long]
         problems.append(
-            f"{len(long)} value(s) {write.purpose} would write into the column {quote_ident(name)} of {write.table} "
-            f"are longer than its {limit} characters ({_sample(shown)}); widen the column or correct the source"
+            f"{count} value(s) {write.purpose} would write into the column {quote_ident(name)} of {write.table} "
+            f"are longer than its {limit} characters ({_sample(shown, count)}); widen the column or correct the source"
         )
     return problems
-
-
-def _longest(values: Sequence[Any]) -> int:
-    """The longest text among ``values``: one pass in C, or row by row when some value is not text."""
-    try:
-        return max(map(len, filter(None, values)), default=0)
-    except TypeError:
-        return max((len(value) for value in values if isinstance(value, str)), default=0)
 
 
 def _foreign_key_problems(
     write: TableWrite, key: ForeignKey, earlier: Sequence[TableWrite], fix: str | None
 ) -> list[str]:
-    carried = _key_values(key.columns, write.rows)
+    carried = write.sent.keys(key.columns)
     for column, values in write.updates.items():
         if key.columns == (column,):
             carried.update((str(value),) for value in values if value is not None)
@@ -241,7 +245,7 @@ def _foreign_key_problems(
     inserted = set()
     for other in earlier:
         if catalog.relation_oid(other.table) == key.referenced_oid:
-            inserted |= _key_values(key.referenced_columns, other.rows)
+            inserted |= other.sent.keys(key.referenced_columns)
     remaining = carried - inserted
     if not remaining:
         return []
@@ -261,17 +265,6 @@ def _foreign_key_problems(
     ]
 
 
-def _key_values(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> set[tuple[str, ...]]:
-    """The distinct key tuples of ``rows`` as text; a tuple with a NULL passes any foreign key
-    (MATCH SIMPLE), so it is not collected."""
-    values = set()
-    for row in rows:
-        value = tuple(row.get(column) for column in columns)
-        if None not in value:
-            values.add(tuple(map(str, value)))
-    return values
-
-
 def _labels(write: TableWrite, rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return [", ".join(f"{column} {row.get(column)}" for column in write.label) for row in rows]
 
@@ -281,6 +274,8 @@ def _label(write: TableWrite, row: Mapping[str, Any]) -> str:
     return "".join(_labels(write, [row])) + ": " if write.label else ""
 
 
-def _sample(items: Sequence[str]) -> str:
+def _sample(items: Sequence[str], total: int | None = None) -> str:
+    """The first SAMPLE of ``items``, and how many more of ``total`` (default: of the items) there are."""
+    total = len(items) if total is None else total
     shown = ", ".join(items[:SAMPLE])
-    return shown + (f" … (+{len(items) - SAMPLE})" if len(items) > SAMPLE else "")
+    return shown + (f" … (+{total - SAMPLE})" if total > SAMPLE else "")
