@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -26,6 +26,7 @@ from django.db import connection
 from facts.fact_staging import FactStaging
 
 IN_FLIGHT = 2  # chunks handed over and not yet copied: one being copied, one waiting
+WAKE_SECONDS = 0.05  # how often an idle writer looks whether the reading is done
 
 _Chunk = tuple[int, Sequence[dict[str, Any]], Sequence[str | None]]
 
@@ -39,7 +40,10 @@ class StagingWriter:
         connection.ensure_connection()
         self._raw = connection.connection
         self._wrap = connection.wrap_database_errors
-        self._queue: queue.Queue[_Chunk | None] = queue.Queue(maxsize=IN_FLIGHT - 1)
+        self._queue: queue.Queue[_Chunk] = queue.Queue(maxsize=IN_FLIGHT - 1)
+        self._done = threading.Event()  # the reading handed over its last chunk
+        self._finished = threading.Event()  # the writer took its last chunk: the session is free
+        self._abandoned = False
         self._thread = threading.Thread(target=self._run, name="wdh-staging-writer", daemon=True)
         self.error: BaseException | None = None
         self.copied = 0
@@ -59,10 +63,13 @@ class StagingWriter:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
-        try:
-            self._queue.put(None)
-        finally:
-            self._thread.join()
+        if exc_type is not None:
+            self._abandoned = True  # the reading failed: what still waits is not copied
+        _despite_signals(self._done.set)  # idempotent, so a signal inside it cannot leave the thread waiting
+        # Not Thread.join alone: a signal's exception inside it (Python 3.11) marks a running
+        # thread stopped, and the reading thread would use the session while the COPY runs.
+        _despite_signals(self._finished.wait)
+        self._thread.join()
         if exc_type is None:
             self._raise_error()
             if self.copied != self.staging.rows:
@@ -73,8 +80,20 @@ class StagingWriter:
             raise self.error
 
     def _run(self) -> None:
-        while (chunk := self._queue.get()) is not None:
-            if self.error is None:  # failed: drain until told to stop, so that no put() waits forever
+        try:
+            self._take_chunks()
+        finally:
+            self._finished.set()
+
+    def _take_chunks(self) -> None:
+        while True:
+            try:
+                chunk = self._queue.get(timeout=WAKE_SECONDS)
+            except queue.Empty:
+                if self._done.is_set():
+                    return  # every chunk handed over was taken
+                continue
+            if self.error is None and not self._abandoned:  # else drain, so that no put() waits forever
                 self._copy(*chunk)
             del chunk  # the chunk's rows are freed as soon as they are copied
 
@@ -84,3 +103,17 @@ class StagingWriter:
                 self.copied += self.staging.copy(cursor, start, rows, pending)
         except BaseException as error:  # handed to the reading thread, never lost
             self.error = error
+
+
+def _despite_signals(step: Callable[[], object]) -> None:
+    """Run ``step`` to its end even when a signal's handler raises inside it (the run's
+    RunInterrupted, raised once), then raise what was raised: the thread is always joined."""
+    raised: BaseException | None = None
+    while True:
+        try:
+            step()
+            break
+        except BaseException as error:  # retried; the first is raised once the step is done
+            raised = raised or error
+    if raised is not None:
+        raise raised

@@ -89,7 +89,7 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> RowCount:
         return Counted(inner(header, mappings, lookups, spellings), count)
 
     counting = dataclasses.replace(registered, sheet=dataclasses.replace(registered.sheet, cleaner=cleaner))
-    monkeypatch.setattr("facts.batch.domain_get", lambda name: counting if name == registered.name else domain_get(name))
+    monkeypatch.setattr("facts.batch.domain_get", lambda name: counting)
     monkeypatch.setattr("facts.batch.CHUNK_ROWS", CHUNK, raising=False)  # absent before rows flowed
     copy = FactStaging.copy
 
@@ -101,16 +101,22 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> RowCount:
     return count
 
 
+def row(month: int, index: int) -> dict[str, Any]:
+    return {
+        "月度": 202600 + month,
+        "计划代码": f"P{index % 9:04d}",
+        "组合代码": f"Q{index % 13}",
+        "客户名称": f"客户{index % 17}",
+        "期末资产规模": 1000.0 + index,
+    }
+
+
 def workbooks(tmp_path: Path) -> list[Path]:
     """FILES workbooks, one month each (their delete scopes differ), ROWS rows each."""
     return [
         write_workbook(
             tmp_path / f"2026年{month}月规模明细.xlsx",
-            [
-                {"月度": 202600 + month, "计划代码": f"P{index % 9:04d}", "组合代码": f"Q{index % 13}",
-                 "客户名称": f"客户{index % 17}", "期末资产规模": 1000.0 + index}
-                for index in range(ROWS)
-            ],  # fmt: skip
+            [row(month, index) for index in range(ROWS)],
         )
         for month in range(1, FILES + 1)
     ]
@@ -170,7 +176,7 @@ def test_a_failed_copy_fails_the_run_and_writes_nothing(
         return copy(self, cursor, start, rows, pending)
 
     monkeypatch.setattr(FactStaging, "copy", failing)
-    error, summary = run_failing("run_job", *file_args(workbooks(tmp_path)), "--backfill-refs", "all", "--execute")
+    _, summary = run_failing("run_job", *file_args(workbooks(tmp_path)), "--backfill-refs", "all", "--execute")
     assert summary["status"] == "failed" and "division by zero" in summary["error"]["message"]
     assert BackfillRun.objects.get(pk=summary["audit_id"]).status == RunStatus.FAILED
     assert AnnuityPerformance.objects.count() == 0
@@ -181,7 +187,7 @@ def test_a_refusal_while_reading_drops_the_staging_and_joins_the_writer(warehous
     """Two files holding rows of one delete scope: refused (exit 2) while the writer had chunks."""
     first = write_workbook(tmp_path / "a" / "2026年2月规模明细.xlsx", [{"计划代码": f"P{i}"} for i in range(30)])
     second = write_workbook(tmp_path / "b" / "2026年2月规模明细_b.xlsx", [{"计划代码": "P9"}])
-    error, summary = run_failing("run_job", "--file", str(first), "--file", str(second), "--execute")
+    _, summary = run_failing("run_job", "--file", str(first), "--file", str(second), "--execute")
     assert summary["exit_code"] == 2 and "both hold rows of the delete scope" in summary["error"]["message"]
     assert not staging_exists() and not writer_threads()
     assert AnnuityPerformance.objects.count() == 0

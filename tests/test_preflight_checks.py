@@ -115,7 +115,7 @@ def test_foreign_keys_of_the_fact_table_need_the_referenced_keys(with_foreign_ke
         "add --backfill-refs portfolios",
     )
     assert planned["facts"]["inserted"] == 2  # the plan is still shown
-    assert any(statement.startswith("-- 2 rows\nCOPY") for statement in planned["statements"])
+    assert any(s.startswith("-- 2 rows, ") and "\nINSERT INTO " in s for s in planned["statements"])
 
 
 def test_plan_only_text_shows_the_plan_and_exits_2_with_the_fix(with_foreign_keys: Any, workbook: Path) -> None:
@@ -126,7 +126,7 @@ def test_plan_only_text_shows_the_plan_and_exits_2_with_the_fix(with_foreign_key
     assert "add --backfill-refs plans" in str(caught.value) and "add --backfill-refs portfolios" in str(caught.value)
     shown = out.getvalue()
     assert "-- statements an execute run would send:" in shown
-    assert "\n-- 2 rows\nCOPY " in shown and "\\n" not in shown  # a statement's own line breaks, not "\n"
+    assert "\n-- 2 rows, copied as they were cleansed" in shown and "\\n" not in shown  # own line breaks, not "\n"
     assert "run_job annuity_performance (plan-only): failed" in shown
     assert f"facts → {FACTS} (delete_insert): would delete 0 row(s) in 1 scope(s), would insert 2" in shown
 

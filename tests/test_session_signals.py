@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ pytestmark = pytest.mark.slow
 HELD = {
     "backfill plans": (f"INSERT INTO {PLANS} (\"年金计划号\") VALUES ('P0003')", (), "INSERT INTO " + PLANS),
     "facts": (f"LOCK TABLE {FACTS} IN SHARE MODE", (), "DELETE FROM " + FACTS),
-    "facts (COPY)": (f"LOCK TABLE {FACTS} IN SHARE MODE", ("--mode", "append"), "COPY " + FACTS),
+    "facts (INSERT from staging)": (f"LOCK TABLE {FACTS} IN SHARE MODE", ("--mode", "append"), "INSERT INTO " + FACTS),
 }
 SIGNALS = [signal.SIGTERM, signal.SIGINT]
 
@@ -143,7 +144,9 @@ def test_a_signal_while_copy_reads_the_fact_rows_records_interrupted_not_a_copy_
     seeded: dict[str, Any], job_file: Path, monkeypatch: pytest.MonkeyPatch, signum: signal.Signals
 ) -> None:
     """The signal lands inside the stream COPY reads from (psycopg2 would report it as "COPY from
-    stdin failed: error in .read() call"): the run is still ``interrupted``, during facts."""
+    stdin failed: error in .read() call") — the staging writer's COPY, on its own thread, while
+    the reading thread waits for it: the run is still ``interrupted``, during read, and the
+    writer thread is joined."""
     read = postgres._CsvStream.read
 
     def read_then_signal(stream: Any, size: int = -1) -> str:
@@ -156,7 +159,8 @@ def test_a_signal_while_copy_reads_the_fact_rows_records_interrupted_not_a_copy_
     assert error.returncode == 1
     jsonschema.validate(summary, SCHEMA)
     message = summary["error"]["message"]
-    assert message.startswith(f"interrupted by {signum.name} during facts: the run's transaction was rolled back")
+    assert message.startswith(f"interrupted by {signum.name} during read: the run's transaction was rolled back")
+    assert not [thread for thread in threading.enumerate() if thread.name == "wdh-staging-writer"]
     record = BackfillRun.objects.get(pk=summary["audit_id"])
     assert (record.status, record.error) == (RunStatus.INTERRUPTED, message)
     assert warehouse_contents() == seeded
