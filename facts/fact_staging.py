@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,6 +104,15 @@ class FactStaging:
                 [list(completed), list(completed.values())],
             )
             return int(cursor.rowcount)
+
+    def read_back(self, size: int = DIGEST_GROUP) -> Iterator[list[dict[str, Any]]]:
+        """The staged rows in their order, ``size`` at a time, as rows of the fact columns (a
+        server-side cursor: no more than ``size`` rows in Python). Reads the staging table."""
+        columns = ", ".join(map(quote_ident, self.columns))
+        with connection.chunked_cursor() as cursor:
+            cursor.execute(f"SELECT {columns} FROM {self.table} ORDER BY {SEQ}")
+            while rows := cursor.fetchmany(size):
+                yield [dict(zip(self.columns, row, strict=True)) for row in rows]
 
     def insert_statement(self, facts_table: str) -> str:
         """The statement that loads the staged rows into ``facts_table``, in their order."""

@@ -45,12 +45,12 @@ from refs.backfill import (
 )
 from refs.candidate_merge import DomainDerivation, candidates_merged, target_differences
 from refs.checks import refs_problems
-from refs.company_ids import planned_company_ids
+from refs.company_ids import COMPANY_ID, PLAN_CODE, planned_company_ids
 from refs.conflicts import expected_shared
 from refs.derivation import CandidateFold
 from refs.lookup_reading import lookups_read
 from refs.saved_plans import SavedPlan, saved_plan_of
-from wdh.config import DomainConfig, get_config
+from wdh.config import DomainConfig, RefTarget, get_config
 from wdh.errors import ConfigError
 from wdh.preflight import domain_reads, preflight_reads, preflight_writes
 
@@ -194,7 +194,7 @@ def job_read(
     folds = {target.name: CandidateFold(target, shared=shared) for target in targets}
     lookups = lookups_read(domain)
     staging = None
-    if request.loads_facts:
+    if request.loads_facts or _reads_completed_company_ids(targets):
         staging = FactStaging.create(domain.name, domain.facts.qualified, domain_get(domain.name).fact_columns)
     try:
         batch = batch_read(
@@ -261,7 +261,7 @@ def _target_plans(reads: Sequence[DomainRead], request: JobRequest, steps: Steps
             steps.at(f"plan {name}", own.qualified_name)
             shared.update(expected_shared(read.domain))
             with steps.timed(f"derive {name}"):
-                derivation = read.folds[name].derivation()
+                derivation = _fold(read, own).derivation()
             derived.append(DomainDerivation(read.domain.name, derivation))
         with steps.timed(f"plan {name}"):
             plans.append(
@@ -275,6 +275,36 @@ def _target_plans(reads: Sequence[DomainRead], request: JobRequest, steps: Steps
         for read in reads:
             read.batch.company_id_missing -= read.batch.pending_company_ids.complete(planned_company_ids(plans[-1]))
     return tuple(plans)
+
+
+def _completes_company_ids(target: RefTarget) -> bool:
+    """Whether ``target``'s plan gives single plans' rows a company_id (refs.company_ids)."""
+    return target.key_rule.source == PLAN_CODE and any(rule.source == COMPANY_ID for rule in target.columns)
+
+
+def _reads_company_id(target: RefTarget) -> bool:
+    return any(COMPANY_ID in rule.sources for rule in target.columns)
+
+
+def _reads_completed_company_ids(targets: Sequence[RefTarget]) -> bool:
+    """Whether a target reads the fact company_id after one that completes it: its candidates
+    must see the completed ids, as a rerun's would, so it is folded again from the staged rows."""
+    first = next((index for index, target in enumerate(targets) if _completes_company_ids(target)), None)
+    return first is not None and any(map(_reads_company_id, targets[first + 1 :]))
+
+
+def _fold(read: DomainRead, target: RefTarget) -> CandidateFold:
+    """``target``'s fold of ``read``: the one fed while reading, or — when it reads the fact
+    company_id and an earlier target completed some — one fed again from the staged rows, their
+    company ids completed first (as the rerun's lookup in 年金计划 would give them)."""
+    batch = read.batch
+    if not (batch.pending_company_ids.completed and _reads_company_id(target) and batch.staging is not None):
+        return read.folds[target.name]
+    batch.staging.complete_company_ids(batch.pending_company_ids.completed)
+    fold = CandidateFold(target, shared=expected_shared(read.domain))
+    for rows in batch.staging.read_back():
+        fold.add(rows)
+    return fold
 
 
 def job_preflight(plan: JobPlan) -> None:

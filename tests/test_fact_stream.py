@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -192,3 +192,49 @@ def test_a_refusal_while_reading_drops_the_staging_and_joins_the_writer(warehous
     assert summary["exit_code"] == 2 and "both hold rows of the delete scope" in summary["error"]["message"]
     assert not staging_exists() and not writer_threads()
     assert AnnuityPerformance.objects.count() == 0
+
+
+COMPANIES = '"wdh_stream"."客户"'
+
+
+@pytest.fixture
+def companies(warehouse: None, use_config: Any) -> Iterator[Any]:
+    """A declared target keyed by the facts' company_id, backfilled after the plans."""
+    with connection.cursor() as cursor:
+        cursor.execute('CREATE SCHEMA IF NOT EXISTS "wdh_stream"')
+        cursor.execute(f'CREATE TABLE {COMPANIES} (company_id varchar(20) PRIMARY KEY, "客户名称" varchar(200))')
+
+    def edit(domain: dict[str, Any]) -> None:
+        domain["refs"]["companies"] = {
+            "schema": "wdh_stream", "table": "客户", "key": ["company_id"], "after": ["plans"],
+            "columns": {"company_id": {"from": "company_id", "agg": "key"},
+                        "客户名称": {"from": "客户名称", "agg": "first"}},
+        }  # fmt: skip
+
+    yield use_config(edit)
+    with connection.cursor() as cursor:
+        cursor.execute('DROP SCHEMA "wdh_stream" CASCADE')
+
+
+@pytest.mark.parametrize("command", ["run_job", "backfill_refs"])
+def test_a_target_after_the_plans_sees_the_company_ids_they_complete(
+    companies: Any, tmp_path: Path, command: str
+) -> None:
+    """Two rows of one single plan, each given a company_id by its client's name: the plan takes
+    the first, and so does the second row, as a rerun's lookup in 年金计划 would give it. A target
+    keyed by company_id after the plans must see that (folded again from the staged rows), or a
+    rerun would derive other keys than the run: only 1918884945, never 606285385."""
+    single = {"计划类型": "单一计划", "计划代码": "P0777", "业务类型": "企年受托"}
+    path = write_workbook(
+        tmp_path / "2026年2月规模明细.xlsx",
+        [{**single, "客户名称": "宣城城建城市运营管理有限公司"}, {**single, "客户名称": "内江筑石混泥土有限公司"}],
+    )
+    targets = ("--backfill-refs", "all") if command == "run_job" else ("--targets", "all")
+    summary = run(command, "--file", str(path), *targets, "--execute")
+    assert summary["status"] == "succeeded"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT company_id FROM {COMPANIES} ORDER BY 1")
+        assert cursor.fetchall() == [("1918884945",)]
+    if command == "run_job":
+        stored = AnnuityPerformance.objects.values_list("company_id", flat=True)
+        assert list(stored) == ["1918884945", "1918884945"]
