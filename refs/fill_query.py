@@ -1,6 +1,7 @@
 """The queries a ``fill_null_only`` backfill is built from, shared by its apply and by the
-statements its plan shows (:mod:`refs.backfill`): ``key = ANY(array)`` for a chunk of keys, and the
-NULL-guarded ``COALESCE`` update from the staged candidate values (:mod:`refs.staging`).
+statements its plan shows (:mod:`refs.backfill`): ``key = ANY(array)`` for the keys to read or
+lock, and the NULL-guarded ``COALESCE`` update of the staged rows from their staged values
+(:mod:`refs.staging`).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from refs.staging import column_field, staged_value
 
 
 class AnyOf(Lookup):  # type: ignore[type-arg]
-    """``key = ANY(%s)`` with the chunk's keys as one array parameter. ``pk__in`` sends the
-    same rows but prepares each of up to chunk_size keys in Python and one placeholder each."""
+    """``key = ANY(%s)`` with the keys as one array parameter. ``pk__in`` sends the same rows but
+    prepares each key in Python and one placeholder each."""
 
     lookup_name = "any_of"
     prepare_rhs = False
@@ -33,12 +34,12 @@ class AnyOf(Lookup):  # type: ignore[type-arg]
 
 
 def fill_update(
-    model: type[models.Model], stage: type[models.Model], columns: list[str], keys: list[str]
+    model: type[models.Model], stage: type[models.Model], columns: list[str]
 ) -> tuple[models.QuerySet[Any], dict[str, Any]]:
-    """The rows of ``keys`` with a NULL in one of ``columns``, and each column's NULL-guarded new value."""
+    """The staged rows with a NULL in one of ``columns``, and each column's NULL-guarded new value."""
     null = functools.reduce(operator.or_, (Q(**{f"{column}__isnull": True}) for column in columns))
     values = {
         column: Coalesce(F(column), staged_value(model, stage, column), output_field=column_field(model, column))
         for column in columns
     }
-    return model._default_manager.filter(null, AnyOf(F("pk"), keys)), values
+    return model._default_manager.filter(null, pk__in=stage._default_manager.values("pk")), values

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from django.apps.registry import Apps
 from django.db import models
+from django.db.models.base import ModelState
 
 from refs.models import reference_model
 from wdh.config import RefTarget
@@ -32,8 +33,8 @@ class Inserter:
     whose value is not that NULL-for-want-of-a-value: the derived columns, fields with a Django
     default (sent as today), and any column the table itself gives a default (sent NULL as
     today, so the table's default never applies where it did not). Every other column is left
-    out of the INSERT, which stores the same NULL. Instances are built positionally, Django's
-    fast path of ``Model.__init__``.
+    out of the INSERT, which stores the same NULL. Instances are built as ``Model.__init__``
+    leaves them (its attributes and a fresh ``ModelState``), without its per-field work.
     """
 
     model: type[models.Model]
@@ -59,8 +60,18 @@ class Inserter:
         return cls(_insert_model(model, target.qualified_name, kept), names, defaults)
 
     def objects(self, rows: Iterable[Row]) -> list[models.Model]:
-        model = self.model
-        return [model(*values) for values in self.values(rows)]
+        """Unsaved instances holding each row's values — what ``Model(*values)`` builds, without
+        its per-field loop: the insert model is private, has no signal receivers, and sets every
+        field's attribute from ``values``."""
+        model, names = self.model, self.fields
+        new = model.__new__
+        built = []
+        for values in self.values(rows):
+            instance = new(model)
+            instance._state = ModelState()
+            instance.__dict__.update(zip(names, values, strict=True))
+            built.append(instance)
+        return built
 
     def values(self, rows: Iterable[Row]) -> Iterator[list[Any]]:
         """Each row's values in ``fields`` order: what the INSERT sends."""

@@ -1,8 +1,8 @@
-"""The staging table ``fill_null_only`` reads its values from: the planned cells copied into a
-temporary text table (dropped at commit), and the model and expressions that read it back.
+"""The staging table ``fill_null_only`` reads its values from: the cells still to fill copied
+into a temporary text table (dropped at commit), and the model and expressions that read it back.
 
-One NULL-guarded UPDATE per chunk then sets each column to ``COALESCE(column, staged value)``
-(:mod:`refs.backfill`). Writes only the session's temporary table.
+One NULL-guarded UPDATE of the staged rows then sets each column to ``COALESCE(column, staged
+value)`` (:mod:`refs.backfill`). Writes only the session's temporary table.
 """
 
 from __future__ import annotations
