@@ -10,10 +10,10 @@ comes from the database, and stays exact when other sessions write the table mea
   concurrent inserter and then skips its key); the keys we really inserted are the rows whose
   ``xmin`` is our transaction.
 - fill_null_only: the rows to fill are locked in one statement (SELECT … FOR UPDATE re-reads
-  them after any concurrent update), the cells they still show NULL are staged, then one
-  NULL-guarded queryset update of the staged rows sets every column to ``COALESCE(column,
-  staged value)``; its row count must equal the staged rows, and the cells filled are those the
-  locked rows showed NULL.
+  them after any concurrent update); then one NULL-guarded queryset update of the locked rows
+  that still show a planned cell NULL sets every column to ``COALESCE(column, value)``, the
+  values being those cells only; its row count must equal those rows, and the cells filled are
+  those the locked rows showed NULL.
 
 Reads, locks and fill updates are one statement per target (the keys go as one array); only the
 INSERTs are chunked, ``chunk_size`` rows each.
@@ -37,10 +37,8 @@ from refs.derivation import Derivation, is_blank
 from refs.fill_query import AnyOf, fill_update
 from refs.insertion import Inserter, Row, insertion_write
 from refs.models import reference_model
-from refs.staging import stage_model, stage_table_name, stage_write
 from wdh.config import Aggregation, RefTarget
 from wdh.errors import InputError
-from wdh.identifiers import quote_qualified
 from wdh.postgres import (
     keys_written_here,
     require_table,
@@ -266,10 +264,10 @@ def _fill(plan: BackfillPlan) -> list[Cell]:
 
     Lock the planned rows in one statement (SELECT … FOR UPDATE re-reads them after any
     concurrent update), work out from the locked values exactly which planned cells are still
-    NULL, stage those cells, then one NULL-guarded update of the staged rows sets each column to
-    ``COALESCE(column, staged value)`` — the staged value is NULL where no cell of that row and
-    column is still to fill, so a non-NULL cell and an unplanned NULL cell both keep their value.
-    Every staged row is locked with a NULL cell to fill: the update's row count must be theirs."""
+    NULL, then one NULL-guarded update of those rows sets each column to ``COALESCE(column,
+    value)`` — the value is NULL where no cell of that row and column is still to fill, so a
+    non-NULL cell and an unplanned NULL cell both keep their value. Every row updated is locked
+    with a NULL cell to fill: the update's row count must be theirs."""
     target = plan.target
     model = reference_model(target)
     planned: dict[str, dict[str, str]] = {}  # key → column → planned value
@@ -284,9 +282,8 @@ def _fill(plan: BackfillPlan) -> list[Cell]:
         if cells:
             todo[row[0]] = cells
     if todo:
-        stage = stage_write(target, todo)
         columns = {column for cells in todo.values() for column in cells}
-        query, values = fill_update(model, stage, [c for c in target.updatable if c in columns])
+        query, values = fill_update(model, todo, [c for c in target.updatable if c in columns])
         changed = query.update(**values)
         if changed != len(todo):  # the rows are locked with a NULL cell: anything else is a bug, not a race
             raise RuntimeError(f"fill: updated {changed} rows, {len(todo)} locked rows had NULL cells to fill")
@@ -308,9 +305,7 @@ def backfill_write(plan: BackfillPlan) -> TableWrite:
     updates: dict[str, list[str]] = {}
     for cell in plan.fills:
         updates.setdefault(cell.column, []).append(cell.value)
-    return TableWrite(
-        table=target.qualified_name, purpose=f"the {target.name} backfill", updates=updates, stages=bool(plan.fills)
-    )
+    return TableWrite(table=target.qualified_name, purpose=f"the {target.name} backfill", updates=updates)
 
 
 def backfill_sql(plan: BackfillPlan, *, chunk_size: int) -> list[str]:
@@ -363,11 +358,10 @@ def _fill_sql(plan: BackfillPlan) -> list[str]:
     if not plan.fills:
         return []
     model = reference_model(target)
-    table = quote_qualified("pg_temp", stage_table_name(target))
-    stage = stage_model(target, table, [target.key[0], *target.updatable])
     keys = list(dict.fromkeys(cell.key for cell in plan.fills))
     filled = {cell.column for cell in plan.fills}
-    queryset, values = fill_update(model, stage, [c for c in target.updatable if c in filled])
+    first = {keys[0]: {cell.column: cell.value for cell in plan.fills if cell.key == keys[0]}}
+    queryset, values = fill_update(model, first, [c for c in target.updatable if c in filled])
     query = cast(UpdateQuery, queryset.query.chain(UpdateQuery))
     query.add_update_values(values)
     counts = ", ".join(f"{c} {n}" for c, n in collections.Counter(cell.column for cell in plan.fills).items())
@@ -375,8 +369,6 @@ def _fill_sql(plan: BackfillPlan) -> list[str]:
     return [
         f"-- lock the {len(keys)} row(s) to fill in 1 statement(s)\n"
         f"{lock.query.get_compiler(connection=connection).as_sql()[0]}",
-        f"-- stage the cells the locked rows still show NULL: CREATE TEMPORARY TABLE "
-        f'"{stage_table_name(target)}" … ON COMMIT DROP; COPY … FROM STDIN',
         f"-- fill {len(plan.fills)} NULL cell(s) in {len(keys)} row(s) ({counts}) in 1 statement(s), "
         "setting the columns with a cell still NULL\n"
         f"{query.get_compiler(connection=connection).as_sql()[0]}",
