@@ -52,11 +52,11 @@ class BackfillMode(enum.StrEnum):
     FILL_NULL_ONLY = "fill_null_only"
 
 
-@dataclass(frozen=True)
-class Cell:
-    key: str
-    column: str
-    value: str
+Cell = tuple[str, str, str]
+"""One cell of a reference table, a fill planned or done: ``(key, column, value)``. A plain tuple
+of strings, which Python's garbage collector stops tracking at its first pass; a plan holds one
+per NULL cell (51,000 for the benchmark's workbook), and as many instances of a class would stay
+tracked and set off a full collection of the whole process during the fill."""
 
 
 @dataclass
@@ -175,7 +175,7 @@ def _null_cells(target: RefTarget, candidates: dict[str, Row], existing: dict[st
             if value is None:
                 derived = candidate.get(column)
                 if not is_blank(derived):
-                    cells.append(Cell(key, column, str(derived)))
+                    cells.append((key, column, str(derived)))
     return cells
 
 
@@ -239,9 +239,9 @@ def _with_totals(outcome: TargetOutcome, plan: BackfillPlan) -> TargetOutcome:
         return outcome
     outcome.already_present = plan.present
     outcome.absent = plan.candidates - plan.present
-    for cell in outcome.cells:
-        outcome.cells_filled[cell.column] = outcome.cells_filled.get(cell.column, 0) + 1
-    outcome.rows_changed = len({cell.key for cell in outcome.cells})
+    for _, column, _ in outcome.cells:
+        outcome.cells_filled[column] = outcome.cells_filled.get(column, 0) + 1
+    outcome.rows_changed = len({key for key, _, _ in outcome.cells})
     return outcome
 
 
@@ -270,24 +270,23 @@ def _fill(plan: BackfillPlan) -> list[Cell]:
     with a NULL cell to fill: the update's row count must be theirs."""
     target = plan.target
     model = reference_model(target)
-    planned: dict[str, dict[str, str]] = {}  # key → column → planned value
-    for cell in plan.fills:
-        planned.setdefault(cell.key, {})[cell.column] = cell.value
-    if not planned:
+    if not plan.fills:
         return []
     position = {column: index for index, column in enumerate(target.updatable, 1)}
-    todo: dict[str, dict[str, str]] = {}  # key → column → value, the cells the locked rows show NULL
-    for row in _lock(model, target, list(planned)):
-        cells = {column: value for column, value in planned[row[0]].items() if row[position[column]] is None}
-        if cells:
-            todo[row[0]] = cells
+    locked = {row[0]: row for row in _lock(model, target, list(dict.fromkeys(key for key, _, _ in plan.fills)))}
+    todo = [  # the planned cells the locked rows still show NULL (a row deleted meanwhile is not locked)
+        cell for cell in plan.fills if (row := locked.get(cell[0])) is not None and row[position[cell[1]]] is None
+    ]
     if todo:
-        columns = {column for cells in todo.values() for column in cells}
-        query, values = fill_update(model, todo, [c for c in target.updatable if c in columns])
-        changed = query.update(**values)
-        if changed != len(todo):  # the rows are locked with a NULL cell: anything else is a bug, not a race
-            raise RuntimeError(f"fill: updated {changed} rows, {len(todo)} locked rows had NULL cells to fill")
-    return [cell for cell in plan.fills if cell.column in todo.get(cell.key, ())]
+        values: dict[str, dict[str, str]] = {column: {} for column in target.updatable}  # column → key → value
+        for key, column, value in todo:
+            values[column][key] = value
+        rows = list(dict.fromkeys(key for key, _, _ in todo))
+        query, updates = fill_update(model, {column: cells for column, cells in values.items() if cells}, rows)
+        changed = query.update(**updates)
+        if changed != len(rows):  # the rows are locked with a NULL cell: anything else is a bug, not a race
+            raise RuntimeError(f"fill: updated {changed} rows, {len(rows)} locked rows had NULL cells to fill")
+    return todo
 
 
 def _lock(model: type[models.Model], target: RefTarget, keys: list[str]) -> models.QuerySet[Any, tuple[Any, ...]]:
@@ -303,8 +302,8 @@ def backfill_write(plan: BackfillPlan) -> TableWrite:
     if plan.mode is BackfillMode.INSERT_MISSING:
         return insertion_write(target, plan.inserts)
     updates: dict[str, list[str]] = {}
-    for cell in plan.fills:
-        updates.setdefault(cell.column, []).append(cell.value)
+    for _, column, value in plan.fills:
+        updates.setdefault(column, []).append(value)
     return TableWrite(table=target.qualified_name, purpose=f"the {target.name} backfill", updates=updates)
 
 
@@ -358,13 +357,12 @@ def _fill_sql(plan: BackfillPlan) -> list[str]:
     if not plan.fills:
         return []
     model = reference_model(target)
-    keys = list(dict.fromkeys(cell.key for cell in plan.fills))
-    filled = {cell.column for cell in plan.fills}
-    first = {keys[0]: {cell.column: cell.value for cell in plan.fills if cell.key == keys[0]}}
-    queryset, values = fill_update(model, first, [c for c in target.updatable if c in filled])
+    keys = list(dict.fromkeys(key for key, _, _ in plan.fills))
+    filled = {column: {key: value} for key, column, value in plan.fills}  # one value per column stands for all
+    queryset, values = fill_update(model, {c: filled[c] for c in target.updatable if c in filled}, keys[:1])
     query = cast(UpdateQuery, queryset.query.chain(UpdateQuery))
     query.add_update_values(values)
-    counts = ", ".join(f"{c} {n}" for c, n in collections.Counter(cell.column for cell in plan.fills).items())
+    counts = ", ".join(f"{c} {n}" for c, n in collections.Counter(column for _, column, _ in plan.fills).items())
     lock = _lock(model, target, keys[:1])
     return [
         f"-- lock the {len(keys)} row(s) to fill in 1 statement(s)\n"

@@ -9,12 +9,14 @@ from __future__ import annotations
 import functools
 import json
 import operator
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, cast
 
 from django.db import models
 from django.db.models import F, Func, Lookup, Q, Value
 from django.db.models.functions import Cast, Coalesce
+
+from wdh.postgres import text_array
 
 
 class AnyOf(Lookup):  # type: ignore[type-arg]
@@ -35,13 +37,6 @@ class AnyOf(Lookup):  # type: ignore[type-arg]
         return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
 
 
-def text_array(values: Iterable[str]) -> str:
-    """``values`` as a PostgreSQL array literal of text: every element double-quoted, its
-    backslashes and double quotes escaped (so no element reads as NULL or splits)."""
-    quoted = ('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"' for value in values)
-    return "{" + ",".join(quoted) + "}"
-
-
 class KeyedText(Func):
     """``(mapping ->> key)``: the text a JSON object maps the row's key to; NULL where it has none."""
 
@@ -51,22 +46,21 @@ class KeyedText(Func):
 
 
 def fill_update(
-    model: type[models.Model], cells: Mapping[str, Mapping[str, str]], columns: list[str]
+    model: type[models.Model], values: Mapping[str, Mapping[str, str]], keys: list[str]
 ) -> tuple[models.QuerySet[Any], dict[str, Any]]:
-    """The rows of ``cells`` (key → column → value) with a NULL in one of ``columns``, and each
-    column's NULL-guarded new value: ``COALESCE(column, mapping ->> key)``, one JSON object per
-    column mapping each key to its value (a row without a value in it keeps its NULL).
+    """The rows of ``keys`` with a NULL in one of the columns of ``values`` (column → key →
+    value), and each column's NULL-guarded new value: ``COALESCE(column, mapping ->> key)``, the
+    column's mapping as one JSON object (a row it has no value for keeps its NULL).
 
     The value is text, cast to the column's type where the column is not text: COALESCE takes
     no mix of integer and text (a count_distinct column). Text columns take it as it is — a cast
     to varchar(n) would cut a long value, which the checks before the write refuse instead."""
-    null = functools.reduce(operator.or_, (Q(**{f"{column}__isnull": True}) for column in columns))
-    values = {}
-    for column in columns:
+    null = functools.reduce(operator.or_, (Q(**{f"{column}__isnull": True}) for column in values))
+    updates = {}
+    for column, cells in values.items():
         field = cast("models.Field[Any, Any]", model._meta.get_field(column))
-        mapping = json.dumps({key: row[column] for key, row in cells.items() if column in row}, ensure_ascii=False)
-        value: Any = KeyedText(Cast(Value(mapping), output_field=models.JSONField()), F("pk"))
-        if not isinstance(field, models.CharField | models.TextField):
-            value = Cast(value, field)
-        values[column] = Coalesce(F(column), value, output_field=field)
-    return model._default_manager.filter(null, AnyOf(F("pk"), list(cells))), values
+        document = Cast(Value(json.dumps(cells, ensure_ascii=False)), output_field=models.JSONField())
+        mapping = KeyedText(document, F("pk"))
+        value = mapping if isinstance(field, models.CharField | models.TextField) else Cast(mapping, field)
+        updates[column] = Coalesce(F(column), value, output_field=field)
+    return model._default_manager.filter(null, AnyOf(F("pk"), keys)), updates

@@ -158,6 +158,13 @@ def require_unique_index(qualified_name: str, key: Sequence[str], *, config_key:
         )
 
 
+def text_array(values: Iterable[str]) -> str:
+    """``values`` as a PostgreSQL array literal of text: every element double-quoted, its
+    backslashes and double quotes escaped (so no element reads as NULL or splits)."""
+    quoted = ('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"' for value in values)
+    return "{" + ",".join(quoted) + "}"
+
+
 def keys_written_here(qualified_name: str, key_column: str, keys: Sequence[str]) -> list[str]:
     """Which of ``keys`` have a row version created by the current transaction.
 
@@ -171,8 +178,9 @@ def keys_written_here(qualified_name: str, key_column: str, keys: Sequence[str])
     column = quote_ident(key_column)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {column} FROM {qualified_name} WHERE {column} = ANY(%s) AND xmin = pg_current_xact_id()::xid",
-            [list(keys)],
+            f"SELECT {column} FROM {qualified_name} "
+            f"WHERE {column} = ANY(%s::text[]) AND xmin = pg_current_xact_id()::xid",
+            [text_array(keys)],
         )
         return [row[0] for row in cursor.fetchall()]
 
