@@ -252,8 +252,7 @@ def _insert(plan: BackfillPlan, chunk_size: int) -> list[str]:
     target = plan.target
     key = target.key[0]
     insert = Inserter.of(target)
-    objects = insert.objects(plan.inserts)
-    insert.model._default_manager.bulk_create(objects, batch_size=chunk_size, ignore_conflicts=True)
+    insert.insert(plan.inserts, batch_size=chunk_size)
     keys = [str(row[key]) for row in plan.inserts]
     inserted = set(keys_written_here(target.qualified_name, key, keys))
     return [k for k in keys if k in inserted]  # in the plan's order

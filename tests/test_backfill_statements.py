@@ -1,7 +1,7 @@
 """The backfill's statements (issue 13 item 3): one read, one row lock and one update per target
 whatever ``--chunk-size`` (only the INSERTs are chunked); keys and values with every character
-an array literal or a JSON document must escape reach PostgreSQL unchanged; a plan's cells are
-plain tuples, which the garbage collector stops tracking."""
+an array literal or a JSON document must escape reach PostgreSQL unchanged, in the INSERT's
+arrays too; a plan's cells are plain tuples, which the garbage collector stops tracking."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from django.db.models import F
 from refs.backfill import BackfillMode, backfill_plan
 from refs.derivation import derive_candidates
 from refs.fill_query import AnyOf, fill_update
+from refs.insertion import Inserter, unnest_text_arrays
 from refs.models import AnnuityPlan
 from tests.test_backfill import ROWS, by_target, run
 from tests.test_job_plan import sent
@@ -77,3 +78,20 @@ def test_a_plans_cells_are_tuples_the_garbage_collector_does_not_track(warehouse
     assert len(plan.fills) >= 100
     gc.collect()
     assert not any(gc.is_tracked(cell) for cell in plan.fills)
+
+
+def test_the_inserts_text_arrays_go_as_array_literals_and_insert_every_value_as_it_is(warehouse: None) -> None:
+    target = get_config().domain("annuity_performance").targets("plans")[0]
+    insert = Inserter.of(target)
+    values = [*HOSTILE, None]
+    rows = [{"年金计划号": f"K{n:02d}", "计划全称": value, "客户名称": "甲"} for n, value in enumerate(values)]
+    with transaction.atomic():
+        insert.insert(rows, batch_size=4)  # chunks of 4, and a last chunk of 3
+    inserted = dict(AnnuityPlan.objects.values_list("pk", "计划全称"))
+    assert inserted == {f"K{n:02d}": value for n, value in enumerate(values)}
+    assert set(AnnuityPlan.objects.values_list("是否统括", flat=True)) == {0}  # a number column: psycopg2's array
+
+    passed: list[object] = []
+    sql = 'INSERT INTO "t" ("a", "b") SELECT * FROM UNNEST((%s)::varchar[], (%s)::smallint[])'
+    unnest_text_arrays(lambda *args: passed.extend(args[1]), sql, [['a"b', None, "NULL"], [0, 1]], False, {})
+    assert passed == ['{"a\\"b",NULL,"NULL"}', [0, 1]]

@@ -159,10 +159,14 @@ def require_unique_index(qualified_name: str, key: Sequence[str], *, config_key:
 
 
 def text_array(values: Iterable[str]) -> str:
-    """``values`` as a PostgreSQL array literal of text: every element double-quoted, its
-    backslashes and double quotes escaped (so no element reads as NULL or splits)."""
-    quoted = ('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"' for value in values)
-    return "{" + ",".join(quoted) + "}"
+    """``values`` as a PostgreSQL array literal of text (:func:`quote_array_element` each)."""
+    return "{" + ",".join(map(quote_array_element, values)) + "}"
+
+
+def quote_array_element(value: str) -> str:
+    """``value`` as an element of a PostgreSQL array literal: double-quoted, its backslashes and
+    double quotes escaped (so no element reads as NULL or splits)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def keys_written_here(qualified_name: str, key_column: str, keys: Sequence[str]) -> list[str]:
