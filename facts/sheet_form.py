@@ -42,8 +42,10 @@ def check_form(block: bytes) -> None:
     """Refuse markup in ``block`` that would hide a far cell from the scan: comments, CDATA, a
     DOCTYPE, processing instructions and prefixed elements. Runs before calamine reads."""
     if (b"<!" in block or b"<?" in block) and (match := _FOREIGN.search(block)):
-        what = {b"<!--": "a comment", b"<![CD": "a CDATA section", b"<!DOC": "a DOCTYPE"}.get(
-            block[match.start() : match.start() + 5], "a processing instruction" if match[0] == b"<?" else "markup"
+        kinds = ((b"<!--", "a comment"), (b"<![CDATA[", "a CDATA section"), (b"<!DOCTYPE", "a DOCTYPE"))
+        what = next(
+            (kind for start, kind in kinds if block.startswith(start, match.start())),
+            "a processing instruction" if match[0] == b"<?" else "markup",
         )
         raise ScanRefusal(f"the sheet XML holds {what}, which Excel never writes there; {_SAVE_AGAIN}")
     cells_end = block.find(b"</sheetData>")  # the last block holds it and all that follows the cells
