@@ -124,13 +124,15 @@ class _RowStream:
         for number, row in self._rows:
             if len(row) > width:
                 self._note_outside(number, row)
-            values = [None if value == "" else value for value in row[columns]]
+            # calamine's "" is an empty cell; a row without one (most rows) is sliced as it is
+            values = [None if value == "" else value for value in row[columns]] if "" in row else row[columns]
             if len(values) < width:
                 values.extend([None] * (width - len(values)))
             if number in errors:
                 for position, error in errors[number].items():
                     values[position] = error
-            if is_blank(values):
+            first = values[0] if values else None  # a row with a value in its first cell is not blank
+            if (first is None or (isinstance(first, str) and not first.strip())) and is_blank(values):
                 self.blank_rows += 1
                 continue
             yield number, tuple(values)

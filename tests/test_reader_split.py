@@ -4,14 +4,16 @@ always reaped, and a kept check used only for the same, unchanged file. No datab
 
 from __future__ import annotations
 
+import datetime
 import multiprocessing
+import random
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from facts import sheet_scan, workbook
+from facts import excel, sheet_scan, workbook
 from facts.excel import CellError, check_workbooks, read_sheet
 from facts.scan_worker import scan_split
 from facts.sheet_form import ScanRefusal
@@ -138,3 +140,32 @@ def test_what_the_caller_does_meanwhile_sees_the_extent_pass(tmp_path: Path) -> 
     split = scan_split(path, PART, lambda scan: list(scan.far))
 
     assert (split.scan.marks, split.scan.far, split.meanwhile) == ([], [(50, 16383)], [(50, 16383)])
+
+
+def _rows_as_before(rows: list[tuple[int, list[Any]]], columns: slice, errors: dict[int, dict[int, CellError]]) -> Any:
+    """The row stream's rule, cell by cell: "" is None, errors placed, blank rows counted."""
+    width, kept, blank = columns.stop - columns.start, [], 0
+    for number, row in rows:
+        values = [None if value == "" else value for value in row[columns]]
+        values += [None] * (width - len(values))
+        for position, error in errors.get(number, {}).items():
+            values[position] = error
+        if all(value is None or (isinstance(value, str) and not value.strip()) for value in values):
+            blank += 1
+        else:
+            kept.append((number, tuple(values)))
+    return kept, blank
+
+
+def test_the_row_stream_reads_every_row_as_the_cell_by_cell_rule_does() -> None:
+    cells: list[Any] = ["", " ", "\u3000", "x", 0.0, 1.5, None, False, datetime.date(2026, 2, 1), "0"]
+    generator = random.Random(13)
+    rows = [(number, [generator.choice(cells) for _ in range(generator.randint(0, 6))]) for number in range(2, 3000)]
+    errors = {number: {generator.randint(0, 3): CellError("#N/A")} for number in range(2, 3000, 7)}
+    columns = slice(1, 5)
+
+    stream = excel._RowStream(iter(rows), columns, errors, offset=0, letters=("B", "C", "D", "E"), warnings=[])
+    streamed = list(stream.take())
+
+    assert (streamed, stream.blank_rows) == _rows_as_before(rows, columns, errors)
+    assert stream.blank_rows and len(streamed) > 1000
