@@ -11,8 +11,10 @@ Exactly as one pass would: the failure reported is the one a single pass over bo
 met first (the least block, then the step), raised as it was; the worker reads the part in the
 same bounded blocks, sends back only its marks, and is always reaped — on success, on failure,
 and when SIGTERM or SIGINT interrupts the run (wdh/interruption.py: the exception it raises in
-this process ends the worker on its way up). The worker leaves the signals to this process.
-Reads files only.
+this process ends the worker on its way up). The worker leaves the signals to this process,
+and the database session it inherits by the fork too: it only reads the file, and ends as
+multiprocessing's forked processes do (``os._exit``), closing nothing of this process's. Reads
+files only.
 """
 
 from __future__ import annotations
