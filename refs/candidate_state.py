@@ -1,0 +1,245 @@
+"""What a :class:`~refs.derivation.CandidateFold` remembers of the rows it has been given: per
+key, bounded state for each rule — never a row. Its size grows with the keys and their distinct
+values, not with the rows.
+
+Each accumulator takes one chunk at a time, column by column: ``keys`` (the text of each row's
+key, rows without a key already left out) and the values of the fact columns it reads, aligned
+with ``keys``. Chunks arrive in input order, so "first" and "earliest" mean the same as over all
+the rows at once. The usual columns (every value a ``str``, or a finite ``Decimal``) take C-level
+passes (``map``, ``zip``, ``dict``, ``Counter``); other values take a general path that applies
+the same rules. Pure: no database, no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from decimal import Decimal, InvalidOperation
+from itertools import compress
+from operator import itemgetter
+from typing import Any
+
+Weight = int | float | Decimal
+Column = Sequence[Any]  # one fact column over a chunk's rows that have a key
+Pair = tuple[str, Any]  # (key, one of its values)
+
+# An unparsable, blank or non-finite weight ranks below every number, so it never beats a real
+# one; equal weights (two unparsable ones included) keep the earliest row.
+SMALLEST: Weight = -math.inf
+_NONE = type(None)
+_PLAIN_WEIGHTS = frozenset({Decimal, int, _NONE})
+
+
+def is_blank(value: object) -> bool:
+    """None, or a str that is empty or whitespace only."""
+    return value is None or (isinstance(value, str) and (not value or value.isspace()))
+
+
+def text(value: object) -> str:
+    """A value as text: a str as it is, anything else by ``str()``."""
+    return value if isinstance(value, str) else str(value)
+
+
+def weight(value: object) -> Weight:
+    """A finite number from Decimal, int, float or a numeric string (commas allowed); else SMALLEST."""
+    number: Weight
+    if isinstance(value, Decimal | float):
+        number = value
+    elif isinstance(value, int) and not isinstance(value, bool):
+        return value
+    elif isinstance(value, str):
+        try:
+            number = Decimal(value.replace(",", "").strip())
+        except InvalidOperation:
+            return SMALLEST
+    else:
+        return SMALLEST
+    finite = number.is_finite() if isinstance(number, Decimal) else math.isfinite(number)
+    return number if finite else SMALLEST
+
+
+def weights(column: Column) -> Column:
+    """:func:`weight` of each value; the column itself when it holds only finite Decimals and ints."""
+    kinds = set(map(type, column))
+    if kinds <= _PLAIN_WEIGHTS:
+        decimals = column if kinds <= {Decimal} else [value for value in column if value.__class__ is Decimal]
+        if all(map(Decimal.is_finite, decimals)):
+            return column if _NONE not in kinds else [SMALLEST if value is None else value for value in column]
+    return list(map(weight, column))
+
+
+def present(column: Column) -> list[bool] | None:
+    """Which values are not blank; None when none is (C-level passes for str and None)."""
+    kinds = set(map(type, column))
+    if kinds <= {str, _NONE}:  # blank: None, "" (both falsy) or whitespace only
+        if any(map(str.isspace, filter(None, column))):
+            return [bool(value) and not value.isspace() for value in column]
+        return list(map(bool, column)) if _NONE in kinds or "" in column else None
+    if not any(issubclass(kind, str) for kind in kinds) and _NONE not in kinds:
+        return None  # neither strings nor None: nothing is blank
+    return [not is_blank(value) for value in column]
+
+
+def kept(mask: list[bool] | None, *columns: Column) -> tuple[Column, ...]:
+    """``columns`` without the positions ``mask`` leaves out (all of them for no mask)."""
+    if mask is None:
+        return columns
+    return tuple(list(compress(column, mask)) for column in columns)
+
+
+def texts(column: Column) -> Column:
+    """:func:`text` of each value; the column itself when every value is a ``str``."""
+    return column if set(map(type, column)) <= {str} else list(map(text, column))
+
+
+class FirstValues:
+    """Per key, the first non-blank value of one column, as stored (a date stays a date for
+    templates)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def add(self, keys: Column, column: Column, first_rows: dict[str, int]) -> None:
+        """``first_rows``: each key's first row in the chunk (:func:`first_rows`)."""
+        values = self.values
+        new = list(first_rows.keys() - values.keys() if values else first_rows)
+        if not new:
+            return
+        firsts = list(map(column.__getitem__, map(first_rows.__getitem__, new)))
+        if present(firsts) is None:  # the usual case: no key's first value in the chunk is blank
+            values.update(zip(new, firsts, strict=True))
+            return
+        keys, column = kept(present(column), keys, column)
+        chunk = dict(zip(reversed(keys), reversed(column), strict=True))  # each key's first non-blank value
+        found = list(chunk.keys() & new)
+        values.update(zip(found, map(chunk.__getitem__, found), strict=True))
+
+
+def first_rows(keys: Column) -> dict[str, int]:
+    """Each key's first position in ``keys``."""
+    return dict(zip(reversed(keys), range(len(keys) - 1, -1, -1), strict=True))
+
+
+class TextCounts:
+    """Per key, how many rows carry each distinct non-blank value (by its text), in first-seen
+    order, and, with a weight column, the largest :func:`weight` on the rows of each."""
+
+    def __init__(self, weighted: bool) -> None:
+        self.counts: Counter[Pair] = Counter()  # (key, text) → rows, first-seen order
+        self.top: dict[Pair, Weight] | None = {} if weighted else None  # (key, text) → largest weight
+
+    def add(self, keys: Column, column: Column, ranks: Column | None = None) -> None:
+        """``ranks``: the :func:`weights` of the weight column, when weighted."""
+        mask = present(column)
+        keys, column = kept(mask, keys, column)
+        column = texts(column)
+        self.counts.update(zip(keys, column, strict=True))  # C-level; each (key, text) pair lives only while counted
+        top = self.top
+        if top is None or ranks is None:
+            return
+        (ranks,) = kept(mask, ranks)
+        get = top.get
+        for key, value, rank in zip(keys, column, ranks, strict=True):
+            pair = (key, value)
+            held = get(pair)  # not get(pair, SMALLEST): a Decimal compared with a float costs a conversion
+            if held is None or rank > held:
+                top[pair] = rank
+
+    def several(self) -> dict[str, list[str]]:
+        """key → its texts in first-seen order, for the keys with more than one."""
+        texts_of = Counter(map(itemgetter(0), self.counts))
+        grouped: dict[str, list[str]] = {}
+        for key, value in self.counts:
+            if texts_of[key] > 1:
+                grouped.setdefault(key, []).append(value)
+        return grouped
+
+    def most_frequent(self) -> dict[str, str]:
+        """key → the text most of its rows carry; among tied ones, the one with the largest
+        weight on any of its rows (when weighted), then the first seen. Keys without a value
+        are absent. One pass over the (key, text) counts, no list per key but for ties."""
+        most: dict[str, int] = {}
+        chosen: dict[str, str] = {}  # the first-seen text with the most rows so far
+        ties: dict[str, tuple[int, list[str]]] = {}  # key → (count, the later texts tied at it)
+        for (key, value), count in self.counts.items():
+            held = most.get(key)
+            if held is None or count > held:
+                most[key] = count
+                chosen[key] = value
+            elif count == held:
+                tie = ties.get(key)
+                if tie is None or tie[0] != count:
+                    ties[key] = (count, [value])
+                else:
+                    tie[1].append(value)
+        top = self.top
+        if top is not None:
+            for key, (count, values) in ties.items():
+                if count == most[key]:
+                    tied = [chosen[key], *values]
+                    ranks = [top.get((key, value), SMALLEST) for value in tied]
+                    chosen[key] = tied[ranks.index(max(ranks))]  # the earliest of equal weights
+        return chosen
+
+
+class HeaviestRows:
+    """Per key, the values (of some columns) on its earliest row with the largest weight, and
+    that weight: a later row replaces it only with a strictly larger one."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, tuple[Weight, tuple[Any, ...]]] = {}
+
+    def add(self, keys: Column, ranks: Column, columns: Sequence[Column]) -> None:
+        """``ranks``: the :func:`weights` of the weight column."""
+        heaviest: dict[str, Weight] = {}
+        position: dict[str, int] = {}
+        get = heaviest.get
+        for index, key, rank in zip(range(len(keys)), keys, ranks, strict=True):
+            held = get(key)  # never None for a key seen: weights are numbers
+            if held is None or rank > held:
+                heaviest[key] = rank
+                position[key] = index
+        rows = self.rows
+        for key, rank in heaviest.items():
+            kept_row = rows.get(key)
+            if kept_row is None or rank > kept_row[0]:
+                index = position[key]
+                rows[key] = (rank, tuple(column[index] for column in columns))
+
+
+class DistinctTexts:
+    """Per key, the distinct non-blank values as text, stripped (``concat_distinct``,
+    ``count_distinct``)."""
+
+    def __init__(self) -> None:
+        self.pairs: set[Pair] = set()
+
+    def add(self, keys: Column, column: Column) -> None:
+        keys, column = kept(present(column), keys, column)
+        self.pairs.update(zip(keys, map(str.strip, texts(column)), strict=True))
+
+    def by_key(self) -> dict[str, frozenset[str]]:
+        """key → its distinct stripped texts; keys without a value are absent."""
+        grouped: dict[str, set[str]] = {}
+        for key, value in self.pairs:
+            if value:
+                grouped.setdefault(key, set()).add(value)
+        return {key: frozenset(values) for key, values in grouped.items()}
+
+
+class FirstSeenPairs:
+    """Distinct (key, text) pairs in first-seen order, as some rule chose them from a chunk."""
+
+    def __init__(self) -> None:
+        self.pairs: dict[Pair, None] = {}
+
+    def add(self, pairs: Iterable[Pair]) -> None:
+        self.pairs.update(dict.fromkeys(pairs))
+
+    def by_key(self) -> dict[str, list[str]]:
+        """key → its texts in first-seen order; keys without a value are absent."""
+        grouped: dict[str, list[str]] = {}
+        for key, value in self.pairs:
+            grouped.setdefault(key, []).append(value)
+        return grouped
