@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 from itertools import compress
-from operator import itemgetter
+from operator import itemgetter, not_
 from typing import Any
 
 Weight = int | float | Decimal
@@ -71,7 +71,10 @@ def weights(column: Column) -> Column:
 
 def present(column: Column) -> list[bool] | None:
     """Which values are not blank; None when none is (C-level passes for str and None)."""
-    kinds = set(map(type, column))
+    return _present(column, set(map(type, column)))
+
+
+def _present(column: Column, kinds: set[type]) -> list[bool] | None:
     if kinds <= {str, _NONE}:  # blank: None, "" (both falsy) or whitespace only
         if any(map(str.isspace, filter(None, column))):
             return [bool(value) and not value.isspace() for value in column]
@@ -88,9 +91,13 @@ def kept(mask: list[bool] | None, *columns: Column) -> tuple[Column, ...]:
     return tuple(list(compress(column, mask)) for column in columns)
 
 
-def texts(column: Column) -> Column:
-    """:func:`text` of each value; the column itself when every value is a ``str``."""
-    return column if set(map(type, column)) <= {str} else list(map(text, column))
+def present_texts(keys: Column, column: Column) -> tuple[list[bool] | None, Column, Column]:
+    """Of the rows whose value is not blank: which they are (:func:`present`), their keys, and
+    their values as :func:`text` (the values themselves when every one is a ``str``)."""
+    kinds = set(map(type, column))
+    mask = _present(column, kinds)
+    keys, column = kept(mask, keys, column)
+    return mask, keys, column if kinds <= {str, _NONE} else list(map(text, column))
 
 
 class FirstValues:
@@ -107,12 +114,22 @@ class FirstValues:
         if not new:
             return
         firsts = list(map(column.__getitem__, map(first_rows.__getitem__, new)))
-        if present(firsts) is None:  # the usual case: no key's first value in the chunk is blank
+        chosen = present(firsts)
+        if chosen is None:  # the usual case: no key's first value in the chunk is blank
             values.update(zip(new, firsts, strict=True))
             return
-        keys, column = kept(present(column), keys, column)
-        chunk = dict(zip(reversed(keys), reversed(column), strict=True))  # each key's first non-blank value
-        found = list(chunk.keys() & new)
+        values.update(compress(zip(new, firsts, strict=True), chosen))
+        missing = set(compress(new, map(not_, chosen)))  # keys whose first value in the chunk is blank
+        if len(missing) * 8 <= len(new):  # a few: their rows only
+            for key, value in compress(zip(keys, column, strict=True), map(missing.__contains__, keys)):
+                if key in missing and not is_blank(value):
+                    values[key] = value
+                    missing.discard(key)
+            return
+        mask = present(column)  # each key's first non-blank value: the last assigned, backwards
+        backwards = zip(keys[::-1], column[::-1], strict=True)
+        chunk = dict(backwards if mask is None else compress(backwards, mask[::-1]))
+        found = list(chunk.keys() & missing)
         values.update(zip(found, map(chunk.__getitem__, found), strict=True))
 
 
@@ -131,9 +148,7 @@ class TextCounts:
 
     def add(self, keys: Column, column: Column, ranks: Column | None = None) -> None:
         """``ranks``: the :func:`weights` of the weight column, when weighted."""
-        mask = present(column)
-        keys, column = kept(mask, keys, column)
-        column = texts(column)
+        mask, keys, column = present_texts(keys, column)
         self.counts.update(zip(keys, column, strict=True))  # C-level; each (key, text) pair lives only while counted
         top = self.top
         if top is None or ranks is None:
@@ -216,8 +231,8 @@ class DistinctTexts:
         self.pairs: set[Pair] = set()
 
     def add(self, keys: Column, column: Column) -> None:
-        keys, column = kept(present(column), keys, column)
-        self.pairs.update(zip(keys, map(str.strip, texts(column)), strict=True))
+        _, keys, column = present_texts(keys, column)
+        self.pairs.update(zip(keys, map(str.strip, column), strict=True))
 
     def by_key(self) -> dict[str, frozenset[str]]:
         """key → its distinct stripped texts; keys without a value are absent."""
