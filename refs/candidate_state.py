@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal, InvalidOperation
 from itertools import compress
 from operator import itemgetter, not_
-from typing import Any
+from typing import Any, TypeVar
 
 Weight = int | float | Decimal
 Column = Sequence[Any]  # one fact column over a chunk's rows that have a key
+Selectors = Sequence[Any]  # for itertools.compress: truthy where a value is kept
+_Row = TypeVar("_Row")
 Pair = tuple[str, Any]  # (key, one of its values)
 
 # An unparsable, blank or non-finite weight ranks below every number, so it never beats a real
@@ -69,35 +71,40 @@ def weights(column: Column) -> Column:
     return list(map(weight, column))
 
 
-def present(column: Column) -> list[bool] | None:
-    """Which values are not blank; None when none is (C-level passes for str and None)."""
+def present(column: Column) -> Selectors | None:
+    """Selectors (for ``itertools.compress``) of the values that are not blank: the column
+    itself when its truth says it (only strs that are not whitespace, and None); None when no
+    value is blank. C-level passes for strs and None."""
     return _present(column, set(map(type, column)))
 
 
-def _present(column: Column, kinds: set[type]) -> list[bool] | None:
+def _present(column: Column, kinds: set[type]) -> Selectors | None:
     if kinds <= {str, _NONE}:  # blank: None, "" (both falsy) or whitespace only
         if any(map(str.isspace, filter(None, column))):
             return [bool(value) and not value.isspace() for value in column]
-        return list(map(bool, column)) if _NONE in kinds or "" in column else None
+        return column if _NONE in kinds or "" in column else None
     if not any(issubclass(kind, str) for kind in kinds) and _NONE not in kinds:
         return None  # neither strings nor None: nothing is blank
     return [not is_blank(value) for value in column]
 
 
-def kept(mask: list[bool] | None, *columns: Column) -> tuple[Column, ...]:
+def kept(mask: Selectors | None, *columns: Column) -> tuple[Column, ...]:
     """``columns`` without the positions ``mask`` leaves out (all of them for no mask)."""
     if mask is None:
         return columns
     return tuple(list(compress(column, mask)) for column in columns)
 
 
-def present_texts(keys: Column, column: Column) -> tuple[list[bool] | None, Column, Column]:
-    """Of the rows whose value is not blank: which they are (:func:`present`), their keys, and
-    their values as :func:`text` (the values themselves when every one is a ``str``)."""
+def texts_present(column: Column) -> tuple[Column, Selectors | None]:
+    """Each value as :func:`text` (the column itself when every value is a str or None), and
+    :func:`present`'s selectors of those that count."""
     kinds = set(map(type, column))
-    mask = _present(column, kinds)
-    keys, column = kept(mask, keys, column)
-    return mask, keys, column if kinds <= {str, _NONE} else list(map(text, column))
+    return column if kinds <= {str, _NONE} else list(map(text, column)), _present(column, kinds)
+
+
+def selected(rows: Iterator[_Row], mask: Selectors | None) -> Iterator[_Row]:
+    """The ``rows`` that ``mask`` selects (all of them for no mask)."""
+    return rows if mask is None else compress(rows, mask)
 
 
 class FirstValues:
@@ -148,14 +155,13 @@ class TextCounts:
 
     def add(self, keys: Column, column: Column, ranks: Column | None = None) -> None:
         """``ranks``: the :func:`weights` of the weight column, when weighted."""
-        mask, keys, column = present_texts(keys, column)
-        self.counts.update(zip(keys, column, strict=True))  # C-level; each (key, text) pair lives only while counted
+        texts, mask = texts_present(column)
+        self.counts.update(selected(zip(keys, texts, strict=True), mask))  # C-level; a pair lives only while counted
         top = self.top
         if top is None or ranks is None:
             return
-        (ranks,) = kept(mask, ranks)
         get = top.get
-        for key, value, rank in zip(keys, column, ranks, strict=True):
+        for key, value, rank in selected(zip(keys, texts, ranks, strict=True), mask):
             pair = (key, value)
             held = get(pair)  # not get(pair, SMALLEST): a Decimal compared with a float costs a conversion
             if held is None or rank > held:
@@ -231,15 +237,16 @@ class DistinctTexts:
         self.pairs: set[Pair] = set()
 
     def add(self, keys: Column, column: Column) -> None:
-        _, keys, column = present_texts(keys, column)
-        self.pairs.update(zip(keys, map(str.strip, column), strict=True))
+        texts, mask = texts_present(column)
+        self.pairs.update(selected(zip(keys, texts, strict=True), mask))  # stripped once each, at the end
 
     def by_key(self) -> dict[str, frozenset[str]]:
         """key → its distinct stripped texts; keys without a value are absent."""
         grouped: dict[str, set[str]] = {}
         for key, value in self.pairs:
-            if value:
-                grouped.setdefault(key, set()).add(value)
+            stripped = value.strip()
+            if stripped:
+                grouped.setdefault(key, set()).add(stripped)
         return {key: frozenset(values) for key, values in grouped.items()}
 
 
