@@ -25,6 +25,7 @@ Column = Sequence[Any]  # one fact column over a chunk's rows that have a key
 Selectors = Sequence[Any]  # for itertools.compress: truthy where a value is kept
 _Row = TypeVar("_Row")
 Pair = tuple[str, Any]  # (key, one of its values)
+Row = tuple[Any, ...]  # one fact row reduced to (key, *the fact columns a target reads)
 
 # An unparsable, blank or non-finite weight ranks below every number, so it never beats a real
 # one; equal weights (two unparsable ones included) keep the earliest row.
@@ -88,13 +89,6 @@ def _present(column: Column, kinds: set[type]) -> Selectors | None:
     return [not is_blank(value) for value in column]
 
 
-def kept(mask: Selectors | None, *columns: Column) -> tuple[Column, ...]:
-    """``columns`` without the positions ``mask`` leaves out (all of them for no mask)."""
-    if mask is None:
-        return columns
-    return tuple(list(compress(column, mask)) for column in columns)
-
-
 def texts_present(column: Column) -> tuple[Column, Selectors | None]:
     """Each value as :func:`text` (the column itself when every value is a str or None), and
     :func:`present`'s selectors of those that count."""
@@ -107,74 +101,90 @@ def selected(rows: Iterator[_Row], mask: Selectors | None) -> Iterator[_Row]:
     return rows if mask is None else compress(rows, mask)
 
 
+class Chunk:
+    """The rows of one chunk that have a key, each reduced to a :data:`Row`, with their keys as
+    text; a column, its weights and each key's first row are computed once, when asked for."""
+
+    def __init__(self, keys: Column, rows: Sequence[Row]) -> None:
+        self.keys = keys
+        self.rows = rows
+        self._columns: dict[int, Column] = {}
+        self._ranks: dict[int, Column] = {}
+        self._first_rows: dict[str, int] | None = None
+
+    def column(self, index: int) -> Column:
+        """Slot ``index`` of every row."""
+        column = self._columns.get(index)
+        if column is None:
+            column = self._columns[index] = list(map(itemgetter(index), self.rows))
+        return column
+
+    def ranks(self, index: int) -> Column:
+        """:func:`weights` of slot ``index``."""
+        ranks = self._ranks.get(index)
+        if ranks is None:
+            ranks = self._ranks[index] = weights(self.column(index))
+        return ranks
+
+    @property
+    def first_rows(self) -> dict[str, int]:
+        """Each key's first position in the chunk."""
+        if self._first_rows is None:
+            keys = self.keys
+            self._first_rows = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1), strict=True))
+        return self._first_rows
+
+
 class FirstValues:
-    """Per key, the first non-blank value of one column, as stored (a date stays a date for
+    """Per key, the first non-blank value of one slot, as stored (a date stays a date for
     templates)."""
 
-    def __init__(self) -> None:
+    def __init__(self, index: int) -> None:
+        self.index = index
         self.values: dict[str, Any] = {}
 
-    def add(self, keys: Column, column: Column, first_rows: dict[str, int]) -> None:
-        """``first_rows``: each key's first row in the chunk (:func:`first_rows`)."""
-        values = self.values
+    def add(self, chunk: Chunk) -> None:
+        values, index, first_rows, rows = self.values, self.index, chunk.first_rows, chunk.rows
         new = list(first_rows.keys() - values.keys() if values else first_rows)
         if not new:
             return
-        firsts = list(map(column.__getitem__, map(first_rows.__getitem__, new)))
+        firsts = list(map(itemgetter(index), map(rows.__getitem__, map(first_rows.__getitem__, new))))
         chosen = present(firsts)
         if chosen is None:  # the usual case: no key's first value in the chunk is blank
             values.update(zip(new, firsts, strict=True))
             return
         values.update(compress(zip(new, firsts, strict=True), chosen))
         missing = set(compress(new, map(not_, chosen)))  # keys whose first value in the chunk is blank
-        if len(missing) * 8 <= len(new):  # a few: their rows only
-            for key, value in compress(zip(keys, column, strict=True), map(missing.__contains__, keys)):
-                if key in missing and not is_blank(value):
-                    values[key] = value
-                    missing.discard(key)
-            return
-        mask = present(column)  # each key's first non-blank value: the last assigned, backwards
-        backwards = zip(keys[::-1], column[::-1], strict=True)
-        chunk = dict(backwards if mask is None else compress(backwards, mask[::-1]))
-        found = list(chunk.keys() & missing)
-        values.update(zip(found, map(chunk.__getitem__, found), strict=True))
-
-
-def first_rows(keys: Column) -> dict[str, int]:
-    """Each key's first position in ``keys``."""
-    return dict(zip(reversed(keys), range(len(keys) - 1, -1, -1), strict=True))
+        keys = chunk.keys
+        own = list(map(missing.__contains__, keys))  # their rows
+        own_keys, own_values = list(compress(keys, own)), list(map(itemgetter(index), compress(rows, own)))
+        mask = present(own_values)  # each one's first non-blank value: the last assigned, backwards
+        backwards = zip(own_keys[::-1], own_values[::-1], strict=True)
+        values.update(backwards if mask is None else compress(backwards, mask[::-1]))
 
 
 class TextCounts:
     """Per key, how many rows carry each distinct non-blank value (by its text), in first-seen
     order, and, with a weight column, the largest :func:`weight` on the rows of each."""
 
-    def __init__(self, weighted: bool) -> None:
+    def __init__(self, index: int, weight: int | None) -> None:
+        self.index, self.weight = index, weight  # slots: the value, its weight
         self.counts: Counter[Pair] = Counter()  # (key, text) → rows, first-seen order
-        self.top: dict[Pair, Weight] | None = {} if weighted else None  # (key, text) → largest weight
+        self.top: dict[Pair, Weight] | None = None if weight is None else {}  # (key, text) → largest weight
 
-    def add(self, keys: Column, column: Column, ranks: Column | None = None) -> None:
-        """``ranks``: the :func:`weights` of the weight column, when weighted."""
-        texts, mask = texts_present(column)
+    def add(self, chunk: Chunk) -> None:
+        keys = chunk.keys
+        texts, mask = texts_present(chunk.column(self.index))
         self.counts.update(selected(zip(keys, texts, strict=True), mask))  # C-level; a pair lives only while counted
         top = self.top
-        if top is None or ranks is None:
+        if top is None or self.weight is None:
             return
         get = top.get
-        for key, value, rank in selected(zip(keys, texts, ranks, strict=True), mask):
+        for key, value, rank in selected(zip(keys, texts, chunk.ranks(self.weight), strict=True), mask):
             pair = (key, value)
             held = get(pair)  # not get(pair, SMALLEST): a Decimal compared with a float costs a conversion
             if held is None or rank > held:
                 top[pair] = rank
-
-    def several(self) -> dict[str, list[str]]:
-        """key → its texts in first-seen order, for the keys with more than one."""
-        texts_of = Counter(map(itemgetter(0), self.counts))
-        grouped: dict[str, list[str]] = {}
-        for key, value in self.counts:
-            if texts_of[key] > 1:
-                grouped.setdefault(key, []).append(value)
-        return grouped
 
     def most_frequent(self) -> dict[str, str]:
         """key → the text most of its rows carry; among tied ones, the one with the largest
@@ -208,11 +218,12 @@ class HeaviestRows:
     """Per key, the values (of some columns) on its earliest row with the largest weight, and
     that weight: a later row replaces it only with a strictly larger one."""
 
-    def __init__(self) -> None:
+    def __init__(self, weight: int, indexes: tuple[int, ...]) -> None:
+        self.weight, self.indexes = weight, indexes  # slots: the weight, the values kept
         self.rows: dict[str, tuple[Weight, tuple[Any, ...]]] = {}
 
-    def add(self, keys: Column, ranks: Column, columns: Sequence[Column]) -> None:
-        """``ranks``: the :func:`weights` of the weight column."""
+    def add(self, chunk: Chunk) -> None:
+        keys, ranks = chunk.keys, chunk.ranks(self.weight)
         heaviest: dict[str, Weight] = {}
         position: dict[str, int] = {}
         get = heaviest.get
@@ -225,20 +236,21 @@ class HeaviestRows:
         for key, rank in heaviest.items():
             kept_row = rows.get(key)
             if kept_row is None or rank > kept_row[0]:
-                index = position[key]
-                rows[key] = (rank, tuple(column[index] for column in columns))
+                row = chunk.rows[position[key]]
+                rows[key] = (rank, tuple(map(row.__getitem__, self.indexes)))
 
 
 class DistinctTexts:
     """Per key, the distinct non-blank values as text, stripped (``concat_distinct``,
     ``count_distinct``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, index: int) -> None:
+        self.index = index
         self.pairs: set[Pair] = set()
 
-    def add(self, keys: Column, column: Column) -> None:
-        texts, mask = texts_present(column)
-        self.pairs.update(selected(zip(keys, texts, strict=True), mask))  # stripped once each, at the end
+    def add(self, chunk: Chunk) -> None:
+        texts, mask = texts_present(chunk.column(self.index))
+        self.pairs.update(selected(zip(chunk.keys, texts, strict=True), mask))  # stripped once each, at the end
 
     def by_key(self) -> dict[str, frozenset[str]]:
         """key → its distinct stripped texts; keys without a value are absent."""
@@ -265,3 +277,18 @@ class FirstSeenPairs:
         for key, value in self.pairs:
             grouped.setdefault(key, []).append(value)
         return grouped
+
+    def several(self) -> dict[str, list[str]]:
+        """key → its texts in first-seen order, for the keys with more than one."""
+        texts_of = Counter(map(itemgetter(0), self.pairs))
+        grouped: dict[str, list[str]] = {}
+        for key, value in self.pairs:
+            if texts_of[key] > 1:
+                grouped.setdefault(key, []).append(value)
+        return grouped
+
+
+def distinct_texts(chunk: Chunk, index: int) -> Iterator[Pair]:
+    """(key, value as text) for each row of ``chunk`` whose slot ``index`` is not blank."""
+    texts, mask = texts_present(chunk.column(index))
+    return selected(zip(chunk.keys, texts, strict=True), mask)

@@ -16,23 +16,23 @@ import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from itertools import repeat
+from itertools import compress, repeat
 from operator import itemgetter
 from types import NoneType
 from typing import Any
 
 from refs.candidate_state import (
+    Chunk,
     Column,
     DistinctTexts,
     FirstSeenPairs,
     FirstValues,
     HeaviestRows,
+    Row,
     TextCounts,
-    first_rows,
-    kept,
+    distinct_texts,
     present,
     text,
-    weights,
 )
 from refs.candidate_state import is_blank as is_blank  # re-exported: the blank rule of every derivation
 from refs.conflicts import DerivationWarning as DerivationWarning  # re-exported: part of a Derivation
@@ -88,37 +88,44 @@ class CandidateFold:
         self.shared = shared or {}
         self._layout = layout = _Layout.of(target)
         self._keys: dict[str, None] = {}  # first-seen order
-        self._firsts = {name: FirstValues() for name in layout.firsts}
-        self._counts = {source_weight: TextCounts(source_weight[1] is not None) for source_weight in layout.counts}
-        self._heaviest = {weight: HeaviestRows() for weight in layout.heaviest}
-        self._distinct = {name: DistinctTexts() for name in layout.distinct}
-        self._unique = {name: FirstSeenPairs() for name in layout.unique}
+        index = layout.index
+        self._firsts = {name: FirstValues(index(name)) for name in layout.firsts}
+        self._counts = {
+            (source, weight): TextCounts(index(source), None if weight is None else index(weight))
+            for source, weight in layout.counts
+        }
+        self._heaviest = {
+            weight: HeaviestRows(index(weight), tuple(map(index, sources)))
+            for weight, sources in layout.heaviest.items()
+        }
+        self._distinct = {name: DistinctTexts(index(name)) for name in layout.distinct}
+        self._unique = {name: (index(name), FirstSeenPairs()) for name in layout.unique}
+        self._conflicts = {name: (index(name), FirstSeenPairs()) for name in layout.conflicts}
         self._rows_seen = 0
         self._rows_without_key = 0
 
     def add(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Take the next rows (in input order). Keeps nothing of ``rows`` but the state. Pure."""
-        layout = self._layout
-        values = _project(rows if isinstance(rows, list | tuple) else list(rows), layout)
-        keys, mask = _keys(values[0])
-        self._rows_seen += len(values[0])
-        self._rows_without_key += len(values[0]) - len(keys)
+        projected = _project(rows if isinstance(rows, list | tuple) else list(rows), self._layout)
+        keys, mask = _keys(list(map(itemgetter(0), projected)))
+        self._rows_seen += len(projected)
+        self._rows_without_key += len(projected) - len(keys)
         if not keys:
             return
-        columns = dict(zip(layout.columns, kept(mask, *values[1:]), strict=True))
+        chunk = Chunk(keys, projected if mask is None else list(compress(projected, mask)))
         self._keys.update(dict.fromkeys(keys))
-        rows_of = first_rows(keys)
-        for name, firsts in self._firsts.items():
-            firsts.add(keys, columns[name], rows_of)
-        ranks = {weight: weights(columns[weight]) for weight in self._layout.weights}
-        for (source, weight), counts in self._counts.items():
-            counts.add(keys, columns[source], None if weight is None else ranks[weight])
-        for weight, heaviest in self._heaviest.items():
-            heaviest.add(keys, ranks[weight], [columns[name] for name in self._layout.heaviest[weight]])
-        for name, distinct in self._distinct.items():
-            distinct.add(keys, columns[name])
-        for name, unique in self._unique.items():
-            unique.add(unique_pairs(keys, columns[name]))
+        for firsts in self._firsts.values():
+            firsts.add(chunk)
+        for counts in self._counts.values():
+            counts.add(chunk)
+        for heaviest in self._heaviest.values():
+            heaviest.add(chunk)
+        for distinct in self._distinct.values():
+            distinct.add(chunk)
+        for index, unique in self._unique.values():
+            unique.add(unique_pairs(keys, chunk.column(index)))
+        for index, seen in self._conflicts.values():
+            seen.add(distinct_texts(chunk, index))
 
     def derivation(self) -> Derivation:
         """The candidates of every row added so far. Pure: the fold can take more rows after."""
@@ -129,7 +136,7 @@ class CandidateFold:
         columns: list[Column] = []  # each rule's values, aligned with keys
         for rule in target.columns:
             if rule.agg is Aggregation.FIRST_UNIQUE:
-                texts = self._unique[_source(rule)].by_key()
+                texts = self._unique[_source(rule)][1].by_key()
                 chosen, unnamed = first_unique(
                     target.name, rule.column, {key: texts.get(key, ()) for key in keys}, shared
                 )
@@ -141,13 +148,13 @@ class CandidateFold:
         # dict(zip(names, row)) for each key, in C: the rows of zip(*columns) are as long as names
         candidates = dict(zip(keys, map(dict, map(zip, repeat(names), zip(*columns, strict=True))), strict=True))
         conflicts = [
-            (rule, self._counts[_source(rule), None].several()) for rule in target.columns if rule.warn_on_conflict
+            (rule, self._conflicts[_source(rule)][1].several()) for rule in target.columns if rule.warn_on_conflict
         ]
-        for key in keys:
-            for rule, counts in conflicts:
-                values = tuple(counts.get(key, ()))
-                if len(values) > 1:
-                    warnings.append(conflict_warning(target, rule, key, values, shared=shared))
+        conflicted = set().union(*(several for _, several in conflicts))
+        for key in filter(conflicted.__contains__, keys):  # in key order, then rule order
+            for rule, several in conflicts:
+                if key in several:
+                    warnings.append(conflict_warning(target, rule, key, tuple(several[key]), shared=shared))
         return Derivation(target, candidates, tuple(warnings), self._rows_seen, self._rows_without_key, distinct)
 
     def _values(self, rule: ColumnRule, keys: list[str], distinct: Distinct) -> Column:
@@ -190,16 +197,15 @@ class _Layout:
     key: str
     columns: tuple[str, ...]
     firsts: tuple[str, ...]  # first, max_by's fallback, template fields: first non-blank value
-    counts: tuple[tuple[str, str | None], ...]  # (source, weight): most_frequent, warn_on_conflict
+    counts: tuple[tuple[str, str | None], ...]  # (source, weight): most_frequent
     heaviest: dict[str, tuple[str, ...]]  # weight column → the max_by sources read from one row
     distinct: tuple[str, ...]  # concat_distinct, count_distinct
     unique: tuple[str, ...]  # first_unique
+    conflicts: tuple[str, ...]  # first with warn_on_conflict: distinct texts in first-seen order
 
-    @property
-    def weights(self) -> tuple[str, ...]:
-        """The weight columns of most_frequent and max_by."""
-        named = [weight for _, weight in self.counts if weight is not None]
-        return tuple(dict.fromkeys([*named, *self.heaviest]))
+    def index(self, column: str) -> int:
+        """The slot of a Row holding ``column``."""
+        return 1 + self.columns.index(column)
 
     @classmethod
     def of(cls, target: RefTarget) -> _Layout:
@@ -213,6 +219,7 @@ class _Layout:
         heaviest: dict[str, dict[str, None]] = {}
         distinct: dict[str, None] = {}
         unique: dict[str, None] = {}
+        conflicts: dict[str, None] = {}
         for rule in target.columns:
             agg = rule.agg
             if agg is Aggregation.TEMPLATE:
@@ -220,7 +227,7 @@ class _Layout:
             elif agg is Aggregation.FIRST or agg is Aggregation.MAX_BY:
                 firsts[_source(rule)] = None
                 if rule.warn_on_conflict:
-                    counts[_source(rule), None] = None
+                    conflicts[_source(rule)] = None
                 if agg is Aggregation.MAX_BY:
                     heaviest.setdefault(rule.weight or "", {})[_source(rule)] = None
             elif agg is Aggregation.MOST_FREQUENT:
@@ -237,6 +244,7 @@ class _Layout:
             {weight: tuple(sources) for weight, sources in heaviest.items()},
             tuple(distinct),
             tuple(unique),
+            tuple(conflicts),
         )
 
 
@@ -258,16 +266,13 @@ def _source(rule: ColumnRule) -> str:
     return rule.source
 
 
-def _project(rows: list[Mapping[str, Any]] | tuple[Mapping[str, Any], ...], layout: _Layout) -> list[Column]:
-    """The key column, then each column the layout reads, over ``rows``: one C-level pass over
-    the rows when every row has every column; a missing one reads None."""
+def _project(rows: list[Mapping[str, Any]] | tuple[Mapping[str, Any], ...], layout: _Layout) -> list[Row]:
+    """Every row as a Row: one C-level pass when every row has every column; a missing one reads None."""
     names = (layout.key, *layout.columns)
     try:
-        projected = list(map(itemgetter(*names), rows)) if layout.columns else [(row[layout.key],) for row in rows]
+        return list(map(itemgetter(*names), rows)) if layout.columns else [(row[layout.key],) for row in rows]
     except KeyError:
-        projected = [tuple(map(row.get, names)) for row in rows]
-    # One pass per column: zip(*projected) would hold an iterator per row, which the GC walks.
-    return [list(map(itemgetter(index), projected)) for index in range(len(names))]
+        return [tuple(map(row.get, names)) for row in rows]
 
 
 def _keys(column: Column) -> tuple[Column, list[bool] | None]:
