@@ -111,6 +111,7 @@ class Chunk:
         self._columns: dict[int, Column] = {}
         self._ranks: dict[int, Column] = {}
         self._first_rows: dict[str, int] | None = None
+        self._firsts: tuple[list[str], list[Row]] | None = None
 
     def column(self, index: int) -> Column:
         """Slot ``index`` of every row."""
@@ -134,6 +135,14 @@ class Chunk:
             self._first_rows = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1), strict=True))
         return self._first_rows
 
+    @property
+    def firsts(self) -> tuple[list[str], list[Row]]:
+        """Each key of the chunk, and its first row (in the order of :attr:`first_rows`)."""
+        if self._firsts is None:
+            first_rows = self.first_rows
+            self._firsts = list(first_rows), list(map(self.rows.__getitem__, first_rows.values()))
+        return self._firsts
+
 
 class FirstValues:
     """Per key, the first non-blank value of one slot, as stored (a date stays a date for
@@ -144,11 +153,16 @@ class FirstValues:
         self.values: dict[str, Any] = {}
 
     def add(self, chunk: Chunk) -> None:
-        values, index, first_rows, rows = self.values, self.index, chunk.first_rows, chunk.rows
-        new = list(first_rows.keys() - values.keys() if values else first_rows)
+        values, index, rows = self.values, self.index, chunk.rows
+        if values:
+            first_rows = chunk.first_rows
+            new = list(first_rows.keys() - values.keys())
+            firsts = list(map(itemgetter(index), map(rows.__getitem__, map(first_rows.__getitem__, new))))
+        else:  # every key is new: the rows shared by every first value
+            new, first_row_of = chunk.firsts
+            firsts = list(map(itemgetter(index), first_row_of))
         if not new:
             return
-        firsts = list(map(itemgetter(index), map(rows.__getitem__, map(first_rows.__getitem__, new))))
         chosen = present(firsts)
         if chosen is None:  # the usual case: no key's first value in the chunk is blank
             values.update(zip(new, firsts, strict=True))
@@ -173,15 +187,15 @@ class TextCounts:
         self.top: dict[Pair, Weight] | None = None if weight is None else {}  # (key, text) → largest weight
 
     def add(self, chunk: Chunk) -> None:
-        keys = chunk.keys
         texts, mask = texts_present(chunk.column(self.index))
-        self.counts.update(selected(zip(keys, texts, strict=True), mask))  # C-level; a pair lives only while counted
         top = self.top
         if top is None or self.weight is None:
+            self.counts.update(selected(zip(chunk.keys, texts, strict=True), mask))  # C-level
             return
+        pairs = list(selected(zip(chunk.keys, texts, strict=True), mask))
+        self.counts.update(pairs)  # C-level; a new pair's tuple is the key of both dicts
         get = top.get
-        for key, value, rank in selected(zip(keys, texts, chunk.ranks(self.weight), strict=True), mask):
-            pair = (key, value)
+        for pair, rank in zip(pairs, selected(iter(chunk.ranks(self.weight)), mask), strict=True):
             held = get(pair)  # not get(pair, SMALLEST): a Decimal compared with a float costs a conversion
             if held is None or rank > held:
                 top[pair] = rank

@@ -113,7 +113,10 @@ class CandidateFold:
         if not keys:
             return
         chunk = Chunk(keys, projected if mask is None else list(compress(projected, mask)))
-        self._keys.update(dict.fromkeys(keys))
+        if self._keys:
+            self._keys.update(dict.fromkeys(keys))
+        else:
+            self._keys = dict.fromkeys(keys)
         for firsts in self._firsts.values():
             firsts.add(chunk)
         for counts in self._counts.values():
