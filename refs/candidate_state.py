@@ -112,6 +112,7 @@ class Chunk:
         self._ranks: dict[int, Column] = {}
         self._first_rows: dict[str, int] | None = None
         self._firsts: tuple[list[str], list[Row]] | None = None
+        self._rows_of: tuple[frozenset[str], tuple[list[str], list[Row]]] | None = None
 
     def column(self, index: int) -> Column:
         """Slot ``index`` of every row."""
@@ -134,6 +135,14 @@ class Chunk:
             keys = self.keys
             self._first_rows = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1), strict=True))
         return self._first_rows
+
+    def rows_of(self, keys: frozenset[str]) -> tuple[list[str], list[Row]]:
+        """The rows of ``keys`` and their keys (the last set asked for is kept: columns that are
+        blank on the same keys' first rows ask for the same)."""
+        if self._rows_of is None or self._rows_of[0] != keys:
+            own = list(map(keys.__contains__, self.keys))
+            self._rows_of = keys, (list(compress(self.keys, own)), list(compress(self.rows, own)))
+        return self._rows_of[1]
 
     @property
     def firsts(self) -> tuple[list[str], list[Row]]:
@@ -168,10 +177,9 @@ class FirstValues:
             values.update(zip(new, firsts, strict=True))
             return
         values.update(compress(zip(new, firsts, strict=True), chosen))
-        missing = set(compress(new, map(not_, chosen)))  # keys whose first value in the chunk is blank
-        keys = chunk.keys
-        own = list(map(missing.__contains__, keys))  # their rows
-        own_keys, own_values = list(compress(keys, own)), list(map(itemgetter(index), compress(rows, own)))
+        missing = frozenset(compress(new, map(not_, chosen)))  # keys whose first value in the chunk is blank
+        own_keys, own_rows = chunk.rows_of(missing)
+        own_values = list(map(itemgetter(index), own_rows))
         mask = present(own_values)  # each one's first non-blank value: the last assigned, backwards
         backwards = zip(own_keys[::-1], own_values[::-1], strict=True)
         values.update(backwards if mask is None else compress(backwards, mask[::-1]))
