@@ -144,9 +144,10 @@ def rows_for(target: RefTarget, seed: int, count: int) -> list[dict[str, Any]]:
     weights = {r.weight for r in target.columns if r.weight}
     names = {name for r in target.columns for name in r.sources} - {key}
     narrow = generator.choice([2, 3, len(TEXTS)])
+    many = generator.random() < 0.3  # many keys, most of them with few rows
     rows = []
     for _ in range(count):
-        row = {key: pick(generator, KEYS, generator.choice([3, 4]))}
+        row = {key: f"W{generator.randint(0, 99)}" if many and generator.random() < 0.8 else pick(generator, KEYS, 4)}
         for name in names:
             if name in weights:
                 row[name] = generator.choice(WEIGHTS)
