@@ -245,21 +245,12 @@ class HeaviestRows:
         self.rows: dict[str, tuple[Weight, tuple[Any, ...]]] = {}
 
     def add(self, chunk: Chunk) -> None:
-        keys, ranks = chunk.keys, chunk.ranks(self.weight)
-        heaviest: dict[str, Weight] = {}
-        position: dict[str, int] = {}
-        get = heaviest.get
-        for index, key, rank in zip(range(len(keys)), keys, ranks, strict=True):
-            held = get(key)  # never None for a key seen: weights are numbers
-            if held is None or rank > held:
-                heaviest[key] = rank
-                position[key] = index
-        rows = self.rows
-        for key, rank in heaviest.items():
-            kept_row = rows.get(key)
-            if kept_row is None or rank > kept_row[0]:
-                row = chunk.rows[position[key]]
-                rows[key] = (rank, tuple(map(row.__getitem__, self.indexes)))
+        rows, indexes = self.rows, self.indexes
+        get = rows.get
+        for key, rank, row in zip(chunk.keys, chunk.ranks(self.weight), chunk.rows, strict=True):
+            held = get(key)
+            if held is None or rank > held[0]:
+                rows[key] = (rank, tuple(map(row.__getitem__, indexes)))
 
 
 class DistinctTexts:
