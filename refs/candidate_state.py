@@ -16,7 +16,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal, InvalidOperation
-from itertools import compress
+from itertools import compress, filterfalse
 from operator import itemgetter, not_
 from typing import Any, TypeVar
 
@@ -165,7 +165,7 @@ class FirstValues:
         values, index, rows = self.values, self.index, chunk.rows
         if values:
             first_rows = chunk.first_rows
-            new = list(first_rows.keys() - values.keys())
+            new = list(filterfalse(values.__contains__, first_rows))  # not keys() - keys(): that walks values
             firsts = list(map(itemgetter(index), map(rows.__getitem__, map(first_rows.__getitem__, new))))
         else:  # every key is new: the rows shared by every first value
             new, first_row_of = chunk.firsts
