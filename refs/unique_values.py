@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
+from itertools import compress
 from typing import Any
 
 from refs.conflicts import DerivationWarning
@@ -27,8 +28,8 @@ from refs.conflicts import DerivationWarning
 def unique_pairs(keys: Sequence[str], column: Sequence[Any]) -> Iterator[tuple[str, str]]:
     """(key, value as text) for each row of a chunk whose value is not blank as text: what a
     fold remembers (the distinct pairs, in first-seen order) for :func:`first_unique`."""
-    if set(map(type, column)) <= {str}:
-        return ((key, value) for key, value in zip(keys, column, strict=True) if value and not value.isspace())
+    if set(map(type, column)) <= {str} and not any(map(str.isspace, column)):
+        return compress(zip(keys, column, strict=True), column)  # C-level: "" is the only blank, and false
     return (
         (key, text)
         for key, value in zip(keys, column, strict=True)
