@@ -107,16 +107,16 @@ class CandidateFold:
     def add(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Take the next rows (in input order). Keeps nothing of ``rows`` but the state. Pure."""
         projected = _project(rows if isinstance(rows, list | tuple) else list(rows), self._layout)
-        keys, mask = _keys(list(map(itemgetter(0), projected)))
+        keys, mask, new_keys = _keys(list(map(itemgetter(0), projected)))
         self._rows_seen += len(projected)
         self._rows_without_key += len(projected) - len(keys)
         if not keys:
             return
         chunk = Chunk(keys, projected if mask is None else list(compress(projected, mask)))
         if self._keys:
-            self._keys.update(dict.fromkeys(keys))
+            self._keys.update(new_keys)
         else:
-            self._keys = dict.fromkeys(keys)
+            self._keys = new_keys
         for firsts in self._firsts.values():
             firsts.add(chunk)
         for counts in self._counts.values():
@@ -278,10 +278,15 @@ def _project(rows: list[Mapping[str, Any]] | tuple[Mapping[str, Any], ...], layo
         return [tuple(map(row.get, names)) for row in rows]
 
 
-def _keys(column: Column) -> tuple[Column, list[bool] | None]:
-    """The text of each non-blank key, and which rows have one (None: every row)."""
-    if set(map(type, column)) == {str} and "" not in column and not any(map(str.isspace, column)):
-        return column, None
+def _keys(column: Column) -> tuple[Column, list[bool] | None, dict[str, None]]:
+    """The text of each non-blank key, which rows have one (None: every row), and the distinct
+    keys in first-seen order."""
+    try:
+        distinct = dict.fromkeys(column)  # the usual case is decided on the distinct values only
+    except TypeError:  # an unhashable key value
+        distinct = {}
+    if distinct and set(map(type, distinct)) == {str} and "" not in distinct and not any(map(str.isspace, distinct)):
+        return column, None, distinct
     keys: list[str] = []
     mask: list[bool] = []
     for key in column:
@@ -293,7 +298,7 @@ def _keys(column: Column) -> tuple[Column, list[bool] | None]:
         mask.append(present)
         if present:
             keys.append(key)
-    return keys, mask
+    return keys, mask, dict.fromkeys(keys)
 
 
 def _as_text(values: list[Any]) -> list[str | None]:
