@@ -178,11 +178,18 @@ class FirstValues:
             return
         values.update(compress(zip(new, firsts, strict=True), chosen))
         missing = frozenset(compress(new, map(not_, chosen)))  # keys whose first value in the chunk is blank
-        own_keys, own_rows = chunk.rows_of(missing)
-        own_values = list(map(itemgetter(index), own_rows))
-        mask = present(own_values)  # each one's first non-blank value: the last assigned, backwards
+        own_keys: Column
+        own_values: Column
+        if len(missing) * 4 < len(new):  # a few keys: their rows only
+            own_keys, own_rows = chunk.rows_of(missing)
+            own_values = list(map(itemgetter(index), own_rows))
+        else:
+            own_keys, own_values = chunk.keys, chunk.column(index)
+        mask = present(own_values)  # each key's first non-blank value: the last assigned, backwards
         backwards = zip(own_keys[::-1], own_values[::-1], strict=True)
-        values.update(backwards if mask is None else compress(backwards, mask[::-1]))
+        found = dict(backwards if mask is None else compress(backwards, mask[::-1]))
+        chosen_keys = list(filter(found.__contains__, missing))  # not the keys that have a value already
+        values.update(zip(chosen_keys, map(found.__getitem__, chosen_keys), strict=True))
 
 
 class TextCounts:
