@@ -2,12 +2,13 @@
 key, bounded state for each rule — never a row. Its size grows with the keys and their distinct
 values, not with the rows.
 
-Each accumulator takes one chunk at a time, column by column: ``keys`` (the text of each row's
-key, rows without a key already left out) and the values of the fact columns it reads, aligned
-with ``keys``. Chunks arrive in input order, so "first" and "earliest" mean the same as over all
-the rows at once. The usual columns (every value a ``str``, or a finite ``Decimal``) take C-level
-passes (``map``, ``zip``, ``dict``, ``Counter``); other values take a general path that applies
-the same rules. Pure: no database, no I/O.
+Each accumulator takes one :class:`Chunk` at a time — the chunk's rows that have a key, each
+reduced to the slots the target reads, with their keys as text — and reads it column by column.
+Chunks arrive in input order, so "first" and "earliest" mean the same as over all the rows at
+once; a state's dicts keep first-seen order across chunks. The usual columns (every value a
+``str`` or None, or a finite ``Decimal``) take C-level passes (``map``, ``zip``, ``compress``,
+``dict``, ``Counter``); other values take a general path that applies the same rules. Pure: no
+database, no I/O.
 """
 
 from __future__ import annotations

@@ -107,16 +107,16 @@ class CandidateFold:
     def add(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Take the next rows (in input order). Keeps nothing of ``rows`` but the state. Pure."""
         projected = _project(rows if isinstance(rows, list | tuple) else list(rows), self._layout)
-        keys, mask, new_keys = _keys(list(map(itemgetter(0), projected)))
+        keys, mask, chunk_keys = _keys(list(map(itemgetter(0), projected)))
         self._rows_seen += len(projected)
         self._rows_without_key += len(projected) - len(keys)
         if not keys:
             return
         chunk = Chunk(keys, projected if mask is None else list(compress(projected, mask)))
         if self._keys:
-            self._keys.update(new_keys)
+            self._keys.update(chunk_keys)
         else:
-            self._keys = new_keys
+            self._keys = chunk_keys
         for firsts in self._firsts.values():
             firsts.add(chunk)
         for counts in self._counts.values():
