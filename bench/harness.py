@@ -267,14 +267,20 @@ def company_ids_complete(domain: Any, seed: Seed, derivations: Sequence[Any], pe
     """Give single plans' rows the company_id the run's insert_missing backfill gives their plan,
     as ``run_job`` does after planning 年金计划 (ANNUITY_PERFORMANCE.md §3, company_id rule 3;
     :mod:`facts.company_ids`): the fact rows the floor and the fact load write are then the job's.
-    Plans from ``seed``'s state in a read-only transaction (untimed); returns how many rows took one."""
+    Returns how many rows took one. Resets the database to ``seed`` (see :func:`planned_ids`)."""
+    waiting = sum(map(len, pending.rows.values()))
+    for ids in planned_ids(domain, seed, derivations):
+        pending.complete(ids)
+    return waiting - sum(map(len, pending.rows.values()))
+
+
+def planned_ids(domain: Any, seed: Seed, derivations: Sequence[Any]) -> list[dict[str, str]]:
+    """Per target, plan code → the company_id its insert_missing plan writes, planned from
+    ``seed``'s state in a read-only transaction (untimed). Resets the database to ``seed``."""
     state_reset(domain, seed)
     with read_only_transaction():
         plans = [backfill_plan(derivation=d, mode=BackfillMode.INSERT_MISSING, chunk_size=1000) for d in derivations]
-    waiting = sum(map(len, pending.rows.values()))
-    for plan in plans:
-        pending.complete(planned_company_ids(plan))
-    return waiting - sum(map(len, pending.rows.values()))
+    return [planned_company_ids(plan) for plan in plans]
 
 
 def _preview(run: SizeRun, domain: Any, seed: Seed, derivations: Sequence[Any], rows: list[dict[str, Any]]) -> None:

@@ -1,16 +1,24 @@
-"""``python -m bench.peak OUT ARGS…``: run ``manage.py ARGS…`` and write its peak RSS to OUT.
+"""``python -m bench.peak OUT ARGS…``: run ``manage.py ARGS…`` and write its peak RSS to OUT;
+``python -m bench.peak OUT --read-sheet PATH SHEET``: the reader's own footprint — import what
+``run_job`` imports, then read the sheet as the read floor does (:func:`bench.floors.read_floor`).
 
-The peak comes from the process itself (``VmHWM`` of ``/proc/self/status``): the ``ru_maxrss``
-a parent gets from ``wait4()`` would include the parent's own resident memory, which a child
-started by fork or vfork inherits into its high-water mark before it execs.
+OUT receives JSON: ``peak_rss_bytes`` and ``seconds``, the wall time of the command (Django's
+set-up included) or of the read. The peak comes from the process itself (``VmHWM`` of
+``/proc/self/status``): the ``ru_maxrss`` a parent gets from ``wait4()`` would include the
+parent's own resident memory, which a child started by fork or vfork inherits into its
+high-water mark before it execs.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import sys
+import time
 from pathlib import Path
+
+READ_SHEET = "--read-sheet"
 
 
 def peak_rss_bytes() -> int:
@@ -25,16 +33,33 @@ def peak_rss_bytes() -> int:
     return usage if sys.platform == "darwin" else usage * 1024
 
 
+def _read_sheet(path: str, sheet: str) -> None:
+    """What the job imports (Django set up, the run_job command's modules), then the read floor."""
+    import django
+    from django.core.management import load_command_class
+
+    django.setup()
+    load_command_class("refs", "run_job")
+    from bench.floors import read_floor
+
+    read_floor(Path(path), sheet)
+
+
 def main() -> None:
     out, *args = sys.argv[1:]
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wdh.settings")
-    from django.core.management import execute_from_command_line
-
+    started = time.perf_counter()
     try:
-        execute_from_command_line(["manage.py", *args])
+        if args[:1] == [READ_SHEET]:
+            _read_sheet(*args[1:])
+        else:
+            from django.core.management import execute_from_command_line
+
+            execute_from_command_line(["manage.py", *args])
     finally:
-        Path(out).write_text(str(peak_rss_bytes()), encoding="utf-8")
+        report = {"peak_rss_bytes": peak_rss_bytes(), "seconds": time.perf_counter() - started}
+        Path(out).write_text(json.dumps(report), encoding="utf-8")
 
 
 if __name__ == "__main__":
