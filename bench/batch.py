@@ -25,7 +25,7 @@ from typing import Any
 from django.db import connection
 
 from bench import floors, stages
-from bench.database import Digest, Seed, raw_connection, state_reset, table_digest
+from bench.database import Digest, Seed, raw_connection, state_reset, table_columns, table_digest
 from bench.harness import DEFAULT_PORTFOLIOS, Check, planned_ids
 from bench.memory import ChildRun, job_child_run, reader_child_run
 from bench.workbook import Workbook, codes_union
@@ -165,8 +165,6 @@ def _file_floors(run: BatchRun, domain: Any, workbook: Workbook, company_ids: li
 
 
 def _tables(domain: Any) -> list[tuple[str, list[str]]]:
-    from bench.database import table_columns
-
     found = []
     with connection.cursor() as cursor:
         for target in domain.targets("plans,portfolios"):
