@@ -32,6 +32,7 @@ from bench.workbook import Workbook, codes_union
 from domains.annuity_performance.models import FACT_COLUMNS
 from refs.derivation import CandidateFold, Derivation
 from wdh.config import get_config
+from wdh.errors import InputError
 from wdh.tables import DEFAULT_DOMAIN
 
 Progress = Callable[[str], None]
@@ -77,11 +78,21 @@ def batch_run(
     reader: bool = False,
     progress: Progress | None = None,
 ) -> BatchRun:
-    """Measure ``workbooks`` as one batch (see the module). Writes the benchmark database."""
-    say = progress or (lambda message: None)
-    domain = get_config().domain(DEFAULT_DOMAIN)
+    """Measure ``workbooks`` as one batch (see the module). Writes the benchmark database. A case
+    that cannot run to its end (a file wdh refuses, a failing child) is a failed self-check, with
+    what it measured so far, rather than the end of the whole benchmark."""
     run = BatchRun(name, tuple(workbooks))
+    domain = get_config().domain(DEFAULT_DOMAIN)
     seed = Seed.half_of(*codes_union(workbooks))
+    try:
+        _measure(run, domain, seed, database_url=database_url, reader=reader, say=progress or (lambda message: None))
+    except (InputError, RuntimeError) as error:
+        run.check("ran to its end", False, str(error))
+    state_reset(domain, seed)
+    return run
+
+
+def _measure(run: BatchRun, domain: Any, seed: Seed, *, database_url: str, reader: bool, say: Progress) -> None:
     say(f"{run.label}: deriving the batch's candidates (untimed)")
     derivations, kept = _derive(run, domain)
     company_ids = planned_ids(domain, seed, derivations)
@@ -102,8 +113,6 @@ def batch_run(
         say(f"{run.label}: the reader's footprint in a child process")
         largest = max(run.workbooks, key=lambda workbook: workbook.spec.rows)
         run.reader = reader_child_run(largest.path, domain.sheet)
-    state_reset(domain, seed)
-    return run
 
 
 def _derive(run: BatchRun, domain: Any) -> tuple[list[Derivation], Any]:

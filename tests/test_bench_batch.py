@@ -56,7 +56,7 @@ def test_year_and_big_cases_check_themselves_and_report_their_targets(warehouse:
 def test_every_target_is_printed_even_when_its_case_is_not_run() -> None:
     names = [(target.name, target.missing) for target in targets([], [])]
     assert ("12 workbooks × 50,000 rows: peak RSS ≤ 600 MB", "--year") in names
-    assert ("one 1,000,000-row workbook: peak RSS ≤ reader's footprint + 300 MB", "--big") in names
+    assert ("one 999,998-row workbook: peak RSS ≤ reader's footprint + 300 MB", "--big") in names
     assert len(names) == 10
 
 
@@ -65,3 +65,10 @@ def test_the_big_cases_need_the_peak_rss_child(capsys: pytest.CaptureFixture[str
         main(["--all", "--no-rss"])
     assert exit_.value.code == 2
     assert "leave out --no-rss" in capsys.readouterr().err
+
+
+def test_the_big_workbook_stays_within_the_rows_wdh_reads(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--big", "--big-rows", "999999"])
+    assert exit_.value.code == 2
+    assert "wdh reads rows up to 999,999" in capsys.readouterr().err
