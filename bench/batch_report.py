@@ -66,6 +66,11 @@ def batch_table(run: BatchRun) -> list[str]:
             f"  reader's own footprint (imports + python-calamine read, child process): "
             f"{run.reader.peak_rss_bytes / MB:,.0f} MB; run_job above it: {over:+,.0f} MB"
         )
+    if run.streaming:
+        lines.append(
+            f"  reader streaming the rows as wdh does (iter_rows, none kept; information): "
+            f"{run.streaming.peak_rss_bytes / MB:,.0f} MB"
+        )
     return lines
 
 
@@ -87,6 +92,7 @@ def batch_json(run: BatchRun) -> dict[str, Any]:
         "peak_rss_bytes": run.child.peak_rss_bytes if run.child else None,
         "reader_peak_rss_bytes": run.reader.peak_rss_bytes if run.reader else None,
         "reader_s": run.reader.command_seconds if run.reader else None,
+        "reader_streaming_peak_rss_bytes": run.streaming.peak_rss_bytes if run.streaming else None,
         "counts": run.counts,
         "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in run.checks],
     }

@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 
-from bench.peak import READ_SHEET
+from bench.peak import READ_SHEET, STREAM_SHEET
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,11 @@ def job_child_run(path: Path | Sequence[Path], *, database_url: str) -> ChildRun
     return ChildRun(report["peak_rss_bytes"], seconds, json.loads(stdout), report["seconds"])
 
 
-def reader_child_run(path: Path, sheet: str) -> ChildRun:
+def reader_child_run(path: Path, sheet: str, *, stream: bool = False) -> ChildRun:
     """The reader's footprint: a child that imports what ``run_job`` imports and reads ``sheet`` of
-    ``path`` into a list of rows with python-calamine (the read floor). Reads the file only."""
-    report, seconds, _ = _child([READ_SHEET, str(path), sheet], None)
+    ``path`` into a list of rows with python-calamine (the read floor), or (``stream``) loads it and
+    passes over its rows without keeping them, as wdh's reader does. Reads the file only."""
+    report, seconds, _ = _child([STREAM_SHEET if stream else READ_SHEET, str(path), sheet], None)
     return ChildRun(report["peak_rss_bytes"], seconds, {}, report["seconds"])
 
 

@@ -1,6 +1,8 @@
 """``python -m bench.peak OUT ARGS…``: run ``manage.py ARGS…`` and write its peak RSS to OUT;
 ``python -m bench.peak OUT --read-sheet PATH SHEET``: the reader's own footprint — import what
-``run_job`` imports, then read the sheet as the read floor does (:func:`bench.floors.read_floor`).
+``run_job`` imports, then read the sheet as the read floor does (:func:`bench.floors.read_floor`);
+``--stream-sheet`` instead of ``--read-sheet``: load the sheet and pass over its rows one by one,
+keeping none (``iter_rows``, as wdh's reader does).
 
 OUT receives JSON: ``peak_rss_bytes`` and ``seconds``, the wall time of the command (Django's
 set-up included) or of the read. The peak comes from the process itself (``VmHWM`` of
@@ -18,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-READ_SHEET = "--read-sheet"
+READ_SHEET, STREAM_SHEET = "--read-sheet", "--stream-sheet"
 
 
 def peak_rss_bytes() -> int:
@@ -33,16 +35,23 @@ def peak_rss_bytes() -> int:
     return usage if sys.platform == "darwin" else usage * 1024
 
 
-def _read_sheet(path: str, sheet: str) -> None:
-    """What the job imports (Django set up, the run_job command's modules), then the read floor."""
+def _read_sheet(path: str, sheet: str, *, stream: bool) -> None:
+    """What the job imports (Django set up, the run_job command's modules), then the read floor
+    (or, ``stream``, the sheet's rows passed over one by one)."""
     import django
     from django.core.management import load_command_class
 
     django.setup()
     load_command_class("refs", "run_job")
+    from python_calamine import CalamineWorkbook
+
     from bench.floors import read_floor
 
-    read_floor(Path(path), sheet)
+    if stream:
+        for _ in CalamineWorkbook.from_path(path).get_sheet_by_name(sheet).iter_rows():
+            pass
+    else:
+        read_floor(Path(path), sheet)
 
 
 def main() -> None:
@@ -51,8 +60,8 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wdh.settings")
     started = time.perf_counter()
     try:
-        if args[:1] == [READ_SHEET]:
-            _read_sheet(*args[1:])
+        if args[:1] in ([READ_SHEET], [STREAM_SHEET]):
+            _read_sheet(*args[1:], stream=args[0] == STREAM_SHEET)
         else:
             from django.core.management import execute_from_command_line
 

@@ -46,7 +46,7 @@ def test_year_and_big_cases_check_themselves_and_report_their_targets(warehouse:
     document = json.loads(json.dumps(bench_json([], options={}, machine_info=machine(), batches=[year, big])))
     cases = {case["case"]: case for case in document["batches"]}
     assert len(cases[YEAR]["files"]) == 3 and cases[YEAR]["floors_sum_s"] > 0 and cases[YEAR]["peak_rss_bytes"] > 0
-    assert cases[BIG]["reader_peak_rss_bytes"] > 0
+    assert cases[BIG]["reader_peak_rss_bytes"] > 0 and cases[BIG]["reader_streaming_peak_rss_bytes"] > 0
     table = "\n".join(bench_table([], machine_info=machine(), batches=[year, big]))
     assert "reader's own footprint" in table and "per-file floors, summed" in table
     checks = len(year.checks) + len(big.checks)
