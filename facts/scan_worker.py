@@ -22,6 +22,7 @@ from __future__ import annotations
 import multiprocessing
 import pickle
 import signal
+import threading
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,6 +50,8 @@ def scan_split(path: Path, part: str, meanwhile: Callable[[SheetScan], T] | None
     Raises the first failure of a single pass over both (the package's error, or a
     :class:`~facts.sheet_form.ScanRefusal`); an error of ``meanwhile`` is raised as it is, once
     the worker has ended (the scan found nothing before it, or it would not have run)."""
+    if threading.active_count() > 1:
+        return _one_pass(path, part, meanwhile)
     receiver, sender = _CONTEXT.Pipe(duplex=False)
     worker = _CONTEXT.Process(target=_marks_worker, args=(path, part, sender), daemon=True)
     worker.start()
@@ -72,6 +75,16 @@ def scan_split(path: Path, part: str, meanwhile: Callable[[SheetScan], T] | None
     finally:
         receiver.close()
         _reap(worker)
+
+
+def _one_pass(path: Path, part: str, meanwhile: Callable[[SheetScan], T] | None) -> SplitScan[T]:
+    """Both passes at once, in this process: what the split gives, with no worker."""
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open(part) as stream:
+            scan = scan_pass(stream, extent=True, marks=True)
+    except ScanStop as stop:
+        raise stop.error from None
+    return SplitScan(scan, meanwhile(scan) if meanwhile is not None else None)
 
 
 def _received(receiver: Connection) -> list[Mark] | ScanStop:

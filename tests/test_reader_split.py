@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import multiprocessing
 import random
+import threading
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,27 @@ def test_the_split_scan_finds_what_one_pass_finds(tmp_path: Path, monkeypatch: p
 
     assert (split.marks, split.far) == (single.marks, single.far)
     assert len(split.marks) == 80 and split.far == [(120, 27)]
+
+
+def test_a_process_running_other_threads_scans_in_one_pass_without_forking(tmp_path: Path) -> None:
+    """Forking copies the locks other threads hold, not the threads: with the staging writer
+    running, the pre-scan must not fork a worker (the child could wait forever on such a lock)."""
+    codes: list[Any] = [CellError("#N/A") if index % 3 else f"P{index:04d}" for index in range(1, 60)]
+    path = _workbook(tmp_path / "threads.xlsx", codes)
+    alone = scan_split(path, PART, lambda scan: multiprocessing.active_children())
+    assert alone.meanwhile, "the split runs its worker while the caller parses"
+
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        threaded = scan_split(path, PART, lambda scan: multiprocessing.active_children())
+    finally:
+        release.set()
+        other.join()
+    assert threaded.meanwhile == []
+    assert (threaded.scan.marks, threaded.scan.far) == (alone.scan.marks, alone.scan.far)
+    assert len(threaded.scan.marks) == 40
 
 
 @pytest.mark.parametrize("marks_first", [True, False])
