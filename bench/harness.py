@@ -25,8 +25,11 @@ from bench.memory import ChildRun, job_child_run
 from bench.network import Traffic
 from bench.workbook import Workbook, workbook_for
 from domains.annuity_performance.models import FACT_COLUMNS
-from refs.backfill import BackfillMode
+from facts.company_ids import PendingCompanyIds
+from refs.backfill import BackfillMode, backfill_plan
+from refs.company_ids import planned_company_ids
 from wdh.config import get_config
+from wdh.postgres import read_only_transaction
 from wdh.tables import DEFAULT_DOMAIN
 
 Progress = Callable[[str], None]
@@ -117,6 +120,7 @@ def _repetition(run: SizeRun, domain: Any, seed: Seed, options: BenchOptions, *,
     derived = run.measure("derive", lambda: stages.derive_stage(domain, cleansed.rows)).value
     rows = cleansed.rows
     _check_input(run, floor_rows, len(raw_rows), cleansed, derived)
+    run.counts["company_ids_completed"] = company_ids_complete(domain, seed, derived, cleansed.pending_company_ids)
     _preview(run, domain, seed, derived, rows)
     candidates = [derivation.candidates for derivation in derived]
     for mode in BackfillMode:
@@ -259,6 +263,26 @@ def _check_input(run: SizeRun, floor_rows: int, read_rows: int, cleansed: Any, d
     )
 
 
+def company_ids_complete(domain: Any, seed: Seed, derivations: Sequence[Any], pending: PendingCompanyIds) -> int:
+    """Give single plans' rows the company_id the run's insert_missing backfill gives their plan,
+    as ``run_job`` does after planning 年金计划 (ANNUITY_PERFORMANCE.md §3, company_id rule 3;
+    :mod:`facts.company_ids`): the fact rows the floor and the fact load write are then the job's.
+    Returns how many rows took one. Resets the database to ``seed`` (see :func:`planned_ids`)."""
+    waiting = sum(map(len, pending.rows.values()))
+    for ids in planned_ids(domain, seed, derivations):
+        pending.complete(ids)
+    return waiting - sum(map(len, pending.rows.values()))
+
+
+def planned_ids(domain: Any, seed: Seed, derivations: Sequence[Any]) -> list[dict[str, str]]:
+    """Per target, plan code → the company_id its insert_missing plan writes, planned from
+    ``seed``'s state in a read-only transaction (untimed). Resets the database to ``seed``."""
+    state_reset(domain, seed)
+    with read_only_transaction():
+        plans = [backfill_plan(derivation=d, mode=BackfillMode.INSERT_MISSING, chunk_size=1000) for d in derivations]
+    return [planned_company_ids(plan) for plan in plans]
+
+
 def _preview(run: SizeRun, domain: Any, seed: Seed, derivations: Sequence[Any], rows: list[dict[str, Any]]) -> None:
     state_reset(domain, seed)
     measured = run.measure("plan-only preview", lambda: stages.preview_stage(domain, derivations, rows))
@@ -289,10 +313,11 @@ def _jobs(run: SizeRun, domain: Any, seed: Seed) -> None:
     with connection.cursor() as cursor:
         after = [table_digest(cursor, name, columns) for name, columns in tables]
     expected = run.counts["backfill insert_missing"]["md5"] + run.counts["fact load"]["md5"]
+    differing = ", ".join(name for (name, _), d, md5 in zip(tables, after, expected, strict=True) if d.md5 != md5)
     run.check(
         "whole job: tables identical to the insert and facts floors'",
         [d.md5 for d in after] == expected and execute.value["status"] == "succeeded",
-        f"status {execute.value['status']}; {[d.rows for d in after]} rows",
+        f"status {execute.value['status']}; {[d.rows for d in after]} rows; differing: {differing or 'none'}",
     )
     run.check(
         "plan-only job reports what the execute job did",

@@ -1,16 +1,26 @@
-"""``python -m bench.peak OUT ARGS…``: run ``manage.py ARGS…`` and write its peak RSS to OUT.
+"""``python -m bench.peak OUT ARGS…``: run ``manage.py ARGS…`` and write its peak RSS to OUT;
+``python -m bench.peak OUT --read-sheet PATH SHEET``: the reader's own footprint — import what
+``run_job`` imports, then read the sheet as the read floor does (:func:`bench.floors.read_floor`);
+``--stream-sheet`` instead of ``--read-sheet``: load the sheet and pass over its rows one by one,
+keeping none (``iter_rows``, as wdh's reader does).
 
-The peak comes from the process itself (``VmHWM`` of ``/proc/self/status``): the ``ru_maxrss``
-a parent gets from ``wait4()`` would include the parent's own resident memory, which a child
-started by fork or vfork inherits into its high-water mark before it execs.
+OUT receives JSON: ``peak_rss_bytes`` and ``seconds``, the wall time of the command (Django's
+set-up included) or of the read. The peak comes from the process itself (``VmHWM`` of
+``/proc/self/status``): the ``ru_maxrss`` a parent gets from ``wait4()`` would include the
+parent's own resident memory, which a child started by fork or vfork inherits into its
+high-water mark before it execs.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import sys
+import time
 from pathlib import Path
+
+READ_SHEET, STREAM_SHEET = "--read-sheet", "--stream-sheet"
 
 
 def peak_rss_bytes() -> int:
@@ -25,16 +35,40 @@ def peak_rss_bytes() -> int:
     return usage if sys.platform == "darwin" else usage * 1024
 
 
+def _read_sheet(path: str, sheet: str, *, stream: bool) -> None:
+    """What the job imports (Django set up, the run_job command's modules), then the read floor
+    (or, ``stream``, the sheet's rows passed over one by one)."""
+    import django
+    from django.core.management import load_command_class
+
+    django.setup()
+    load_command_class("refs", "run_job")
+    from python_calamine import CalamineWorkbook
+
+    from bench.floors import read_floor
+
+    if stream:
+        for _ in CalamineWorkbook.from_path(path).get_sheet_by_name(sheet).iter_rows():
+            pass
+    else:
+        read_floor(Path(path), sheet)
+
+
 def main() -> None:
     out, *args = sys.argv[1:]
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wdh.settings")
-    from django.core.management import execute_from_command_line
-
+    started = time.perf_counter()
     try:
-        execute_from_command_line(["manage.py", *args])
+        if args[:1] in ([READ_SHEET], [STREAM_SHEET]):
+            _read_sheet(*args[1:], stream=args[0] == STREAM_SHEET)
+        else:
+            from django.core.management import execute_from_command_line
+
+            execute_from_command_line(["manage.py", *args])
     finally:
-        Path(out).write_text(str(peak_rss_bytes()), encoding="utf-8")
+        report = {"peak_rss_bytes": peak_rss_bytes(), "seconds": time.perf_counter() - started}
+        Path(out).write_text(json.dumps(report), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Medians, ratios and targets of a benchmark run; the printed table and the JSON document.
 
 Every ratio is a ratio of medians measured in the same run on the same data. The targets are
-those of the performance issue, judged on the largest workbook of at least 100,000 rows.
+those of the performance issue (13, item 3), judged on the largest workbook of at least 100,000
+rows, and on the big cases (:mod:`bench.batch_report`) when they were run; a target that was not
+measured is printed with what measures it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench.harness import SizeRun
+from bench.batch import BatchRun
+from bench.batch_report import batch_json, batch_table, batch_targets
+from bench.harness import Check, SizeRun
 
 JSON_SCHEMA = "wdh.bench/1"
 TARGET_ROWS = 100_000
@@ -35,7 +39,8 @@ STAGES: tuple[tuple[str, str | None], ...] = (
 )
 FLOORS = ("read floor", "insert floor", "fill floor", "facts floor")
 PLAN_ONLY_RATIOS = ("plan-only job / execute job (database stages)", "plan-only job / execute job (whole)")
-RATIOS = (*(f"{stage} / {floor}" for stage, floor in STAGES if floor), *PLAN_ONLY_RATIOS)
+BOTH_FLOORS = "whole job / (read floor + facts floor)"  # the two floors the job cannot avoid
+RATIOS = (*(f"{stage} / {floor}" for stage, floor in STAGES if floor), BOTH_FLOORS, *PLAN_ONLY_RATIOS)
 # The steps of the jobs' own timings that are not database work (reading and deriving).
 _NOT_DATABASE = ("read", "derive plans", "derive portfolios")
 
@@ -46,6 +51,7 @@ class Target:
     value: float | None
     limit: float
     unit: str = "×"
+    missing: str = ""  # when not measured: the option that measures it
 
     @property
     def met(self) -> bool | None:
@@ -79,37 +85,51 @@ def database_seconds(run: SizeRun) -> dict[str, float]:
 def ratios(run: SizeRun) -> dict[str, float]:
     medians = stage_medians(run)
     result = {f"{stage} / {floor}": medians[stage] / medians[floor] for stage, floor in STAGES if floor}
+    result[BOTH_FLOORS] = medians["whole job"] / (medians["read floor"] + medians["facts floor"])
     db = database_seconds(run)
     result[PLAN_ONLY_RATIOS[0]] = db["plan-only job"] / db["whole job"]
     result[PLAN_ONLY_RATIOS[1]] = medians["plan-only job"] / medians["whole job"]
     return result
 
 
-def targets(runs: Sequence[SizeRun]) -> list[Target]:
+def targets(runs: Sequence[SizeRun], batches: Sequence[BatchRun] = ()) -> list[Target]:
+    """Every target of the issue: measured, or (value None) with the option that measures it."""
     large = [run for run in runs if run.workbook.spec.rows >= TARGET_ROWS]
-    if not large:
-        return []
-    run = max(large, key=lambda r: r.workbook.spec.rows)
-    measured = ratios(run)
+    run = max(large, key=lambda r: r.workbook.spec.rows) if large else None
+    measured = ratios(run) if run else {}
+    rss = run.child.peak_rss_bytes / MB if run and run.child else None
+    missing = "--rows 100000" if run is None else ""
     found = [
-        Target("whole job ≤ 2.0× read floor", measured["whole job / read floor"], 2.0),
-        Target("insert_missing ≤ 2.0× write floor", measured["backfill insert_missing / insert floor"], 2.0),
-        Target("fill_null_only ≤ 2.0× write floor", measured["backfill fill_null_only / fill floor"], 2.0),
-        Target("fact load ≤ 1.5× write floor", measured["fact load / facts floor"], 1.5),
+        Target("whole job ≤ 1.3× (read floor + facts floor)", measured.get(BOTH_FLOORS), 1.3, missing=missing),
+        Target(
+            "insert_missing ≤ 2.0× write floor",
+            measured.get("backfill insert_missing / insert floor"),
+            2.0,
+            missing=missing,
+        ),
+        Target(
+            "fill_null_only ≤ 2.0× write floor",
+            measured.get("backfill fill_null_only / fill floor"),
+            2.0,
+            missing=missing,
+        ),
+        Target("fact load ≤ 1.5× write floor", measured.get("fact load / facts floor"), 1.5, missing=missing),
         Target(
             "plan-only ≤ 1.2× execute's database stages",
-            measured["plan-only job / execute job (database stages)"],
+            measured.get("plan-only job / execute job (database stages)"),
             1.2,
+            missing=missing,
         ),
-        Target("peak RSS ≤ 500 MB", run.child.peak_rss_bytes / MB if run.child else None, 500.0, " MB"),
+        Target("peak RSS ≤ 500 MB", rss, 500.0, " MB", missing=missing or ("" if rss else "without --no-rss")),
     ]
-    small = min(runs, key=lambda r: r.workbook.spec.rows)
-    if small is not run and small.child and run.child:
+    small = min(runs, key=lambda r: r.workbook.spec.rows) if runs else None
+    if run and small is not None and small is not run and small.child and run.child:
         # Linear or better: bytes per row at the large size no more than at the small one.
         per_row = run.child.peak_rss_bytes / run.workbook.spec.rows
         growth = per_row / (small.child.peak_rss_bytes / small.workbook.spec.rows)
         name = f"RSS per row, {run.workbook.spec.rows:,} / {small.workbook.spec.rows:,} rows ≤ 1.0"
         found.append(Target(name, growth, 1.0))
+    found += [Target(name, value, limit, unit, flag) for name, value, limit, unit, flag in batch_targets(batches)]
     return found
 
 
@@ -142,18 +162,32 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
-def all_checks_ok(runs: Sequence[SizeRun]) -> bool:
-    return all(check.ok for run in runs for check in run.checks)
+def all_checks_ok(runs: Sequence[SizeRun], batches: Sequence[BatchRun] = ()) -> bool:
+    return all(check.ok for check in _checks(runs, batches))
 
 
-def bench_json(runs: Sequence[SizeRun], *, options: dict[str, Any], machine_info: dict[str, Any]) -> dict[str, Any]:
+def _checks(runs: Sequence[SizeRun], batches: Sequence[BatchRun]) -> list[Check]:
+    return [check for run in runs for check in run.checks] + [check for batch in batches for check in batch.checks]
+
+
+def bench_json(
+    runs: Sequence[SizeRun],
+    *,
+    options: dict[str, Any],
+    machine_info: dict[str, Any],
+    batches: Sequence[BatchRun] = (),
+) -> dict[str, Any]:
     return {
         "schema": JSON_SCHEMA,
         "machine": machine_info,
         "options": options,
-        "checks_ok": all_checks_ok(runs),
-        "targets": [{"name": t.name, "value": t.value, "limit": t.limit, "met": t.met} for t in targets(runs)],
+        "checks_ok": all_checks_ok(runs, batches),
+        "targets": [
+            {"name": t.name, "value": t.value, "limit": t.limit, "met": t.met, "not_run": t.missing or None}
+            for t in targets(runs, batches)
+        ],
         "sizes": [_size_json(run) for run in runs],
+        "batches": [batch_json(batch) for batch in batches],
     }
 
 
@@ -191,7 +225,9 @@ def _size_json(run: SizeRun) -> dict[str, Any]:
     }
 
 
-def bench_table(runs: Sequence[SizeRun], *, machine_info: dict[str, Any]) -> list[str]:
+def bench_table(
+    runs: Sequence[SizeRun], *, machine_info: dict[str, Any], batches: Sequence[BatchRun] = ()
+) -> list[str]:
     """The table as lines of text."""
     lines = [
         f"wdh benchmark · {machine_info['date']} · {machine_info['cpus']} CPUs ({machine_info['cpu']}) · "
@@ -200,19 +236,25 @@ def bench_table(runs: Sequence[SizeRun], *, machine_info: dict[str, Any]) -> lis
     ]
     for run in runs:
         lines += ["", *_size_table(run)]
-    found = targets(runs)
-    if found:
-        judged = max(r.workbook.spec.rows for r in runs if r.workbook.spec.rows >= TARGET_ROWS)
-        lines += ["", f"targets (judged on the {judged:,}-row workbook):"]
-        for target in found:
-            verdict = "n/a" if target.met is None else ("met" if target.met else "MISSED")
-            value = "—" if target.value is None else f"{target.value:.2f}{target.unit}"
-            lines.append(f"  {target.name:<48} {value:>12}  {verdict}")
-    failed = [check for run in runs for check in run.checks if not check.ok]
-    total = sum(len(run.checks) for run in runs)
+    for batch in batches:
+        lines += ["", *batch_table(batch)]
+    large = [r.workbook.spec.rows for r in runs if r.workbook.spec.rows >= TARGET_ROWS]
+    judged = f"the {max(large):,}-row workbook" if large else "no workbook of 100,000 rows or more"
+    lines += ["", f"targets (judged on {judged} and the big cases run):"]
+    for target in targets(runs, batches):
+        verdict = f"not run ({target.missing})" if target.missing else _verdict(target.met)
+        value = "—" if target.value is None else f"{target.value:,.2f}{target.unit}"
+        lines.append(f"  {target.name:<62} {value:>12}  {verdict}")
+    checks = _checks(runs, batches)
+    failed = [check for check in checks if not check.ok]
+    total = len(checks)
     lines += ["", f"self-checks: {total - len(failed)}/{total} passed"]
     lines += [f"  FAILED {check.name}: {check.detail}" for check in failed]
     return lines
+
+
+def _verdict(met: bool | None) -> str:
+    return "n/a" if met is None else ("met" if met else "MISSED")
 
 
 def _size_table(run: SizeRun) -> list[str]:
@@ -232,6 +274,10 @@ def _size_table(run: SizeRun) -> list[str]:
             f"  {stage:<26}{seconds:>10.3f}{spec.rows / seconds:>11,.0f}"
             f"{'' if statements is None else statements:>8}   {floor_text}"
         )
+    lines.append(
+        f"  whole job / (read floor + facts floor): {medians['whole job']:.3f} s / "
+        f"({medians['read floor']:.3f} + {medians['facts floor']:.3f}) s = {ratios(run)[BOTH_FLOORS]:.2f}×"
+    )
     db = database_seconds(run)
     lines.append(
         f"  database stages: plan-only {db['plan-only job']:.3f} s, execute {db['whole job']:.3f} s "

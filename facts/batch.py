@@ -24,7 +24,7 @@ from facts.company_ids import PendingCompanyIds
 from facts.discovery import SourceFile, discover, discover_files
 from facts.domain import domain_get
 from facts.duplicates import Scope, ScopeClaims, check_unchanged, distinct_digests, file_state
-from facts.excel import CellError, check_workbook, read_sheet
+from facts.excel import CellError, check_workbooks, read_sheet
 from facts.fact_staging import FactStaging
 from facts.lookups import Lookups
 from facts.source_rows import source_rows_complete
@@ -195,9 +195,11 @@ def batch_check(
     domain: DomainConfig, *, data_dir: Path | None, files: list[Path], max_files: int | None, sheet: str | int | None
 ) -> None:
     """Check, reading the files only, that every selected workbook is within the reader's limits
-    (:func:`facts.excel.check_workbook`); raises InputError naming the file."""
-    for source in discover_files(domain, data_dir=data_dir, files=files, max_files=max_files):
-        check_workbook(source.path, domain.sheet if sheet is None else sheet, sheet_key=f"domains.{domain.name}.sheet")
+    (:func:`facts.excel.check_workbook`); raises InputError naming the file. What it found is
+    kept for :func:`batch_read`, which then scans none of them again (facts/workbook.py)."""
+    sources = discover_files(domain, data_dir=data_dir, files=files, max_files=max_files)
+    sheet_name = domain.sheet if sheet is None else sheet
+    check_workbooks([source.path for source in sources], sheet_name, sheet_key=f"domains.{domain.name}.sheet")
 
 
 def _other_months(source: SourceFile, months: Counter[tuple[int, int]], rows: int) -> list[str]:

@@ -16,20 +16,11 @@ cleansing step must know about those types:
 
 from __future__ import annotations
 
-import contextlib
-import zipfile
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree
 
-from python_calamine import CalamineError, CalamineSheet, CalamineWorkbook, PasswordError
-
-from facts.package import PackageRefusal, check_calamine_parts, check_directory, copy_with_part, sheet_part
-from facts.sheet_choice import sheet_choice
-from facts.sheet_form import ScanRefusal
 from facts.sheet_header import (
     cell_text,
     check_dropped,
@@ -40,39 +31,29 @@ from facts.sheet_header import (
     header_columns,
     is_blank,
 )
-from facts.sheet_scan import Mark, copy_without, scan_extent, scan_marks
-from facts.xls_scan import XlsRefusal, xls_error_cells
-from wdh.errors import InputError
+from facts.workbook import (
+    EXCEL_SUFFIXES,
+    UNCALCULATED,
+    CellError,
+    ErrorCells,
+    check_file,
+    check_workbook,
+    check_workbooks,
+    load_sheet,
+)
 
-EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
-_OOXML_SUFFIXES = (".xlsx", ".xlsm")
-_ZIP_MAGIC = b"PK\x03\x04"
-_OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
-_ENCRYPTION_STREAM = "EncryptionInfo".encode("utf-16-le")  # stream of an encrypted OOXML package
+__all__ = [
+    "EXCEL_SUFFIXES",
+    "NAMED_OUTSIDE",
+    "UNCALCULATED",
+    "CellError",
+    "SheetData",
+    "check_workbook",
+    "check_workbooks",
+    "read_sheet",
+]
 
-UNCALCULATED = "formula was never calculated (open and save the workbook in Excel)"
 NAMED_OUTSIDE = 5  # cells outside the table named in warnings; the rest are counted
-
-
-@dataclass(frozen=True)
-class CellError:
-    """A cell the reader cannot give a value for: a formula error value (``#N/A``, ``#DIV/0!``,
-    ``#REF!``…) or, with ``uncalculated``, a formula without a cached value (``code`` is then
-    the formula, ``=`` first)."""
-
-    code: str
-    uncalculated: bool = False
-
-    def __str__(self) -> str:
-        return self.code
-
-    @property
-    def problem(self) -> str:
-        """The row error's message."""
-        return UNCALCULATED if self.uncalculated else f"formula error {self.code}"
-
-
-_ErrorCells = dict[int, dict[int, CellError]]  # Excel row number -> 0-based column -> error
 
 
 @dataclass(frozen=True)
@@ -115,7 +96,7 @@ class _RowStream:
         self,
         rows: Iterator[tuple[int, list[Any]]],
         columns: slice,
-        errors: _ErrorCells,
+        errors: ErrorCells,
         *,
         offset: int,
         letters: tuple[str, ...],
@@ -143,13 +124,15 @@ class _RowStream:
         for number, row in self._rows:
             if len(row) > width:
                 self._note_outside(number, row)
-            values = [None if value == "" else value for value in row[columns]]
+            # calamine's "" is an empty cell; a row without one (most rows) is sliced as it is
+            values = [None if value == "" else value for value in row[columns]] if "" in row else row[columns]
             if len(values) < width:
                 values.extend([None] * (width - len(values)))
             if number in errors:
                 for position, error in errors[number].items():
                     values[position] = error
-            if is_blank(values):
+            first = values[0] if values else None  # a row with a value in its first cell is not blank
+            if (first is None or (isinstance(first, str) and not first.strip())) and is_blank(values):
                 self.blank_rows += 1
                 continue
             yield number, tuple(values)
@@ -190,8 +173,8 @@ def read_sheet(
     no header row, when a header cell holds a NUL, and when two header cells have the same
     normalised name.
     """
-    _check_file(path)
-    loaded = _load_sheet(path, sheet, sheet_key)
+    check_file(path)
+    loaded = load_sheet(path, sheet, sheet_key)
     name, calamine_sheet = loaded.name, loaded.cells
     rows = enumerate(calamine_sheet.iter_rows(), start=1)  # calamine pads the rows above its data
     header_row, cells = find_header_row(rows, path, name)
@@ -209,164 +192,9 @@ def read_sheet(
     return SheetData(path, name, header, raw_header, letters, header_row, stream, loaded.warnings, dict(renames or {}))
 
 
-def check_workbook(path: Path, sheet: str | int, *, sheet_key: str = "the configured sheet") -> None:
-    """Check, reading the file only, that ``path`` can be read within the reader's limits: a
-    readable workbook; no part of its package decompressing to more than ``WDH_MAX_PART_MB``
-    or holding a text longer than any Excel cell; ``sheet`` exists; its XML has no tag or cell
-    beyond the scan's bounds. Raises :class:`~wdh.errors.InputError` naming the file.
-    Execute runs call it before taking the advisory lock; :func:`read_sheet` checks the same."""
-    _check_file(path)
-    with _guarded(path), _opened(path) as (workbook, archive):
-        name, _ = sheet_choice(path, workbook.sheets_metadata, sheet, sheet_key)
-        part = sheet_part(archive, name) if archive else None
-        if archive and part:
-            with archive.open(part) as stream:
-                scan_extent(stream, marks=True)
-
-
-@contextlib.contextmanager
-def _opened(path: Path) -> Iterator[tuple[CalamineWorkbook, zipfile.ZipFile | None]]:
-    """calamine's workbook and, for .xlsx/.xlsm, the zip package, its limits checked first:
-    calamine reads the shared strings as it opens the workbook."""
-    with contextlib.ExitStack() as stack:
-        archive = None
-        if path.suffix.lower() in _OOXML_SUFFIXES:
-            archive = stack.enter_context(zipfile.ZipFile(path))
-            check_directory(archive)
-            check_calamine_parts(archive)
-        yield stack.enter_context(CalamineWorkbook.from_path(path)), archive
-
-
-def _check_file(path: Path) -> None:
-    """Fail unless ``path`` is a readable file whose first bytes match its Excel suffix."""
-    if not path.exists():
-        raise InputError(f"{path}: file not found; check the path and the file name")
-    if not path.is_file():
-        raise InputError(f"{path}: not a file; name the workbook itself, not a folder")
-    suffix = path.suffix.lower()
-    if suffix not in EXCEL_SUFFIXES:
-        raise InputError(f"{path}: not an Excel workbook (expected .xlsx, .xlsm or .xls, got {suffix or 'no suffix'})")
-    try:
-        with path.open("rb") as handle:
-            magic = handle.read(len(_OLE_MAGIC))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror}); give the user running wdh read access") from None
-    if not magic:
-        raise InputError(f"{path}: the file is empty (0 bytes); copy the workbook again")
-    if suffix in _OOXML_SUFFIXES and magic == _OLE_MAGIC:
-        raise _ole_instead_of_ooxml(path)
-    expected = _OLE_MAGIC if suffix == ".xls" else _ZIP_MAGIC
-    if not magic.startswith(expected):
-        raise InputError(
-            f"{path}: not an Excel workbook (its content is not {suffix} data, despite the name); "
-            "open it in Excel and save it as .xlsx"
-        )
-
-
-def _ole_instead_of_ooxml(path: Path) -> InputError:
-    """An .xlsx/.xlsm that is an OLE container: Excel encrypts with a password this way."""
-    if _ENCRYPTION_STREAM in path.read_bytes():
-        return InputError(
-            f"{path}: the workbook is password-protected (encrypted); remove the password in Excel "
-            "(File › Info › Protect Workbook › Encrypt with Password) and save it again"
-        )
-    return InputError(
-        f"{path}: an old-format (Excel 97-2003) file with a {path.suffix} name; rename it to .xls "
-        "or open it in Excel and save it as .xlsx"
-    )
-
-
-@dataclass
-class _Loaded:
-    name: str  # the real sheet name
-    cells: CalamineSheet
-    marks: _ErrorCells = field(default_factory=dict)  # sheet row → sheet column → error
-    dropped: list[tuple[int, int]] = field(default_factory=list)  # far cells calamine did not see
-    warnings: list[str] = field(default_factory=list)
-
-
-def _load_sheet(path: Path, sheet: str | int, sheet_key: str) -> _Loaded:
-    """The sheet's cells (only this sheet is read), with its error marks and far cells.
-
-    An .xlsx/.xlsm is checked as :func:`check_workbook` does; when its sheet has value cells
-    from column AA on or in rows from 1,000,000 on, calamine reads a copy without them (its
-    dense range would otherwise reach them). The mark scan runs on a second thread: calamine
-    releases the GIL while it parses, so the scan costs no wall-clock time.
-    """
-    with _guarded(path), _opened(path) as (workbook, archive), ThreadPoolExecutor(max_workers=1) as pool:
-        name, warnings = sheet_choice(path, workbook.sheets_metadata, sheet, sheet_key)
-        part = sheet_part(archive, name) if archive else None
-        if archive is None:  # .xls: calamine reads its error cells as empty text
-            return _Loaded(name, workbook.get_sheet_by_name(name), _xls_marks(path, name), warnings=warnings)
-        if part is None:
-            return _Loaded(name, workbook.get_sheet_by_name(name), warnings=warnings)
-        with archive.open(part) as stream:
-            far = scan_extent(stream).far
-        marks = pool.submit(_marks, path, part)
-        cells = _far_free_cells(workbook, path, name, part, far)
-        return _Loaded(name, cells, marks.result(), sorted(far), warnings)
-
-
-def _far_free_cells(
-    workbook: CalamineWorkbook, path: Path, name: str, part: str, far: list[tuple[int, int]]
-) -> CalamineSheet:
-    if not far:
-        return workbook.get_sheet_by_name(name)
-    positions = set(far)
-    rewrite = copy_with_part(path, part, lambda source, out: copy_without(source, out, positions))
-    with rewrite as copy, CalamineWorkbook.from_path(copy) as sanitised:
-        return sanitised.get_sheet_by_name(name)
-
-
-def _marks(path: Path, part: str) -> _ErrorCells:
-    with zipfile.ZipFile(path) as archive, archive.open(part) as stream:
-        found = scan_marks(stream)
-    marks: _ErrorCells = {}
-    for mark in found:
-        marks.setdefault(mark.row, {})[mark.column] = _cell_error(mark)
-    return marks
-
-
-def _xls_marks(path: Path, sheet: str) -> _ErrorCells:
-    marks: _ErrorCells = {}
-    for row, column, code in xls_error_cells(path, sheet):
-        marks.setdefault(row, {})[column] = CellError(code)
-    return marks
-
-
-def _cell_error(mark: Mark) -> CellError:
-    if mark.error is not None:
-        return CellError(mark.error)
-    return CellError(f"={mark.formula}", uncalculated=True)
-
-
-@contextlib.contextmanager
-def _guarded(path: Path) -> Iterator[None]:
-    """Every failure to read the package as an InputError naming the file."""
-    try:
-        yield
-    except PasswordError:
-        raise InputError(
-            f"{path}: the workbook is password-protected; remove the password in Excel and save it again"
-        ) from None
-    except (PackageRefusal, ScanRefusal, XlsRefusal) as exc:
-        raise InputError(f"{path}: {exc}") from None
-    except MemoryError:
-        raise InputError(f"{path}: reading the workbook ran out of memory; check that this is the right file") from None
-    except (CalamineError, zipfile.BadZipFile, KeyError, ElementTree.ParseError, OSError) as exc:
-        raise _damaged(path, exc) from None
-
-
-def _damaged(path: Path, exc: Exception) -> InputError:
-    return InputError(
-        f"{path}: cannot be read as an Excel workbook ({exc}); the file may be damaged or truncated — "
-        "copy it again, or open it in Excel and save it again"
-    )
-
-
-def _error_positions(errors: _ErrorCells, *, first: int, width: int) -> _ErrorCells:
+def _error_positions(errors: ErrorCells, *, first: int, width: int) -> ErrorCells:
     """Error cells keyed by position in the header instead of sheet column."""
-    positions: _ErrorCells = {}
+    positions: ErrorCells = {}
     for number, cells in errors.items():
         inside = {column - first: error for column, error in cells.items() if 0 <= column - first < width}
         if inside:

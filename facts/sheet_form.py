@@ -41,18 +41,25 @@ class ScanRefusal(ValueError):
 def check_form(block: bytes) -> None:
     """Refuse markup in ``block`` that would hide a far cell from the scan: comments, CDATA, a
     DOCTYPE, processing instructions and prefixed elements. Runs before calamine reads."""
-    if (b"<!" in block or b"<?" in block) and (match := _FOREIGN.search(block)):
-        what = {b"<!--": "a comment", b"<![CD": "a CDATA section", b"<!DOC": "a DOCTYPE"}.get(
-            block[match.start() : match.start() + 5], "a processing instruction" if match[0] == b"<?" else "markup"
+    # One-byte searches first: "<" is in every tag, so searching for "<!" and "<?" takes longer
+    # than for "!" and "?", which are rare (and must be there for either to be).
+    rare = b"!" in block or b"?" in block
+    if rare and (b"<!" in block or b"<?" in block) and (match := _FOREIGN.search(block)):
+        kinds = ((b"<!--", "a comment"), (b"<![CDATA[", "a CDATA section"), (b"<!DOCTYPE", "a DOCTYPE"))
+        what = next(
+            (kind for start, kind in kinds if block.startswith(start, match.start())),
+            "a processing instruction" if match[0] == b"<?" else "markup",
         )
         raise ScanRefusal(f"the sheet XML holds {what}, which Excel never writes there; {_SAVE_AGAIN}")
-    cells_end = block.find(b"</sheetData>")  # the last block holds it and all that follows the cells
+    cells_end: int | None = None  # where </sheetData> is: the last block holds all that follows the cells
     for match in _PREFIXED.finditer(block):
         start = block.rfind(b"<", 0, match.start())
         if start < 0 or not _NAME.fullmatch(block, start + 1, match.start()):
             continue  # text, not an element
-        if match[0][1:2] in b"vfi" and 0 <= cells_end < start:
-            continue  # Excel's own <xm:f> of a data validation or conditional format, after the cells
+        if match[0][1:2] in b"vfi":
+            cells_end = block.find(b"</sheetData>") if cells_end is None else cells_end
+            if 0 <= cells_end < start:
+                continue  # Excel's own <xm:f> of a data validation or conditional format, after the cells
         raise ScanRefusal(
             "the sheet XML writes its cells with a namespace prefix "
             f"({block[start : match.end() - 1].decode('ascii', 'replace')}…), which Excel never does; {_SAVE_AGAIN}"

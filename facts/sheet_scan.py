@@ -75,28 +75,69 @@ def column_index(letters: str) -> int:
     return number - 1
 
 
+READING, EXTENT, MARKS = 0, 1, 2  # the steps of a pass over one block, in order (ScanStop.step)
+
+
+class ScanStop(Exception):
+    """A pass stopped at block ``block`` (0-based) in ``step`` (:data:`READING` the block,
+    :data:`EXTENT` its form and far cells, :data:`MARKS` its values and marks) by ``error``.
+    A single pass that does both stops where two passes, one each, stop first: at the least
+    ``(block, step)``."""
+
+    def __init__(self, block: int, step: int, error: Exception) -> None:
+        super().__init__(block, step, error)
+        self.block, self.step, self.error = block, step, error
+
+    @property
+    def position(self) -> tuple[int, int]:
+        return self.block, self.step
+
+
+def scan_pass(stream: IO[bytes], *, extent: bool, marks: bool) -> SheetScan:
+    """One pass over the sheet XML in ``stream``: with ``extent``, the form checks and the far
+    cells (:func:`scan_extent`); with ``marks``, the value checks and the marks
+    (:func:`scan_marks`). Raises :class:`ScanStop` wrapping the first failure (a
+    :class:`ScanRefusal`, or the package's own error while decompressing)."""
+    scan = SheetScan()
+    blocks = _blocks(stream)
+    index = 0
+    while True:
+        step = READING
+        try:
+            block = next(blocks, None)
+            if block is None:
+                return scan
+            if extent:
+                step = EXTENT
+                check_form(block)
+                for start in (match.start() for match in _FAR.finditer(block)):
+                    _far(block, start, scan)
+            if marks:
+                step = MARKS
+                _mark(block, scan)
+        except Exception as exc:  # re-raised by the caller as it was, once its position is weighed
+            raise ScanStop(index, step, exc) from exc
+        index += 1
+
+
 def scan_extent(stream: IO[bytes], *, marks: bool = False) -> SheetScan:
     """The value cells of the sheet XML in ``stream`` from column AA on or in rows from 1,000,000
     on (:attr:`SheetScan.far`): the cells that can make calamine's dense range huge; with
     ``marks``, the marks too (:func:`scan_marks`) in the same pass. Runs before calamine reads;
     raises :class:`ScanRefusal`."""
-    scan = SheetScan()
-    for block in _blocks(stream):
-        check_form(block)
-        for start in (match.start() for match in _FAR.finditer(block)):
-            _far(block, start, scan)
-        if marks:
-            _mark(block, scan)
-    return scan
+    try:
+        return scan_pass(stream, extent=True, marks=marks)
+    except ScanStop as stop:
+        raise stop.error from None
 
 
 def scan_marks(stream: IO[bytes]) -> list[Mark]:
     """Formula errors and uncalculated formulas of the sheet XML in ``stream`` (it can run while
-    calamine reads: calamine releases the GIL). Raises :class:`ScanRefusal`."""
-    scan = SheetScan()
-    for block in _blocks(stream):
-        _mark(block, scan)
-    return scan.marks
+    calamine reads, in another process: facts/scan_worker.py). Raises :class:`ScanRefusal`."""
+    try:
+        return scan_pass(stream, extent=False, marks=True).marks
+    except ScanStop as stop:
+        raise stop.error from None
 
 
 def _mark(block: bytes, scan: SheetScan) -> None:

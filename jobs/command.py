@@ -107,7 +107,11 @@ class JobCommand(StartupCommand):
             "--sheet", type=sheet_choice, help="Sheet name or 0-based index (default: configured sheet)."
         )
         parser.add_argument(
-            "--chunk-size", type=positive_int, default=1000, help="Keys per statement (default: %(default)s)."
+            "--chunk-size",
+            type=positive_int,
+            default=1000,
+            help="Rows per backfill INSERT (default: %(default)s); its reads, row locks and fill updates are one "
+            "statement per target.",
         )
         parser.add_argument(
             "--format", choices=["text", "json"], default="text", help="Output format (default: %(default)s)."

@@ -101,8 +101,8 @@ def _target_json(outcome: Any, verbosity: int) -> dict[str, Any]:
         "rows_changed": outcome.rows_changed,
         "keys": _keys(outcome.keys, verbosity),
         "cells": [
-            {"key": cell.key, "column": cell.column, "value": cell.value}
-            for cell in (outcome.cells if verbosity >= 2 else outcome.cells[:KEY_SAMPLE])
+            {"key": key, "column": column, "value": value}
+            for key, column, value in (outcome.cells if verbosity >= 2 else outcome.cells[:KEY_SAMPLE])
         ],
         "warnings": _warnings(outcome, verbosity),
     }
@@ -194,7 +194,7 @@ def _target_text(outcome: Any, planned: bool, verbosity: int) -> list[str]:
         )
         lines += [f"      {column}: {count}" for column, count in outcome.cells_filled.items()]
         if verbosity >= 2:
-            lines += [f"      {cell.key}.{cell.column} = {cell.value!r}" for cell in outcome.cells]
+            lines += [f"      {key}.{column} = {value!r}" for key, column, value in outcome.cells]
     lines += [
         f"    warning: {warning}" for warning in _warnings(outcome, verbosity)[: None if verbosity >= 2 else KEY_SAMPLE]
     ]

@@ -192,7 +192,7 @@ def _details(run: BackfillRun, result: RunEnd) -> None:
         _copy(
             RunCell,
             ["run", "target", "key", "column", "value"],
-            ([run.pk, outcome.target, cell.key, cell.column, cell.value] for cell in outcome.cells),
+            ([run.pk, outcome.target, key, column, value] for key, column, value in outcome.cells),
         )
 
 

@@ -9,17 +9,21 @@ comes from the database, and stays exact when other sessions write the table mea
 - insert_missing: ``bulk_create(ignore_conflicts=True)`` (ON CONFLICT DO NOTHING waits for a
   concurrent inserter and then skips its key); the keys we really inserted are the rows whose
   ``xmin`` is our transaction.
-- fill_null_only: the rows to fill are locked (SELECT … FOR UPDATE re-reads them after any
-  concurrent update), then one NULL-guarded queryset update per chunk sets every column to
-  ``COALESCE(column, staged value)``; its row count must equal the locked rows with NULL cells
-  to fill, and the cells filled are those the locked rows showed NULL.
+- fill_null_only: the rows to fill are locked in one statement (SELECT … FOR UPDATE re-reads
+  them after any concurrent update); then one NULL-guarded queryset update of the locked rows
+  that still show a planned cell NULL sets every column to ``COALESCE(column, value)``, the
+  values being those cells only; its row count must equal those rows, and the cells filled are
+  those the locked rows showed NULL.
+
+Reads, locks and fill updates are one statement per target (the keys go as one array); only the
+INSERTs are chunked, ``chunk_size`` rows each.
 """
 
 from __future__ import annotations
 
 import collections
 import enum
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -33,10 +37,8 @@ from refs.derivation import Derivation, is_blank
 from refs.fill_query import AnyOf, fill_update
 from refs.insertion import Inserter, Row, insertion_write
 from refs.models import reference_model
-from refs.staging import stage_model, stage_table_name, stage_write
 from wdh.config import Aggregation, RefTarget
 from wdh.errors import InputError
-from wdh.identifiers import quote_qualified
 from wdh.postgres import (
     keys_written_here,
     require_table,
@@ -50,11 +52,11 @@ class BackfillMode(enum.StrEnum):
     FILL_NULL_ONLY = "fill_null_only"
 
 
-@dataclass(frozen=True)
-class Cell:
-    key: str
-    column: str
-    value: str
+Cell = tuple[str, str, str]
+"""One cell of a reference table, a fill planned or done: ``(key, column, value)``. A plain tuple
+of strings, which Python's garbage collector stops tracking at its first pass; a plan holds one
+per NULL cell (51,000 for the benchmark's workbook), and as many instances of a class would stay
+tracked and set off a full collection of the whole process during the fill."""
 
 
 @dataclass
@@ -91,11 +93,6 @@ class TargetOutcome:
     warnings: list[str] = field(default_factory=list)
     warning_details: list[str] = field(default_factory=list)  # the same warnings, every value named
     statements: list[str] = field(default_factory=list)
-
-
-def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def backfill_validate(target: RefTarget, mode: BackfillMode, *, domain: str) -> None:
@@ -140,7 +137,7 @@ def backfill_plan(*, derivation: Derivation, mode: BackfillMode, chunk_size: int
     model = reference_model(target)
     candidates = derivation.candidates
     _check_lengths(model, target, candidates)
-    existing = dict(_existing_rows(model, target, list(candidates), chunk_size, mode))
+    existing = _existing_rows(model, target, list(candidates), mode)
     plan = BackfillPlan(
         target=target,
         mode=mode,
@@ -158,29 +155,27 @@ def backfill_plan(*, derivation: Derivation, mode: BackfillMode, chunk_size: int
 
 
 def _existing_rows(
-    model: type[models.Model], target: RefTarget, keys: list[str], chunk_size: int, mode: BackfillMode
-) -> Iterator[tuple[str, dict[str, Any]]]:
-    key = target.key[0]
-    for chunk in chunks(keys, chunk_size):
-        queryset = model._default_manager.filter(AnyOf(F("pk"), chunk))
-        if mode is BackfillMode.FILL_NULL_ONLY:
-            for row in queryset.values(key, *target.updatable):
-                yield row[key], row
-        else:  # only whether the key is there
-            for present in queryset.values_list(key, flat=True):
-                yield present, {}
+    model: type[models.Model], target: RefTarget, keys: list[str], mode: BackfillMode
+) -> dict[str, tuple[Any, ...]]:
+    """``{key: (key, *updatable values)}`` of the candidate keys the table holds, read in one
+    statement (the keys go as one array); insert_missing reads only whether the key is there."""
+    if not keys:
+        return {}
+    queryset = model._default_manager.filter(AnyOf(F("pk"), keys))
+    columns = target.updatable if mode is BackfillMode.FILL_NULL_ONLY else ()
+    return {row[0]: row for row in queryset.values_list(target.key[0], *columns)}
 
 
-def _null_cells(target: RefTarget, candidates: dict[str, Row], existing: dict[str, dict[str, Any]]) -> list[Cell]:
+def _null_cells(target: RefTarget, candidates: dict[str, Row], existing: dict[str, tuple[Any, ...]]) -> list[Cell]:
     cells = []
     updatable = target.updatable
     for key, current in existing.items():
         candidate = candidates[key]
-        for column in updatable:
-            if current[column] is None:
-                value = candidate.get(column)
-                if not is_blank(value):
-                    cells.append(Cell(key, column, str(value)))
+        for column, value in zip(updatable, current[1:], strict=True):
+            if value is None:
+                derived = candidate.get(column)
+                if not is_blank(derived):
+                    cells.append((key, column, str(derived)))
     return cells
 
 
@@ -220,7 +215,7 @@ def backfill_apply(plan: BackfillPlan, *, chunk_size: int) -> TargetOutcome:
         outcome.keys = _insert(plan, chunk_size)
         outcome.inserted = len(outcome.keys)
     else:
-        outcome.cells = _fill(plan, chunk_size)
+        outcome.cells = _fill(plan)
     return _with_totals(outcome, plan)
 
 
@@ -244,65 +239,59 @@ def _with_totals(outcome: TargetOutcome, plan: BackfillPlan) -> TargetOutcome:
         return outcome
     outcome.already_present = plan.present
     outcome.absent = plan.candidates - plan.present
-    for cell in outcome.cells:
-        outcome.cells_filled[cell.column] = outcome.cells_filled.get(cell.column, 0) + 1
-    outcome.rows_changed = len({cell.key for cell in outcome.cells})
+    for _, column, _ in outcome.cells:
+        outcome.cells_filled[column] = outcome.cells_filled.get(column, 0) + 1
+    outcome.rows_changed = len({key for key, _, _ in outcome.cells})
     return outcome
 
 
 def _insert(plan: BackfillPlan, chunk_size: int) -> list[str]:
-    """One ``bulk_create(ignore_conflicts=True)`` per chunk; then the keys whose rows carry our
-    transaction id, asked once for every key (the run holds one transaction throughout)."""
+    """One ``bulk_create(ignore_conflicts=True)`` in batches of ``chunk_size`` rows; then the keys
+    whose rows carry our transaction id, asked once for every key (the run holds one transaction
+    throughout)."""
     target = plan.target
     key = target.key[0]
     insert = Inserter.of(target)
-    for chunk in chunks(plan.inserts, chunk_size):
-        insert.model._default_manager.bulk_create(insert.objects(chunk), ignore_conflicts=True)
+    insert.insert(plan.inserts, batch_size=chunk_size)
     keys = [str(row[key]) for row in plan.inserts]
     inserted = set(keys_written_here(target.qualified_name, key, keys))
     return [k for k in keys if k in inserted]  # in the plan's order
 
 
-def _fill(plan: BackfillPlan, chunk_size: int) -> list[Cell]:
+def _fill(plan: BackfillPlan) -> list[Cell]:
     """Fill the planned cells that are still NULL; return them in the plan's order.
 
-    Per chunk of keys: lock the rows (SELECT … FOR UPDATE re-reads them after any concurrent
-    update), work out from the locked values exactly which planned cells are still NULL, then
-    one NULL-guarded update of those rows sets each column to ``COALESCE(column, staged value)``
-    — the staged value is NULL where no cell of that row and column is planned, so a non-NULL
-    cell and an unplanned NULL cell both keep their value."""
+    Lock the planned rows in one statement (SELECT … FOR UPDATE re-reads them after any
+    concurrent update), work out from the locked values exactly which planned cells are still
+    NULL, then one NULL-guarded update of those rows sets each column to ``COALESCE(column,
+    value)`` — the value is NULL where no cell of that row and column is still to fill, so a
+    non-NULL cell and an unplanned NULL cell both keep their value. Every row updated is locked
+    with a NULL cell to fill: the update's row count must be theirs."""
     target = plan.target
     model = reference_model(target)
-    key = target.key[0]
-    stage = _stage(plan)
-    planned: dict[str, list[str]] = {}  # key → planned columns, in the plan's key order
-    for cell in plan.fills:
-        planned.setdefault(cell.key, []).append(cell.column)
-    done: set[tuple[str, str]] = set()
-    for chunk in chunks(list(planned), chunk_size):
-        locked = model._default_manager.select_for_update().filter(AnyOf(F("pk"), chunk)).values(key, *target.updatable)
-        rows: list[str] = []
-        columns: set[str] = set()
-        for row in locked:
-            todo = [column for column in planned[row[key]] if row[column] is None]
-            if todo:
-                rows.append(row[key])
-                columns.update(todo)
-                done.update((row[key], column) for column in todo)
-        if rows:
-            query, values = fill_update(model, stage, [c for c in target.updatable if c in columns], rows)
-            changed = query.update(**values)
-            if changed != len(rows):  # the rows are locked with a NULL cell: anything else is a bug, not a race
-                raise RuntimeError(f"fill: updated {changed} rows, {len(rows)} locked rows had NULL cells to fill")
-    return [cell for cell in plan.fills if (cell.key, cell.column) in done]
+    if not plan.fills:
+        return []
+    position = {column: index for index, column in enumerate(target.updatable, 1)}
+    locked = {row[0]: row for row in _lock(model, target, list(dict.fromkeys(key for key, _, _ in plan.fills)))}
+    todo = [  # the planned cells the locked rows still show NULL (a row deleted meanwhile is not locked)
+        cell for cell in plan.fills if (row := locked.get(cell[0])) is not None and row[position[cell[1]]] is None
+    ]
+    if todo:
+        values: dict[str, dict[str, str]] = {column: {} for column in target.updatable}  # column → key → value
+        for key, column, value in todo:
+            values[column][key] = value
+        rows = list(dict.fromkeys(key for key, _, _ in todo))
+        query, updates = fill_update(model, {column: cells for column, cells in values.items() if cells}, rows)
+        changed = query.update(**updates)
+        if changed != len(rows):  # the rows are locked with a NULL cell: anything else is a bug, not a race
+            raise RuntimeError(f"fill: updated {changed} rows, {len(rows)} locked rows had NULL cells to fill")
+    return todo
 
 
-def _stage(plan: BackfillPlan) -> type[models.Model]:
-    """Copy the planned cells into a temporary table the updates read their values from."""
-    values: dict[str, dict[str, str]] = {}
-    for cell in plan.fills:
-        values.setdefault(cell.key, {})[cell.column] = cell.value
-    return stage_write(plan.target, values)
+def _lock(model: type[models.Model], target: RefTarget, keys: list[str]) -> models.QuerySet[Any, tuple[Any, ...]]:
+    """The rows of ``keys`` locked for update: ``(key, *updatable values)``."""
+    queryset = model._default_manager.select_for_update().filter(AnyOf(F("pk"), keys))
+    return queryset.values_list(target.key[0], *target.updatable)
 
 
 def backfill_write(plan: BackfillPlan) -> TableWrite:
@@ -312,23 +301,19 @@ def backfill_write(plan: BackfillPlan) -> TableWrite:
     if plan.mode is BackfillMode.INSERT_MISSING:
         return insertion_write(target, plan.inserts)
     updates: dict[str, list[str]] = {}
-    for cell in plan.fills:
-        updates.setdefault(cell.column, []).append(cell.value)
-    return TableWrite(
-        table=target.qualified_name, purpose=f"the {target.name} backfill", updates=updates, stages=bool(plan.fills)
-    )
+    for _, column, value in plan.fills:
+        updates.setdefault(column, []).append(value)
+    return TableWrite(table=target.qualified_name, purpose=f"the {target.name} backfill", updates=updates)
 
 
 def backfill_sql(plan: BackfillPlan, *, chunk_size: int) -> list[str]:
     """The statements ``backfill_apply`` sends for ``plan``, as Django compiles them (first chunk
     shown; the placeholders are bound values). Pure: compiles, never executes."""
-    target = plan.target
-    model = reference_model(target)
     if plan.mode is BackfillMode.INSERT_MISSING:
         if not plan.inserts:
             return []
         return _inserts_sql(plan, chunk_size)
-    return _fill_sql(plan, model, chunk_size)
+    return _fill_sql(plan)
 
 
 def _inserts_sql(plan: BackfillPlan, chunk_size: int) -> list[str]:
@@ -338,14 +323,24 @@ def _inserts_sql(plan: BackfillPlan, chunk_size: int) -> list[str]:
     rows = len(plan.inserts)
     chunk_count = -(-rows // chunk_size)
     last = rows - (chunk_count - 1) * chunk_size
-    full = _insert_sql(insert.model, insert.objects(plan.inserts[:chunk_size]))
-    tail = _insert_sql(insert.model, insert.objects(plan.inserts[-last:]))
+    full = _chunk_sql(insert, plan.inserts[:chunk_size])
+    tail = _chunk_sql(insert, plan.inserts[-last:])
     if tail == full:
         return [f"-- {rows} rows in {chunk_count} chunk(s)\n{full}"]
     return [
         f"-- {rows - last} rows in {chunk_count - 1} chunk(s) of {chunk_size}\n{full}",
         f"-- the last {last} row(s) in 1 chunk(s)\n{tail}",
     ]
+
+
+def _chunk_sql(insert: Inserter, rows: Sequence[Row]) -> str:
+    """The INSERT of one chunk of ``rows``. An UNNEST of arrays reads the same whatever the number
+    of rows (two or more), so two rows stand for the chunk then; a VALUES list is compiled whole."""
+    if len(rows) > 2:
+        pair = _insert_sql(insert.model, insert.objects(rows[:2]))
+        if "FROM UNNEST(" in pair:
+            return pair
+    return _insert_sql(insert.model, insert.objects(rows))
 
 
 def _insert_sql(model: type[models.Model], objs: list[models.Model]) -> str:
@@ -356,27 +351,23 @@ def _insert_sql(model: type[models.Model], objs: list[models.Model]) -> str:
     return str(compiled[0][0])
 
 
-def _fill_sql(plan: BackfillPlan, model: type[models.Model], chunk_size: int) -> list[str]:
+def _fill_sql(plan: BackfillPlan) -> list[str]:
     target = plan.target
-    key = target.key[0]
     if not plan.fills:
         return []
-    stage = stage_model(target, quote_qualified("pg_temp", stage_table_name(target)), [key, *target.updatable])
-    keys = list(dict.fromkeys(cell.key for cell in plan.fills))
-    filled = {cell.column for cell in plan.fills}
-    queryset, values = fill_update(model, stage, [c for c in target.updatable if c in filled], keys[:1])
+    model = reference_model(target)
+    keys = list(dict.fromkeys(key for key, _, _ in plan.fills))
+    filled = {column: {key: value} for key, column, value in plan.fills}  # one value per column stands for all
+    queryset, values = fill_update(model, {c: filled[c] for c in target.updatable if c in filled}, keys[:1])
     query = cast(UpdateQuery, queryset.query.chain(UpdateQuery))
     query.add_update_values(values)
-    counts = ", ".join(f"{c} {n}" for c, n in collections.Counter(cell.column for cell in plan.fills).items())
-    chunk_count = -(-len(keys) // chunk_size)
-    lock = model._default_manager.select_for_update().filter(AnyOf(F("pk"), keys[:1])).values(key, *target.updatable)
+    counts = ", ".join(f"{c} {n}" for c, n in collections.Counter(column for _, column, _ in plan.fills).items())
+    lock = _lock(model, target, keys[:1])
     return [
-        f"-- stage {len(keys)} candidate rows: CREATE TEMPORARY TABLE "
-        f'"wdh_stage_{target.name}" … ON COMMIT DROP; COPY … FROM STDIN',
-        f"-- lock the {len(keys)} row(s) to fill in {chunk_count} chunk(s)\n"
+        f"-- lock the {len(keys)} row(s) to fill in 1 statement(s)\n"
         f"{lock.query.get_compiler(connection=connection).as_sql()[0]}",
-        f"-- fill {len(plan.fills)} NULL cell(s) in {len(keys)} row(s) ({counts}) in {chunk_count} chunk(s), "
-        "one statement per chunk of rows with a cell still NULL, setting the columns planned in that chunk\n"
+        f"-- fill {len(plan.fills)} NULL cell(s) in {len(keys)} row(s) ({counts}) in 1 statement(s), "
+        "setting the columns with a cell still NULL\n"
         f"{query.get_compiler(connection=connection).as_sql()[0]}",
     ]
 

@@ -21,4 +21,4 @@ def planned_company_ids(plan: BackfillPlan) -> dict[str, str]:
         return {}
     key = target.key_rule.column
     found = {str(row[key]): str(row[column]) for row in plan.inserts if row.get(column)}
-    return found | {cell.key: cell.value for cell in plan.fills if cell.column == column and cell.value}
+    return found | {code: value for code, filled, value in plan.fills if filled == column and value}

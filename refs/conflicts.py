@@ -55,10 +55,20 @@ def conflict_warning(
     if key in shared:
         message = f"{key}: {shared[key]}, shared by {len(values):,} {what}; {rule.column} left as {values[0]}"
         return DerivationWarning(target.name, key, rule.column, values, message)
-    head = f"{target.name.removesuffix('s')} {key} appears under {len(values):,} {what}"
+    head = f"{_singular(target.name)} {key} appears under {len(values):,} {what}"
     tail = f"{rule.column} = {values[0]} (first seen)"
     full = f"{head} ({', '.join(values)}); {tail}"
     if len(values) <= SAMPLE:
         return DerivationWarning(target.name, key, rule.column, values, full)
     named = f"{', '.join(values[:SAMPLE])} and {len(values) - SAMPLE:,} more"
     return DerivationWarning(target.name, key, rule.column, values, f"{head} ({named}); {tail}", detail=full)
+
+
+def _singular(name: str) -> str:
+    """A target's name for one of its rows: plans → plan, branches → branch, product_lines →
+    product_line (a configured name that is not an English plural stays as it is)."""
+    if name.endswith(("ches", "shes", "sses", "xes")):
+        return name[:-2]
+    if name.endswith("ies"):
+        return name[:-3] + "y"
+    return name.removesuffix("s")

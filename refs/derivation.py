@@ -1,48 +1,47 @@
 """Candidate reference rows derived from the cleansed fact rows of one run (PRODUCT.md §6).
 
-One pass groups the rows by the key rule's source column, keeping of each row only a tuple of
-the fact columns the rules read; each group is then reduced to one candidate row as the
-target's :class:`~wdh.config.ColumnRule` entries say. Blank strings count as missing
+Rows are folded chunk by chunk (:class:`CandidateFold`): of each chunk, only what the target's
+:class:`~wdh.config.ColumnRule` entries need is kept per key (:mod:`refs.candidate_state`: the
+first non-blank value, the heaviest row's values, counts per distinct text, distinct texts), so
+memory grows with the keys and their distinct values, never with the rows; ``derivation()``
+then reduces that state to one candidate row per key. Blank strings count as missing
 everywhere; values come out as text (``str()`` of other values; templates format theirs;
 ``count_distinct`` its count, which the integer column it fills takes as a number) or None.
-Pure: no database, no I/O.
-
-Speed matters (100,000 rows in well under a second per target): the hot paths test plain
-``str``/``Decimal`` values inline and leave counting, ordering and maxima to C (``Counter``,
-``max``, ``list.index``); other values take a general path that applies the same rules.
+Any chunking of the same rows gives the same :class:`Derivation`. Pure: no database, no I/O.
 """
 
 from __future__ import annotations
 
-import math
 import string
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal, InvalidOperation
-from functools import partial
-from operator import is_not, itemgetter
+from itertools import compress, repeat
+from operator import itemgetter
+from types import NoneType
 from typing import Any
 
+from refs.candidate_state import (
+    Chunk,
+    Column,
+    DistinctTexts,
+    FirstSeenPairs,
+    FirstValues,
+    HeaviestRows,
+    Row,
+    TextCounts,
+    distinct_texts,
+    present,
+    text,
+)
+from refs.candidate_state import is_blank as is_blank  # re-exported: the blank rule of every derivation
 from refs.conflicts import DerivationWarning as DerivationWarning  # re-exported: part of a Derivation
 from refs.conflicts import conflict_warning
-from refs.unique_values import first_unique
+from refs.unique_values import first_unique, unique_pairs
 from wdh.config import Aggregation, ColumnRule, RefTarget
 
-Weight = int | float | Decimal
-Slots = tuple[Any, ...]  # one fact row reduced to (key, *the fact columns the rules read)
-Bucket = list[Slots]  # the rows of one key, in input order
-Column = tuple[Any, ...]  # one fact column over a bucket
-Candidate = dict[str, str | None]
-Reducer = Callable[[str, Bucket, Candidate], None]  # sets its reference column(s) in the candidate
 Distinct = dict[str, dict[str, frozenset[str]]]  # key → {column: distinct values}, see Derivation
 
-# An unparsable, blank or non-finite weight ranks below every number, so it never beats a real
-# one; equal weights (two unparsable ones included) keep the earliest row.
-_SMALLEST: Weight = -math.inf
-_PLAIN_WEIGHTS = frozenset({Decimal, int, type(None)})  # max() in C is exact for these
-_NOT_NONE = partial(is_not, None)
 _FORMATTER = string.Formatter()
 _MEMOISABLE = frozenset({str, int, date})  # equal values of these classes format identically
 
@@ -61,11 +60,6 @@ class Derivation:
     # key → {concat_distinct / count_distinct column: its distinct stripped values}: what merging
     # several domains' candidates unions (refs.candidate_merge) before joining or counting again
     distinct: Distinct = field(default_factory=dict)
-
-
-def is_blank(value: object) -> bool:
-    """None, or a str that is empty or whitespace only."""
-    return value is None or (isinstance(value, str) and (not value or value.isspace()))
 
 
 def derive_candidates(
@@ -87,55 +81,134 @@ def derive_candidates(
 class CandidateFold:
     """:func:`derive_candidates` over rows that arrive in chunks: ``add`` each chunk in input
     order, then ``derivation()`` is what ``derive_candidates`` of all the rows at once returns.
-    Keeps of each row only what the target's rules read (its :data:`Slots`), never the row."""
+    Keeps per key only bounded state per rule (:mod:`refs.candidate_state`), never a row."""
 
     def __init__(self, target: RefTarget, *, shared: Mapping[str, str] | None = None) -> None:
         self.target = target
         self.shared = shared or {}
-        self._layout = _Layout.of(target)
-        self._groups: dict[str, Bucket] = {}
+        self._layout = layout = _Layout.of(target)
+        self._keys: dict[str, None] = {}  # first-seen order
+        index = layout.index
+        self._firsts = {name: FirstValues(index(name)) for name in layout.firsts}
+        self._counts = {
+            (source, weight): TextCounts(index(source), None if weight is None else index(weight))
+            for source, weight in layout.counts
+        }
+        self._heaviest = {
+            weight: HeaviestRows(index(weight), tuple(map(index, sources)))
+            for weight, sources in layout.heaviest.items()
+        }
+        self._distinct = {name: DistinctTexts(index(name)) for name in layout.distinct}
+        self._unique = {name: (index(name), FirstSeenPairs()) for name in layout.unique}
+        self._conflicts = {name: (index(name), FirstSeenPairs()) for name in layout.conflicts}
         self._rows_seen = 0
         self._rows_without_key = 0
 
     def add(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Take the next rows (in input order). Pure."""
-        seen, without_key = _group(rows, self._layout, self._groups)
-        self._rows_seen += seen
-        self._rows_without_key += without_key
+        """Take the next rows (in input order). Keeps nothing of ``rows`` but the state. Pure."""
+        projected = _project(rows if isinstance(rows, list | tuple) else list(rows), self._layout)
+        keys, mask, chunk_keys = _keys(list(map(itemgetter(0), projected)))
+        self._rows_seen += len(projected)
+        self._rows_without_key += len(projected) - len(keys)
+        if not keys:
+            return
+        chunk = Chunk(keys, projected if mask is None else list(compress(projected, mask)))
+        if self._keys:
+            self._keys.update(chunk_keys)
+        else:
+            self._keys = chunk_keys
+        for firsts in self._firsts.values():
+            firsts.add(chunk)
+        for counts in self._counts.values():
+            counts.add(chunk)
+        for heaviest in self._heaviest.values():
+            heaviest.add(chunk)
+        for distinct in self._distinct.values():
+            distinct.add(chunk)
+        for index, unique in self._unique.values():
+            unique.add(unique_pairs(keys, chunk.column(index)))
+        for index, seen in self._conflicts.values():
+            seen.add(distinct_texts(chunk, index))
 
     def derivation(self) -> Derivation:
-        """The candidates of every row added so far. Pure."""
-        target, layout, groups, shared = self.target, self._layout, self._groups, self.shared
-        distinct: Distinct = {}
-        reducers = _reducers(target, layout, distinct)
-        conflicts = [(rule, layout.index(_source(rule))) for rule in target.columns if rule.warn_on_conflict]
-        columns = tuple(rule.column for rule in target.columns)
-        candidates: dict[str, Candidate] = {}
+        """The candidates of every row added so far. Pure: the fold can take more rows after."""
+        target, shared = self.target, self.shared
+        keys = list(self._keys)
         warnings: list[DerivationWarning] = []
+        distinct: Distinct = {}
+        columns: list[Column] = []  # each rule's values, aligned with keys
         for rule in target.columns:
             if rule.agg is Aggregation.FIRST_UNIQUE:
-                reduce_unique, unnamed = first_unique(
-                    target.name, rule.column, layout.index(_source(rule)), groups, shared
+                texts = self._unique[_source(rule)][1].by_key()
+                chosen, unnamed = first_unique(
+                    target.name, rule.column, {key: texts.get(key, ()) for key in keys}, shared
                 )
-                reducers.append(reduce_unique)
+                columns.append(list(map(chosen.__getitem__, keys)))
                 warnings += unnamed
-        for key, bucket in groups.items():
-            candidate = candidates[key] = dict.fromkeys(columns)
-            for reduce in reducers:
-                reduce(key, bucket, candidate)
-            for rule, index in conflicts:
-                values = tuple(_text_counts(_column(bucket, index))) if len(bucket) > 1 else ()
-                if len(values) > 1:
-                    warnings.append(conflict_warning(target, rule, key, values, shared=shared))
+            else:
+                columns.append(self._values(rule, keys, distinct))
+        names = tuple(rule.column for rule in target.columns)
+        # dict(zip(names, row)) for each key, in C: the rows of zip(*columns) are as long as names
+        candidates = dict(zip(keys, map(dict, map(zip, repeat(names), zip(*columns, strict=True))), strict=True))
+        conflicts = [
+            (rule, self._conflicts[_source(rule)][1].several()) for rule in target.columns if rule.warn_on_conflict
+        ]
+        conflicted = set().union(*(several for _, several in conflicts))
+        for key in filter(conflicted.__contains__, keys):  # in key order, then rule order
+            for rule, several in conflicts:
+                if key in several:
+                    warnings.append(conflict_warning(target, rule, key, tuple(several[key]), shared=shared))
         return Derivation(target, candidates, tuple(warnings), self._rows_seen, self._rows_without_key, distinct)
+
+    def _values(self, rule: ColumnRule, keys: list[str], distinct: Distinct) -> Column:
+        """``rule``'s value for each of ``keys`` (and its distinct values in ``distinct``)."""
+        if rule.agg is Aggregation.KEY:
+            return keys
+        if rule.agg is Aggregation.TEMPLATE:
+            fields = {name: self._firsts[name].values for name in rule.template_fields}
+            return _rendered(rule.template or "", fields, keys)
+        if rule.agg is Aggregation.FIRST:
+            return _as_text(list(map(self._firsts[_source(rule)].values.get, keys)))
+        if rule.agg is Aggregation.MAX_BY:
+            weight = rule.weight or ""
+            position = self._layout.heaviest[weight].index(_source(rule))
+            heaviest = map(itemgetter(1), map(self._heaviest[weight].rows.__getitem__, keys))
+            values = list(map(itemgetter(position), heaviest))
+            mask = present(values)
+            if mask is not None:  # a blank on the heaviest row: the first non-blank value instead
+                first = self._firsts[_source(rule)].values.get
+                values = [value if ok else first(key) for key, value, ok in zip(keys, values, mask, strict=True)]
+            return _as_text(values)
+        if rule.agg is Aggregation.MOST_FREQUENT:
+            return list(map(self._counts[_source(rule), rule.weight].most_frequent().get, keys))
+        texts = self._distinct[_source(rule)].by_key()
+        joined: list[str | None] = []
+        for key in keys:
+            found = distinct.setdefault(key, {})[rule.column] = texts.get(key, frozenset())
+            if rule.agg is Aggregation.COUNT_DISTINCT:  # "0" when every value is blank: a known count
+                joined.append(str(len(found)))
+            else:
+                joined.append(rule.separator.join(sorted(found)) if found else None)
+        return joined
 
 
 @dataclass(frozen=True)
 class _Layout:
-    """The fact columns a target reads: ``Slots`` hold the key, then ``columns`` in order."""
+    """What a target reads of each row: the key column, then the fact columns its rules read, and
+    which state each rule keeps of them."""
 
     key: str
     columns: tuple[str, ...]
+    firsts: tuple[str, ...]  # first, max_by's fallback, template fields: first non-blank value
+    counts: tuple[tuple[str, str | None], ...]  # (source, weight): most_frequent
+    heaviest: dict[str, tuple[str, ...]]  # weight column → the max_by sources read from one row
+    distinct: tuple[str, ...]  # concat_distinct, count_distinct
+    unique: tuple[str, ...]  # first_unique
+    conflicts: tuple[str, ...]  # first with warn_on_conflict: distinct texts in first-seen order
+
+    def index(self, column: str) -> int:
+        """The slot of a Row holding ``column``."""
+        return 1 + self.columns.index(column)
 
     @classmethod
     def of(cls, target: RefTarget) -> _Layout:
@@ -144,16 +217,38 @@ class _Layout:
         if sum(rule.agg is Aggregation.KEY for rule in target.columns) != 1:
             raise ValueError(f"{target.name}: exactly one column must be derived with agg key")
         read = [name for rule in target.columns if rule.agg is not Aggregation.KEY for name in rule.sources]
-        return cls(_source(target.key_rule), tuple(dict.fromkeys(read)))
-
-    def index(self, column: str) -> int:
-        return 1 + self.columns.index(column)
-
-    def getter(self) -> Callable[[Mapping[str, Any]], Slots]:
-        if not self.columns:  # itemgetter of one name returns the value, not a 1-tuple
-            key = self.key
-            return lambda row: (row[key],)
-        return itemgetter(self.key, *self.columns)
+        firsts: dict[str, None] = {}
+        counts: dict[tuple[str, str | None], None] = {}
+        heaviest: dict[str, dict[str, None]] = {}
+        distinct: dict[str, None] = {}
+        unique: dict[str, None] = {}
+        conflicts: dict[str, None] = {}
+        for rule in target.columns:
+            agg = rule.agg
+            if agg is Aggregation.TEMPLATE:
+                firsts.update(dict.fromkeys(rule.template_fields))
+            elif agg is Aggregation.FIRST or agg is Aggregation.MAX_BY:
+                firsts[_source(rule)] = None
+                if rule.warn_on_conflict:
+                    conflicts[_source(rule)] = None
+                if agg is Aggregation.MAX_BY:
+                    heaviest.setdefault(rule.weight or "", {})[_source(rule)] = None
+            elif agg is Aggregation.MOST_FREQUENT:
+                counts[_source(rule), rule.weight] = None
+            elif agg is Aggregation.CONCAT_DISTINCT or agg is Aggregation.COUNT_DISTINCT:
+                distinct[_source(rule)] = None
+            elif agg is Aggregation.FIRST_UNIQUE:
+                unique[_source(rule)] = None
+        return cls(
+            _source(target.key_rule),
+            tuple(dict.fromkeys(read)),
+            tuple(firsts),
+            tuple(counts),
+            {weight: tuple(sources) for weight, sources in heaviest.items()},
+            tuple(distinct),
+            tuple(unique),
+            tuple(conflicts),
+        )
 
 
 def _check(rule: ColumnRule) -> None:
@@ -174,235 +269,68 @@ def _source(rule: ColumnRule) -> str:
     return rule.source
 
 
-def _project(rows: Iterable[Mapping[str, Any]], layout: _Layout) -> list[Slots]:
-    """Every row as Slots: one C-level pass when every row has every column."""
-    rows = rows if isinstance(rows, list | tuple) else list(rows)
+def _project(rows: list[Mapping[str, Any]] | tuple[Mapping[str, Any], ...], layout: _Layout) -> list[Row]:
+    """Every row as a Row: one C-level pass when every row has every column; a missing one reads None."""
+    names = (layout.key, *layout.columns)
     try:
-        return list(map(layout.getter(), rows))
-    except KeyError:  # a row without some column: missing reads as None
-        names = (layout.key, *layout.columns)
+        return list(map(itemgetter(*names), rows)) if layout.columns else [(row[layout.key],) for row in rows]
+    except KeyError:
         return [tuple(map(row.get, names)) for row in rows]
 
 
-def _group(rows: Iterable[Mapping[str, Any]], layout: _Layout, groups: dict[str, Bucket]) -> tuple[int, int]:
-    """Add ``rows`` to ``groups`` (key → its rows' Slots); returns (rows seen, rows without key)."""
-    rows_without_key = 0
-    projected = _project(rows, layout)
-    for slots in projected:
-        key = slots[0]
-        if key.__class__ is str:  # nearly every key: tested inline, not by a call per row
-            if not key or key.isspace():
-                rows_without_key += 1
-                continue
-        elif is_blank(key):
-            rows_without_key += 1
-            continue
-        else:
-            key = _text(key)
-        bucket = groups.get(key)
-        if bucket is None:
-            groups[key] = [slots]
-        else:
-            bucket.append(slots)
-    return len(projected), rows_without_key
-
-
-def _weight(value: object) -> Weight:
-    """A finite number from Decimal, int, float or a numeric string (commas allowed); else smallest."""
-    number: Weight
-    if isinstance(value, Decimal | float):
-        number = value
-    elif isinstance(value, int) and not isinstance(value, bool):
-        return value
-    elif isinstance(value, str):
-        try:
-            number = Decimal(value.replace(",", "").strip())
-        except InvalidOperation:
-            return _SMALLEST
-    else:
-        return _SMALLEST
-    finite = number.is_finite() if isinstance(number, Decimal) else math.isfinite(number)
-    return number if finite else _SMALLEST
-
-
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else str(value)
-
-
-def _column(bucket: Bucket, index: int) -> Column:
-    return tuple(map(itemgetter(index), bucket))
-
-
-def _first(bucket: Bucket, index: int) -> Any:
-    """The first non-blank value as stored (a date stays a date for templates), or None."""
-    for slots in bucket:
-        value = slots[index]
-        if isinstance(value, str):  # is_blank, inline: this runs for every rule of every group
-            if value and not value.isspace():
-                return value
-        elif value is not None:
-            return value
-    return None
-
-
-def _first_text(bucket: Bucket, index: int) -> str | None:
-    value = _first(bucket, index)
-    return value if value is None or isinstance(value, str) else str(value)
-
-
-def _text_counts(column: Column) -> dict[str, int]:
-    """Each distinct non-blank value as text → how many rows carry it, in first-seen order."""
-    first = column[0]
-    if first.__class__ is str and column.count(first) == len(column):  # one value throughout
-        return {} if not first or first.isspace() else {first: len(column)}
+def _keys(column: Column) -> tuple[Column, list[bool] | None, dict[str, None]]:
+    """The text of each non-blank key, which rows have one (None: every row), and the distinct
+    keys in first-seen order."""
     try:
-        counts: Counter[Any] | None = Counter(column)
-    except TypeError:  # an unhashable value
-        counts = None
-    if counts is not None and all(value is None or value.__class__ is str for value in counts):
-        return {value: count for value, count in counts.items() if value and not value.isspace()}
-    # Other values are counted by their text: 1 and 1.0 are equal but read "1" and "1.0".
-    return Counter(_text(value) for value in column if not is_blank(value))
-
-
-def _heaviest_row(column: Column) -> int:
-    """The position of the earliest row with the largest weight."""
-    if set(map(type, column)) <= _PLAIN_WEIGHTS:
-        try:
-            top = max(filter(_NOT_NONE, column), default=None)
-        except InvalidOperation:  # a Decimal NaN: the general path ranks it smallest
-            top = _SMALLEST
-        if top is None:
-            return 0
-        if isinstance(top, int) or (isinstance(top, Decimal) and top.is_finite()):
-            return column.index(top)  # index() finds the earliest of equal weights
-    weights = [_weight(value) for value in column]
-    return weights.index(max(weights))
-
-
-def _reducers(target: RefTarget, layout: _Layout, distinct: Distinct) -> list[Reducer]:
-    reducers: list[Reducer] = []
-    firsts: list[tuple[str, int]] = []  # (reference column, source index)
-    max_by: dict[str, list[tuple[str, int]]] = {}  # weight column → [(reference column, source index)]
-    for rule in target.columns:
-        if rule.agg is Aggregation.FIRST_UNIQUE:
-            continue  # over every group at once: derive_candidates
-        if rule.agg is Aggregation.FIRST:
-            firsts.append((rule.column, layout.index(_source(rule))))
-        elif rule.agg is Aggregation.MAX_BY:
-            max_by.setdefault(rule.weight or "", []).append((rule.column, layout.index(_source(rule))))
+        distinct = dict.fromkeys(column)  # the usual case is decided on the distinct values only
+    except TypeError:  # an unhashable key value
+        distinct = {}
+    if distinct and set(map(type, distinct)) == {str} and "" not in distinct and not any(map(str.isspace, distinct)):
+        return column, None, distinct
+    keys: list[str] = []
+    mask: list[bool] = []
+    for key in column:
+        if key.__class__ is str:
+            present = bool(key) and not key.isspace()
         else:
-            reducers.append(_reducer(rule, layout, distinct))
-    if firsts:
-        reducers.append(_firsts(firsts))
-    # One reducer per weight column, so 主拓代码 and 主拓机构 are read from the same row.
-    reducers += [_max_by(layout.index(weight), columns) for weight, columns in max_by.items()]
-    return reducers
+            present = not is_blank(key)
+            key = text(key)
+        mask.append(present)
+        if present:
+            keys.append(key)
+    return keys, mask, dict.fromkeys(keys)
 
 
-def _firsts(columns: list[tuple[str, int]]) -> Reducer:
-    def reduce(key: str, bucket: Bucket, candidate: Candidate) -> None:
-        for column, index in columns:
-            candidate[column] = _first_text(bucket, index)
-
-    return reduce
-
-
-def _reducer(rule: ColumnRule, layout: _Layout, distinct: Distinct) -> Reducer:
-    column = rule.column
-    if rule.agg is Aggregation.KEY:
-        return lambda key, bucket, candidate: candidate.__setitem__(column, key)
-    if rule.agg is Aggregation.TEMPLATE:
-        return _template(column, rule.template or "", {name: layout.index(name) for name in rule.template_fields})
-    index = layout.index(_source(rule))
-    if rule.agg is Aggregation.MOST_FREQUENT:
-        return _most_frequent(column, index, None if rule.weight is None else layout.index(rule.weight))
-    if rule.agg is Aggregation.COUNT_DISTINCT:
-        return _count_distinct(column, index, distinct)
-    return _concat_distinct(column, index, rule.separator, distinct)
+def _as_text(values: list[Any]) -> list[str | None]:
+    """Each value as text, None as None."""
+    if set(map(type, values)) <= {str, NoneType}:
+        return values
+    return [None if value is None else text(value) for value in values]
 
 
-def _most_frequent(column: str, index: int, weight: int | None) -> Reducer:
-    def reduce(key: str, bucket: Bucket, candidate: Candidate) -> None:
-        counts = _text_counts(_column(bucket, index))
-        top = max(counts.values(), default=0)
-        tied = [value for value, count in counts.items() if count == top]  # first-seen order
-        if len(tied) > 1 and weight is not None:
-            tied = _by_weight(_column(bucket, index), _column(bucket, weight), tied)
-        candidate[column] = tied[0] if tied else None
-
-    return reduce
-
-
-def _by_weight(values: Column, weights: Column, tied: list[str]) -> list[str]:
-    """The tied values by the largest weight on their rows, descending; equal ones keep their order."""
-    ranks: dict[str, Weight] = dict.fromkeys(tied, _SMALLEST)
-    for value, weight in zip(values, weights, strict=True):
-        if not is_blank(value) and (text := _text(value)) in ranks:
-            ranks[text] = max(ranks[text], _weight(weight))
-    return sorted(tied, key=ranks.__getitem__, reverse=True)  # stable: ties keep first-seen order
-
-
-def _max_by(weight: int, columns: list[tuple[str, int]]) -> Reducer:
-    def reduce(key: str, bucket: Bucket, candidate: Candidate) -> None:
-        row = bucket[0] if len(bucket) == 1 else bucket[_heaviest_row(_column(bucket, weight))]
-        for column, index in columns:
-            value = row[index]
-            candidate[column] = _first_text(bucket, index) if is_blank(value) else _text(value)
-
-    return reduce
-
-
-def _concat_distinct(column: str, index: int, separator: str, distinct: Distinct) -> Reducer:
-    def reduce(key: str, bucket: Bucket, candidate: Candidate) -> None:
-        values = set(map(str.strip, _text_counts(_column(bucket, index))))
-        values.discard("")
-        distinct.setdefault(key, {})[column] = frozenset(values)
-        candidate[column] = separator.join(sorted(values)) if values else None
-
-    return reduce
-
-
-def _count_distinct(column: str, index: int, distinct: Distinct) -> Reducer:
-    """The number of distinct non-blank values, compared as ``concat_distinct`` joins them (by
-    their text, stripped). ``"0"`` when every value is blank: the count is known, not missing."""
-
-    def reduce(key: str, bucket: Bucket, candidate: Candidate) -> None:
-        values = set(map(str.strip, _text_counts(_column(bucket, index))))
-        values.discard("")
-        distinct.setdefault(key, {})[column] = frozenset(values)
-        candidate[column] = str(len(values))
-
-    return reduce
-
-
-def _template(column: str, template: str, fields: dict[str, int]) -> Reducer:
+def _rendered(template: str, fields: dict[str, dict[str, Any]], keys: list[str]) -> list[str | None]:
+    """For each key, the template formatted with each field's first non-blank value; None when
+    one has none or formatting fails."""
     parts = list(_FORMATTER.parse(template))
-    names, indexes = tuple(fields), tuple(fields.values())
-    # Formatting a date costs microseconds and most groups share their values (one 月度 per
-    # run), so each distinct combination is formatted once — only for classes whose equal
-    # values format identically (not Decimal: 1.0 == 1.00; not datetime: time zones).
-    memo: dict[tuple[Any, ...], str | None] = {}
+    names = tuple(fields)
 
-    def render(values: dict[str, Any]) -> str | None:
+    # Formatting a date costs microseconds and most groups share their values (one 月度 per
+    # run), so each distinct combination is formatted once — when every value is of a class
+    # whose equal values format identically (not Decimal: 1.0 == 1.00; not datetime: time zones).
+    def render(values: tuple[Any, ...]) -> str | None:
+        named = dict(zip(names, values, strict=True))
         try:
-            text = "".join(literal + _field(values, *field) for literal, *field in parts)
+            formatted = "".join(literal + _field(named, *field) for literal, *field in parts)
         except (ValueError, TypeError, KeyError, IndexError, AttributeError):
             return None
-        return None if is_blank(text) else text
+        return None if is_blank(formatted) else formatted
 
-    def reduce(key: str, bucket: Bucket, candidate: Candidate) -> None:
-        values = tuple(_first(bucket, index) for index in indexes)
-        if None in values:
-            return
-        if not _MEMOISABLE.issuperset(map(type, values)):
-            candidate[column] = render(dict(zip(names, values, strict=True)))
-            return
-        if values not in memo:
-            memo[values] = render(dict(zip(names, values, strict=True)))
-        candidate[column] = memo[values]
-
-    return reduce
+    combinations = list(zip(*(map(firsts.get, keys) for firsts in fields.values()), strict=True))
+    kinds = set(map(type, (value for firsts in fields.values() for value in firsts.values())))
+    if kinds <= _MEMOISABLE:  # the usual case: each distinct combination formatted once
+        memo = {values: None if None in values else render(values) for values in set(combinations)}
+        return list(map(memo.__getitem__, combinations))
+    return [None if None in values else render(values) for values in combinations]
 
 
 def _field(values: dict[str, Any], name: str | None, spec: str | None, conversion: str | None) -> str:

@@ -1,30 +1,35 @@
-"""The queries a ``fill_null_only`` backfill is built from, shared by its apply and by the
-statements its plan shows (:mod:`refs.backfill`): ``key = ANY(array)`` for a chunk of keys, and the
-NULL-guarded ``COALESCE`` update from the staged candidate values (:mod:`refs.staging`).
+"""The queries the backfill is built from, shared by its apply and by the statements its plan
+shows (:mod:`refs.backfill`): ``key = ANY(array)`` for the keys to read or lock, and
+``fill_null_only``'s NULL-guarded ``COALESCE`` update, whose new values the statement carries
+itself — one JSON object per column, key → value — so it needs no staging table.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import operator
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 from django.db import models
-from django.db.models import F, Lookup, Q
-from django.db.models.functions import Coalesce
+from django.db.models import F, Func, Lookup, Q, Value
+from django.db.models.functions import Cast, Coalesce
 
-from refs.staging import column_field, staged_value
+from wdh.postgres import text_array
 
 
 class AnyOf(Lookup):  # type: ignore[type-arg]
-    """``key = ANY(%s)`` with the chunk's keys as one array parameter. ``pk__in`` sends the
-    same rows but prepares each of up to chunk_size keys in Python and one placeholder each."""
+    """``key = ANY(%s::text[])`` with the keys as one parameter: the text of a PostgreSQL array,
+    which the server reads as one value. ``pk__in`` sends the same rows but prepares each key in
+    Python and one placeholder each; a Python list goes as ``ARRAY['…', …]``, one quoted
+    literal per key for psycopg2 to escape and the server to parse."""
 
     lookup_name = "any_of"
     prepare_rhs = False
 
     def get_db_prep_lookup(self, value: Any, connection: Any) -> tuple[str, list[Any]]:
-        return "%s", [list(value)]
+        return "%s::text[]", [text_array(value)]
 
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
         lhs, lhs_params = self.process_lhs(compiler, connection)
@@ -32,13 +37,30 @@ class AnyOf(Lookup):  # type: ignore[type-arg]
         return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
 
 
+class KeyedText(Func):
+    """``(mapping ->> key)``: the text a JSON object maps the row's key to; NULL where it has none."""
+
+    template = "(%(expressions)s)"
+    arg_joiner = " ->> "
+    output_field = models.TextField()
+
+
 def fill_update(
-    model: type[models.Model], stage: type[models.Model], columns: list[str], keys: list[str]
+    model: type[models.Model], values: Mapping[str, Mapping[str, str]], keys: list[str]
 ) -> tuple[models.QuerySet[Any], dict[str, Any]]:
-    """The rows of ``keys`` with a NULL in one of ``columns``, and each column's NULL-guarded new value."""
-    null = functools.reduce(operator.or_, (Q(**{f"{column}__isnull": True}) for column in columns))
-    values = {
-        column: Coalesce(F(column), staged_value(model, stage, column), output_field=column_field(model, column))
-        for column in columns
-    }
-    return model._default_manager.filter(null, AnyOf(F("pk"), keys)), values
+    """The rows of ``keys`` with a NULL in one of the columns of ``values`` (column → key →
+    value), and each column's NULL-guarded new value: ``COALESCE(column, mapping ->> key)``, the
+    column's mapping as one JSON object (a row it has no value for keeps its NULL).
+
+    The value is text, cast to the column's type where the column is not text: COALESCE takes
+    no mix of integer and text (a count_distinct column). Text columns take it as it is — a cast
+    to varchar(n) would cut a long value, which the checks before the write refuse instead."""
+    null = functools.reduce(operator.or_, (Q(**{f"{column}__isnull": True}) for column in values))
+    updates = {}
+    for column, cells in values.items():
+        field = cast("models.Field[Any, Any]", model._meta.get_field(column))
+        document = Cast(Value(json.dumps(cells, ensure_ascii=False)), output_field=models.JSONField())
+        mapping = KeyedText(document, F("pk"))
+        value = mapping if isinstance(field, models.CharField | models.TextField) else Cast(mapping, field)
+        updates[column] = Coalesce(F(column), value, output_field=field)
+    return model._default_manager.filter(null, AnyOf(F("pk"), keys)), updates

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from django.apps.registry import Apps
-from django.db import models
+from django.db import connection, models
+from django.db.models.base import ModelState
 
 from refs.models import reference_model
 from wdh.config import RefTarget
-from wdh.postgres import column_defaults
+from wdh.postgres import column_defaults, quote_array_element
 from wdh.preflight import TableWrite
 
 Row = dict[str, str | None]
@@ -32,8 +33,8 @@ class Inserter:
     whose value is not that NULL-for-want-of-a-value: the derived columns, fields with a Django
     default (sent as today), and any column the table itself gives a default (sent NULL as
     today, so the table's default never applies where it did not). Every other column is left
-    out of the INSERT, which stores the same NULL. Instances are built positionally, Django's
-    fast path of ``Model.__init__``.
+    out of the INSERT, which stores the same NULL. Instances are built as ``Model.__init__``
+    leaves them (its attributes and a fresh ``ModelState``), without its per-field work.
     """
 
     model: type[models.Model]
@@ -59,8 +60,24 @@ class Inserter:
         return cls(_insert_model(model, target.qualified_name, kept), names, defaults)
 
     def objects(self, rows: Iterable[Row]) -> list[models.Model]:
-        model = self.model
-        return [model(*values) for values in self.values(rows)]
+        """Unsaved instances holding each row's values — what ``Model(*values)`` builds, without
+        its per-field loop: the insert model is private, has no signal receivers, and sets every
+        field's attribute from ``values``."""
+        model, names = self.model, self.fields
+        new = model.__new__
+        built = []
+        for values in self.values(rows):
+            instance = new(model)
+            instance._state = ModelState()
+            instance.__dict__.update(zip(names, values, strict=True))
+            built.append(instance)
+        return built
+
+    def insert(self, rows: Sequence[Row], *, batch_size: int) -> None:
+        """``bulk_create(ignore_conflicts=True)`` of ``rows``, ``batch_size`` rows per INSERT, each
+        INSERT's text arrays sent as array literals (:func:`unnest_text_arrays`)."""
+        with connection.execute_wrapper(unnest_text_arrays):
+            self.model._default_manager.bulk_create(self.objects(rows), batch_size=batch_size, ignore_conflicts=True)
 
     def values(self, rows: Iterable[Row]) -> Iterator[list[Any]]:
         """Each row's values in ``fields`` order: what the INSERT sends."""
@@ -75,6 +92,25 @@ class Inserter:
     def columns(self) -> tuple[str, ...]:
         """The INSERT's column list."""
         return tuple(f.column for f in self.model._meta.concrete_fields)
+
+
+def unnest_text_arrays(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+    """A Django execute wrapper for the backfill's INSERTs: Django sends a multi-row INSERT as
+    ``SELECT * FROM UNNEST((%s)::varchar[], …)`` with one Python list per column, which psycopg2
+    writes as ``ARRAY['…', '…', …]`` — a literal to escape in Python and to parse on the server
+    per cell. A column of text (and NULL) goes instead as the text of one PostgreSQL array
+    (:func:`wdh.postgres.text_array`'s quoting, NULL unquoted), which the same ``::varchar[]``
+    reads as one value; the statement and the values it inserts are the same. Any other column
+    (numbers, dates) is left to psycopg2."""
+    if not many and params and sql.startswith("INSERT INTO ") and " FROM UNNEST(" in sql:
+        params = [_text_array_or(value) for value in params]
+    return execute(sql, params, many, context)
+
+
+def _text_array_or(value: Any) -> Any:
+    if value.__class__ is not list or not all(item is None or item.__class__ is str for item in value):
+        return value
+    return "{" + ",".join("NULL" if item is None else quote_array_element(item) for item in value) + "}"
 
 
 _INSERT_APPS = Apps(installed_apps=())  # insert models stay out of the project's app registry

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from refs.models import BackfillRun, RunMode, RunStatus
 
 REFUSED_EXIT = 2  # a revert refused for its input (wdh.errors.ExitCode.USER_ERROR)
+APPLIES = "applies the plan of run"
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ def run_links(run: BackfillRun) -> list[RunLink]:
     """Every run ``run`` is tied to, oldest first. Reads the database."""
     links = []
     if run.applies_id is not None:
-        links.append(RunLink("applies the plan of run", run.applies_id))
+        links.append(RunLink(APPLIES, run.applies_id))
     if run.reverted_run_id is not None:
         links.append(RunLink("reverts run", run.reverted_run_id))
     for revert in run.reverts.order_by("pk"):

@@ -103,7 +103,7 @@ def _target(plan: BackfillPlan) -> SavedTarget:
         present=plan.present,
         columns=columns,
         inserts=tuple(tuple(row.get(column) for column in columns) for row in plan.inserts),
-        fills=tuple((cell.key, cell.column, cell.value) for cell in plan.fills),
+        fills=tuple(plan.fills),
     )
 
 

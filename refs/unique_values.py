@@ -18,27 +18,31 @@ Pure: no database, no I/O.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from itertools import compress
 from typing import Any
 
 from refs.conflicts import DerivationWarning
 
-Bucket = list[tuple[Any, ...]]
-Candidate = dict[str, str | None]
 
-
-def _texts(bucket: Bucket, index: int) -> dict[str, None]:
-    """The distinct non-blank values of one column of ``bucket`` as text, first-seen order."""
-    values = (slots[index] for slots in bucket)
-    return dict.fromkeys(text for value in values if value is not None and (text := str(value)) and not text.isspace())
+def unique_pairs(keys: Sequence[str], column: Sequence[Any]) -> Iterator[tuple[str, str]]:
+    """(key, value as text) for each row of a chunk whose value is not blank as text: what a
+    fold remembers (the distinct pairs, in first-seen order) for :func:`first_unique`."""
+    if set(map(type, column)) <= {str} and not any(map(str.isspace, column)):
+        return compress(zip(keys, column, strict=True), column)  # C-level: "" is the only blank, and false
+    return (
+        (key, text)
+        for key, value in zip(keys, column, strict=True)
+        if value is not None and (text := str(value)) and not text.isspace()
+    )
 
 
 def first_unique(
-    target: str, column: str, index: int, groups: Mapping[str, Bucket], shared: Mapping[str, str]
-) -> tuple[Callable[[str, Bucket, Candidate], None], list[DerivationWarning]]:
-    """The reducer of ``column`` (source slot ``index``) over ``groups``, and the warnings of
-    the keys it leaves without a value."""
-    distinct = {key: _texts(bucket, index) for key, bucket in groups.items()}
+    target: str, column: str, distinct: Mapping[str, Sequence[str]], shared: Mapping[str, str]
+) -> tuple[dict[str, str | None], list[DerivationWarning]]:
+    """The value of ``column`` for each key of ``distinct`` (key → its distinct non-blank values
+    as text, first-seen order; every key of the run, in its order), and the warnings of the keys
+    it leaves without a value."""
     keys_of = Counter(value for values in distinct.values() for value in values)
     warnings: list[DerivationWarning] = []
     for key, values in distinct.items():
@@ -50,8 +54,8 @@ def first_unique(
                 f"{' …' if len(named) > 10 else ''}) names it; a later run's lookup would read them back otherwise"
             )
             warnings.append(DerivationWarning(target, key, column, named, message))
-
-    def reduce(key: str, bucket: Bucket, candidate: Candidate) -> None:
-        candidate[column] = None if key in shared else next((v for v in distinct[key] if keys_of[v] == 1), None)
-
-    return reduce, warnings
+    chosen = {
+        key: None if key in shared else next((value for value in values if keys_of[value] == 1), None)
+        for key, values in distinct.items()
+    }
+    return chosen, warnings

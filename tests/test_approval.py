@@ -348,6 +348,7 @@ def test_run_pages_show_the_plan_state_with_links_both_ways_and_the_list_filters
     assert "Approved by" in html and "admin at" in html and "looks right" in html
     html = str(admin_client.get(page_url(applying)).content.decode())
     assert f'id="plan-applies" href="{page_url(approved)}">run {approved}</a>' in html
+    assert "applies the plan of run" not in html  # named once, in the plan section
     html = str(admin_client.get(page_url(superseded)).content.decode())
     assert f'id="plan-superseded-by" href="{page_url(approved)}">run {approved}</a>' in html
     assert 'id="plan-approve"' not in html

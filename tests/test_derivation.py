@@ -426,3 +426,15 @@ def test_rows_added_in_chunks_derive_as_all_at_once(chunk: int) -> None:
         fold.add(rows[start : start + chunk])
     assert fold.derivation() == derive_candidates(rows, SHUFFLED)
     assert fold.derivation().rows_without_key == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "one"),
+    [("plans", "plan"), ("portfolios", "portfolio"), ("branches", "branch"), ("product_lines", "product_line"),
+     ("companies", "company"), ("机构", "机构")],
+)  # fmt: skip
+def test_a_conflict_names_one_row_of_its_target(name: str, one: str) -> None:
+    rows = [{"代码": "G09", "v": "x"}, {"代码": "G09", "v": "y"}]
+    rule = ColumnRule("c", A.FIRST, source="v", warn_on_conflict=True)
+    (warning,) = derive_candidates(rows, target(rule, name=name)).warnings
+    assert warning.message.startswith(f"{one} G09 appears under 2 distinct v values")

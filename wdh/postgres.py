@@ -158,6 +158,17 @@ def require_unique_index(qualified_name: str, key: Sequence[str], *, config_key:
         )
 
 
+def text_array(values: Iterable[str]) -> str:
+    """``values`` as a PostgreSQL array literal of text (:func:`quote_array_element` each)."""
+    return "{" + ",".join(map(quote_array_element, values)) + "}"
+
+
+def quote_array_element(value: str) -> str:
+    """``value`` as an element of a PostgreSQL array literal: double-quoted, its backslashes and
+    double quotes escaped (so no element reads as NULL or splits)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def keys_written_here(qualified_name: str, key_column: str, keys: Sequence[str]) -> list[str]:
     """Which of ``keys`` have a row version created by the current transaction.
 
@@ -171,8 +182,9 @@ def keys_written_here(qualified_name: str, key_column: str, keys: Sequence[str])
     column = quote_ident(key_column)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {column} FROM {qualified_name} WHERE {column} = ANY(%s) AND xmin = pg_current_xact_id()::xid",
-            [list(keys)],
+            f"SELECT {column} FROM {qualified_name} "
+            f"WHERE {column} = ANY(%s::text[]) AND xmin = pg_current_xact_id()::xid",
+            [text_array(keys)],
         )
         return [row[0] for row in cursor.fetchall()]
 

@@ -18,8 +18,9 @@ from refs.models import BackfillRun, PlanState, RunPlan
 
 
 @dataclass(frozen=True)
-class RunLink:
-    """A linked run: its id, its page, and its status in words."""
+class PanelRun:
+    """A run the section links to: its id, its page, and its status in words (the text links
+    of show_run and the "Linked runs" section are :class:`refs.run_links.RunLink`)."""
 
     pk: int
     url: str
@@ -33,19 +34,19 @@ class PlanPanel:
 
     plan: RunPlan
     badge: SafeString
-    applies: RunLink | None = None  # an apply run: the plan-only run whose plan it applies
-    superseded_by: RunLink | None = None
-    supersedes: list[RunLink] = field(default_factory=list)
-    outcome: RunLink | None = None  # the run that applied the plan, or refused to
-    attempts: list[RunLink] = field(default_factory=list)  # every run that applied or tried to
+    applies: PanelRun | None = None  # an apply run: the plan-only run whose plan it applies
+    superseded_by: PanelRun | None = None
+    supersedes: list[PanelRun] = field(default_factory=list)
+    outcome: PanelRun | None = None  # the run that applied the plan, or refused to
+    attempts: list[PanelRun] = field(default_factory=list)  # every run that applied or tried to
 
     @property
     def reviewable(self) -> bool:
         return self.applies is None and self.plan.state == PlanState.PLANNED
 
 
-def run_link(run: BackfillRun) -> RunLink:
-    return RunLink(run.pk, reverse("admin:refs_backfillrun_change", args=[run.pk]), run.get_status_display())
+def run_link(run: BackfillRun) -> PanelRun:
+    return PanelRun(run.pk, reverse("admin:refs_backfillrun_change", args=[run.pk]), run.get_status_display())
 
 
 def plan_badge(state: str) -> SafeString:

@@ -16,7 +16,7 @@ from refs.admin.plan_panel import plan_panel
 from refs.admin.run_display import duration_text, status_badge
 from refs.admin.targets import change_url, changelist_url
 from refs.models import BackfillRun, RunMode, RunStatus, RunTarget
-from refs.run_links import run_links
+from refs.run_links import APPLIES, run_links
 from refs.run_parts import part_line, run_parts
 from refs.run_stages import stage_words
 
@@ -90,6 +90,9 @@ def run_detail(run: BackfillRun, params: QueryDict) -> dict[str, Any]:
         for target in targets
         if linked and target.inserted and (url := changelist_url(target.target))
     ]
+    plan = plan_panel(run)
+    # The plan an apply run applies is linked in its plan section; "Linked runs" does not repeat it.
+    links = [link for link in run_links(run) if not (plan and plan.applies and link.words == APPLIES)]
     return {
         "run": run,
         "status": status_badge(run),
@@ -107,8 +110,8 @@ def run_detail(run: BackfillRun, params: QueryDict) -> dict[str, Any]:
         "keys": _page_view(keys, params, "keys_page", linked=linked),
         "cells": _page_view(cells, params, "cells_page", linked=linked),
         "created": created,
-        "plan": plan_panel(run),
-        "links": [(link, reverse("admin:refs_backfillrun_change", args=[link.run_id])) for link in run_links(run)],
+        "plan": plan,
+        "links": [(link, reverse("admin:refs_backfillrun_change", args=[link.run_id])) for link in links],
         "options_json": json.dumps(run.options, indent=2, ensure_ascii=False),
         "summary_json": json.dumps(run.summary, indent=2, ensure_ascii=False),
         "parts": [(part, part_line(part, planned=planned)) for part in run_parts(run.summary)],

@@ -1,0 +1,124 @@
+"""The sheet pre-scan on both cores: the marks pass in a worker process, beside the extent pass.
+
+The pre-scan (facts/sheet_scan.py) makes two kinds of checks on each block of a sheet's XML:
+its form and far cells (the *extent*, which must be known before calamine may read the sheet)
+and its values and marks (which only the cells' use needs). :func:`scan_split` runs the marks
+pass in a forked worker process while this process runs the extent pass and then, still while
+the worker scans, whatever the caller has to do next (calamine's parse of the sheet): reading a
+sheet costs about the longer of the two instead of their sum.
+
+Exactly as one pass would: the failure reported is the one a single pass over both would have
+met first (the least block, then the step), raised as it was; the worker reads the part in the
+same bounded blocks, sends back only its marks, and is always reaped — on success, on failure,
+and when SIGTERM or SIGINT interrupts the run (wdh/interruption.py: the exception it raises in
+this process ends the worker on its way up). The worker leaves the signals to this process,
+and the database session it inherits by the fork too: it only reads the file, and ends as
+multiprocessing's forked processes do (``os._exit``), closing nothing of this process's. Reads
+files only.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+import signal
+import threading
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from facts.sheet_scan import READING, Mark, ScanStop, SheetScan, scan_pass
+
+T = TypeVar("T")
+_CONTEXT = multiprocessing.get_context("fork")  # the worker shares this process's code and settings
+
+
+@dataclass(frozen=True)
+class SplitScan(Generic[T]):
+    """Both passes' findings, and what the caller did meanwhile (``None`` when it was not asked)."""
+
+    scan: SheetScan  # far cells (extent pass) and marks (marks pass)
+    meanwhile: T | None
+
+
+def scan_split(path: Path, part: str, meanwhile: Callable[[SheetScan], T] | None = None) -> SplitScan[T]:
+    """The pre-scan of sheet part ``part`` of the package at ``path``: the marks pass in a worker
+    process, the extent pass here, then ``meanwhile(extent scan)`` here while the worker goes on.
+    Raises the first failure of a single pass over both (the package's error, or a
+    :class:`~facts.sheet_form.ScanRefusal`); an error of ``meanwhile`` is raised as it is, once
+    the worker has ended (the scan found nothing before it, or it would not have run)."""
+    if threading.active_count() > 1:
+        return _one_pass(path, part, meanwhile)
+    receiver, sender = _CONTEXT.Pipe(duplex=False)
+    worker = _CONTEXT.Process(target=_marks_worker, args=(path, part, sender), daemon=True)
+    worker.start()
+    sender.close()
+    try:
+        stop: ScanStop | None = None
+        try:
+            with zipfile.ZipFile(path) as archive, archive.open(part) as stream:
+                scan = scan_pass(stream, extent=True, marks=False)
+        except ScanStop as own:
+            stop, scan = own, SheetScan()
+        value = meanwhile(scan) if stop is None and meanwhile is not None else None
+        marks = _received(receiver)
+        if isinstance(marks, ScanStop) and (stop is None or marks.position < stop.position):
+            stop = marks
+        if stop is not None:
+            raise stop.error from None
+        assert isinstance(marks, list)
+        scan.marks = marks
+        return SplitScan(scan, value)
+    finally:
+        receiver.close()
+        _reap(worker)
+
+
+def _one_pass(path: Path, part: str, meanwhile: Callable[[SheetScan], T] | None) -> SplitScan[T]:
+    """Both passes at once, in this process: what the split gives, with no worker."""
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open(part) as stream:
+            scan = scan_pass(stream, extent=True, marks=True)
+    except ScanStop as stop:
+        raise stop.error from None
+    return SplitScan(scan, meanwhile(scan) if meanwhile is not None else None)
+
+
+def _received(receiver: Connection) -> list[Mark] | ScanStop:
+    try:
+        answer: list[Mark] | ScanStop = receiver.recv()
+    except EOFError:  # the worker died without a word (killed, out of memory)
+        return ScanStop(0, READING, MemoryError("the sheet's pre-scan ended without a result"))
+    return answer
+
+
+def _reap(worker: multiprocessing.process.BaseProcess) -> None:
+    """End the worker if it still runs (the run stopped early) and wait for it."""
+    if worker.is_alive():
+        worker.terminate()
+    worker.join()
+
+
+def _marks_worker(path: Path, part: str, sender: Connection) -> None:
+    """The worker: the marks pass, its result (or where and why it stopped) sent back."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.set_wakeup_fd(-1)  # the parent's wake-up pipe (interruption.py) is not this process's
+    answer: list[Mark] | ScanStop
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open(part) as stream:
+            answer = scan_pass(stream, extent=False, marks=True).marks
+    except ScanStop as stop:
+        answer = stop
+    except Exception as exc:  # opening the package, which the parent has just opened itself
+        answer = ScanStop(0, READING, exc)
+    try:
+        sender.send(answer)
+    except (pickle.PicklingError, TypeError, AttributeError) as exc:  # an error that cannot travel
+        assert isinstance(answer, ScanStop)
+        sender.send(ScanStop(answer.block, answer.step, RuntimeError(f"{type(exc).__name__}: {answer.error}")))
+    finally:
+        sender.close()
