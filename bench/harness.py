@@ -25,7 +25,7 @@ from bench.memory import ChildRun, job_child_run
 from bench.network import Traffic
 from bench.workbook import Workbook, workbook_for
 from domains.annuity_performance.models import FACT_COLUMNS
-from facts.company_ids import PendingCompanyIds
+from facts.company_ids import PendingRows
 from refs.backfill import BackfillMode, backfill_plan
 from refs.company_ids import planned_company_ids
 from wdh.config import get_config
@@ -263,7 +263,7 @@ def _check_input(run: SizeRun, floor_rows: int, read_rows: int, cleansed: Any, d
     )
 
 
-def company_ids_complete(domain: Any, seed: Seed, derivations: Sequence[Any], pending: PendingCompanyIds) -> int:
+def company_ids_complete(domain: Any, seed: Seed, derivations: Sequence[Any], pending: PendingRows) -> int:
     """Give single plans' rows the company_id the run's insert_missing backfill gives their plan,
     as ``run_job`` does after planning 年金计划 (ANNUITY_PERFORMANCE.md §3, company_id rule 3;
     :mod:`facts.company_ids`): the fact rows the floor and the fact load write are then the job's.

@@ -33,7 +33,7 @@ from facts.cells import clean_text as clean_text
 from facts.cells import fit as fit
 from facts.cells import reject_special, shown_value
 from facts.codes import CodeSpellings
-from facts.company_ids import PendingCompanyIds
+from facts.company_ids import PendingCompanyIds, PendingRows
 from facts.customer_names import clean_customer_name
 from facts.excel import SheetData
 from facts.lookups import Lookups
@@ -71,7 +71,7 @@ class CleansedSheet:
     rows_read: int  # non-blank rows seen
     company_id_missing: int  # valid rows left without company_id (reported, never invented)
     spellings: CodeSpellings  # of the code cells, shared by the sheets of one batch
-    pending_company_ids: PendingCompanyIds  # single-plan rows 年金计划 may still give a company_id
+    pending_company_ids: PendingRows  # single-plan rows 年金计划 may still give a company_id
     warnings: list[str] = field(default_factory=list)  # the row cleaner's (RowCleaner.warnings)
 
 
@@ -285,11 +285,15 @@ def cleanse_sheet(
     )  # fmt: skip
     rows: list[dict[str, Any]] = []
     errors: list[RowError] = []
+    pending = PendingRows()
     for chunk in cleansing.chunks():
         rows += chunk.rows
         errors += chunk.errors
+        for row, plan_code in zip(chunk.rows, chunk.pending, strict=True):
+            if plan_code is not None:
+                pending.rows.setdefault(plan_code, []).append(row)
     return CleansedSheet(
-        rows, errors, cleansing.rows_read, cleansing.company_id_missing, cleansing.spellings, cleansing.pending,
+        rows, errors, cleansing.rows_read, cleansing.company_id_missing, cleansing.spellings, pending,
         cleansing.warnings(),
     )  # fmt: skip
 

@@ -76,3 +76,21 @@ class PendingCompanyIds:
             self.completed[plan_code] = company_ids[plan_code]
             found += missing
         return found
+
+
+@dataclass
+class PendingRows:
+    """The pending rows themselves, for a caller that holds a whole sheet's rows anyway
+    (:func:`facts.cleansing.cleanse_sheet`: tests, the benchmark's floors), never a run."""
+
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # plan → its pending rows
+
+    def complete(self, company_ids: Mapping[str, str]) -> int:
+        """Give the rows of every plan in ``company_ids`` its company_id, and forget them;
+        returns how many rows took one."""
+        taken = 0
+        for plan_code in [plan for plan in self.rows if company_ids.get(plan)]:
+            for row in self.rows.pop(plan_code):
+                row[COMPANY_ID] = company_ids[plan_code]
+                taken += 1
+        return taken
