@@ -29,7 +29,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from python_calamine import CalamineError, CalamineWorkbook
 
@@ -147,6 +147,8 @@ class PiecedSheet:
         self.path, self.name, self.part, self.plan = path, name, part, plan
         self._identity = _identity(path)  # of the file the plan was made from
         self.pieces_read = 0  # for the tests: how many pieces calamine parsed
+        self._parsed = self._pieces()
+        self._first: tuple[Piece, Any] | None = next(self._parsed)  # parsed now, while the pre-scan's worker runs
 
     @property
     def start(self) -> tuple[int, int]:
@@ -156,33 +158,43 @@ class PiecedSheet:
     def iter_rows(self) -> Iterator[list[Any]]:
         """The sheet's rows from row 1, as calamine gives them whole, but from column A."""
         given = 0  # rows given so far: the Excel number of the last
+        pieces = itertools.chain([self._first] if self._first else [], self._parsed)
+        self._first = None  # let go of the first piece once it is read
+        for piece, cells in pieces:
+            if cells.start is None:
+                continue  # no value cell: the next piece's padding gives its blank rows
+            if cells.start[0] + 1 < piece.first or cells.end is None or cells.end[0] + 1 > piece.last:
+                raise InputError(
+                    f"{self.path}, sheet {self.name!r}: a cell's reference names a row outside the "
+                    f"<row> element that holds it (near rows {piece.first}–{piece.last}); "
+                    "open the workbook in Excel and save it again"
+                )
+            pad = [""] * cells.start[1]
+            for row in itertools.islice(cells.iter_rows(), given, None):
+                yield pad + row if pad else row
+            given = cells.end[0] + 1
+            del cells
+
+    def _pieces(self) -> Iterator[tuple[Piece, Any]]:
+        """Each piece with calamine's cells of it, parsed when asked for (the previous one let go)."""
         with zipfile.ZipFile(self.path) as archive, archive.open(self.part) as stream:
             if _identity(self.path) != self._identity:
                 raise InputError(f"{self.path}: the file changed while it was being read; run again")
             others = _other_parts(archive, self.part)
             stream.read(self.plan.pieces[0].start)  # the head, then the gap before the first row
             for piece in self.plan.pieces:
-                rows = stream.read(piece.stop - piece.start)
-                cells = self._parse(piece_package(others, self.part, self.plan.head + rows + self.plan.tail))
-                del rows
-                self.pieces_read += 1
-                if cells.start is None:
-                    continue  # no value cell: the next piece's padding gives its blank rows
-                if cells.start[0] + 1 < piece.first or cells.end is None or cells.end[0] + 1 > piece.last:
+                try:
+                    package = piece_package(others, self.part, self.plan, stream, piece.stop - piece.start)
+                except (zipfile.BadZipFile, OSError, EOFError) as exc:
                     raise InputError(
-                        f"{self.path}, sheet {self.name!r}: a cell's reference names a row outside the "
-                        f"<row> element that holds it (near rows {piece.first}–{piece.last}); "
-                        "open the workbook in Excel and save it again"
-                    )
-                pad = [""] * cells.start[1]
-                for row in itertools.islice(cells.iter_rows(), given, None):
-                    yield pad + row if pad else row
-                given = cells.end[0] + 1
-                del cells
+                        f"{self.path}: cannot be read as an Excel workbook ({exc}); copy it again"
+                    ) from None
+                self.pieces_read += 1
+                yield piece, self._parse(package)
 
-    def _parse(self, package: bytes) -> Any:
+    def _parse(self, package: IO[bytes]) -> Any:
         try:
-            with CalamineWorkbook.from_filelike(io.BytesIO(package)) as workbook:
+            with CalamineWorkbook.from_filelike(package) as workbook:
                 return workbook.get_sheet_by_name(self.name)
         except (CalamineError, ValueError) as exc:
             raise InputError(
@@ -208,11 +220,21 @@ def _other_parts(archive: zipfile.ZipFile, part: str) -> dict[str, bytes]:
     return parts
 
 
-def piece_package(others: dict[str, bytes], part: str, sheet_xml: bytes) -> bytes:
-    """A package of ``others`` and ``part`` holding ``sheet_xml``, stored (not compressed)."""
+def piece_package(others: dict[str, bytes], part: str, plan: PiecePlan, rows: IO[bytes], size: int) -> IO[bytes]:
+    """A package, stored (not compressed), of ``others`` and ``part``: ``plan``'s head, the next
+    ``size`` bytes of ``rows`` and ``plan``'s tail, copied in blocks."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as package:
         for name, content in others.items():
             package.writestr(name, content)
-        package.writestr(part, sheet_xml)
-    return buffer.getvalue()
+        with package.open(part, "w", force_zip64=True) as sheet:
+            sheet.write(plan.head)
+            while size > 0:
+                block = rows.read(min(size, CHUNK))
+                if not block:
+                    raise zipfile.BadZipFile("the sheet part ended before its planned end")
+                sheet.write(block)
+                size -= len(block)
+            sheet.write(plan.tail)
+    buffer.seek(0)
+    return buffer
