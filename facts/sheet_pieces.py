@@ -157,6 +157,10 @@ class PiecedSheet:
 
     def iter_rows(self) -> Iterator[list[Any]]:
         """The sheet's rows from row 1, as calamine gives them whole, but from column A."""
+        return itertools.chain.from_iterable(self._runs())
+
+    def _runs(self) -> Iterator[Iterator[list[Any]]]:
+        """Each piece's rows not given yet (the rows themselves pass in C, one piece after another)."""
         given = 0  # rows given so far: the Excel number of the last
         pieces = itertools.chain([self._first] if self._first else [], self._parsed)
         self._first = None  # let go of the first piece once it is read
@@ -170,10 +174,10 @@ class PiecedSheet:
                     "open the workbook in Excel and save it again"
                 )
             pad = [""] * cells.start[1]
-            for row in itertools.islice(cells.iter_rows(), given, None):
-                yield pad + row if pad else row
+            rows = itertools.islice(cells.iter_rows(), given, None)
+            yield map(pad.__add__, rows) if pad else rows
             given = cells.end[0] + 1
-            del cells
+            del cells, rows
 
     def _pieces(self) -> Iterator[tuple[Piece, Any]]:
         """Each piece with calamine's cells of it, parsed when asked for (the previous one let go)."""
