@@ -26,6 +26,7 @@ from facts.package import PackageRefusal, check_calamine_parts, check_directory,
 from facts.scan_worker import scan_split
 from facts.sheet_choice import sheet_choice
 from facts.sheet_form import ScanRefusal
+from facts.sheet_pieces import PiecedSheet, plan_pieces
 from facts.sheet_scan import Mark, SheetScan, copy_without
 from facts.xls_scan import XlsRefusal, xls_error_cells
 from wdh.errors import InputError
@@ -61,10 +62,13 @@ class CellError:
 ErrorCells = dict[int, dict[int, CellError]]  # Excel row number -> 0-based column -> error
 
 
+SheetCells = CalamineSheet | PiecedSheet  # a big sheet is read in pieces (facts/sheet_pieces.py)
+
+
 @dataclass
 class LoadedSheet:
     name: str  # the real sheet name
-    cells: CalamineSheet
+    cells: SheetCells
     marks: ErrorCells = field(default_factory=dict)  # sheet row → sheet column → error
     dropped: list[tuple[int, int]] = field(default_factory=list)  # far cells calamine did not see
     warnings: list[str] = field(default_factory=list)
@@ -81,7 +85,7 @@ class _Checked:
     far: list[tuple[int, int]]
     marks: ErrorCells
     warnings: list[str]
-    cells: CalamineSheet | None  # parsed during the check (the first workbook only)
+    cells: SheetCells | None  # parsed during the check (the first workbook only)
 
 
 _checked: dict[Path, _Checked] = {}
@@ -115,19 +119,22 @@ def check_workbook(
         part = sheet_part(archive, name) if archive else None
         if not (archive and part):
             return
-        split = scan_split(path, part, (lambda scan: _parsed_or_none(workbook, name, scan)) if parse else None)
+        sheet_part_name = part
+        split = scan_split(
+            path, part, (lambda scan: _parsed_or_none(workbook, path, name, sheet_part_name, scan)) if parse else None
+        )
     marks = _marks_by_row(split.scan.marks)
     if len(split.scan.marks) <= KEPT_MARKS:
         _checked[path] = _Checked(identity, sheet, name, part, sorted(split.scan.far), marks, warnings, split.meanwhile)
 
 
-def _parsed_or_none(workbook: CalamineWorkbook, name: str, scan: SheetScan) -> CalamineSheet | None:
+def _parsed_or_none(workbook: CalamineWorkbook, path: Path, name: str, part: str, scan: SheetScan) -> SheetCells | None:
     """The sheet's cells when it has no far cells; ``None`` when calamine fails: the read parses
     again and reports the failure as the read's (an execute run's check says what plan-only says)."""
     if scan.far:
         return None
     try:
-        return workbook.get_sheet_by_name(name)
+        return _cells(workbook, path, name, part)
     except Exception:  # reported by the read, which meets it again
         return None
 
@@ -168,11 +175,20 @@ def _identity(path: Path) -> tuple[int, ...]:
     return state.st_dev, state.st_ino, state.st_size, state.st_mtime_ns, state.st_ctime_ns
 
 
+def _cells(workbook: CalamineWorkbook, path: Path, name: str, part: str) -> SheetCells:
+    """The sheet's cells: in pieces when it is big and can be cut (facts/sheet_pieces.py), else whole."""
+    with zipfile.ZipFile(path) as archive:
+        plan = plan_pieces(archive, part)
+    if plan is None:
+        return workbook.get_sheet_by_name(name)
+    return PiecedSheet(path, name, part, plan)
+
+
 def _far_free_cells(
     workbook: CalamineWorkbook, path: Path, name: str, part: str, far: list[tuple[int, int]]
-) -> CalamineSheet:
+) -> SheetCells:
     if not far:
-        return workbook.get_sheet_by_name(name)
+        return _cells(workbook, path, name, part)
     positions = set(far)
     rewrite = copy_with_part(path, part, lambda source, out: copy_without(source, out, positions))
     with rewrite as copy, CalamineWorkbook.from_path(copy) as sanitised:

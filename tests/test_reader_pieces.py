@@ -1,0 +1,243 @@
+"""A big sheet read in pieces (facts/sheet_pieces.py) gives exactly what the whole read gives.
+
+Every workbook here is read whole and in pieces of a few rows and the two reads compared: the
+header, the (row number, values) stream, the blank rows, the warnings, or the error. The last
+test runs the reader's own test modules with every read so compared. No database.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable, Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+from python_calamine import CalamineWorkbook
+
+from facts import sheet_pieces
+from facts.excel import read_sheet
+from facts.sample import sample_file_name, write_sample_workbook
+from facts.sample_spec import SampleSpec
+from facts.sheet_pieces import PiecedSheet, plan_pieces
+from facts.workbook import load_sheet
+from tests.reader_packages import SHEET, before_end_of_rows, formatted_workbook, in_row, rewrite_part, text_cell
+from tests.workbooks import HEADER, write_workbook
+
+SIZES = (1, 2, 3, 7)
+WHOLE = 10**9
+MOST_PIECES = 40  # of one read in the suite-wide comparison: larger sheets get larger pieces
+
+
+def sizes_for(path: Path) -> list[int]:
+    """:data:`SIZES`, raised so that no read of ``path`` has more than :data:`MOST_PIECES` pieces."""
+    rows = 0
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names = [name for name in archive.namelist() if name.startswith("xl/worksheets/")]
+            rows = max((archive.read(name).count(b"<row") for name in names), default=0)
+    return sorted({max(size, -(-rows // MOST_PIECES)) for size in SIZES})
+
+
+def outcome(path: Path, sheet: str | int, piece_rows: int, **options: Any) -> tuple[Any, ...]:
+    """What reading ``sheet`` gives with pieces of ``piece_rows`` rows: everything the reader yields."""
+    saved = sheet_pieces.PIECE_ROWS
+    sheet_pieces.PIECE_ROWS = piece_rows
+    try:
+        data = read_sheet(path, sheet, **options)
+        rows = list(data.iter_rows())
+        return (data.sheet, data.header, data.raw_header, data.column_letters, data.header_row, rows,
+                data.blank_rows, list(data.warnings))  # fmt: skip
+    except Exception as exc:  # the error is part of what is compared
+        return (type(exc).__name__, str(exc))
+    finally:
+        sheet_pieces.PIECE_ROWS = saved
+
+
+def assert_same_in_pieces(path: Path, sheet: str | int = "规模明细", **options: Any) -> tuple[Any, ...]:
+    whole = outcome(path, sheet, WHOLE, **options)
+    for size in SIZES:
+        assert outcome(path, sheet, size, **options) == whole, f"pieces of {size} rows differ from the whole read"
+    return whole
+
+
+def rows_of(count: int, **cells: Any) -> list[dict[str, Any]]:
+    return [{"计划代码": f"P{index:04d}", "客户名称": f"客户{index}", **cells} for index in range(count)]
+
+
+def edited(tmp_path: Path, edit: Callable[[bytes], bytes], rows: int = 9) -> Path:
+    path = formatted_workbook(tmp_path / "edited.xlsx", rows_of(rows), trailing_blank_rows=3)
+    return rewrite_part(path, SHEET, edit)
+
+
+def test_the_usual_workbook_reads_the_same_in_pieces(tmp_path: Path) -> None:
+    path = write_workbook(tmp_path / "usual.xlsx", rows_of(20, 月度=202602, 期末资产规模=12.5))
+    whole = assert_same_in_pieces(path)
+    assert len(whole[5]) == 20
+
+
+def test_the_sample_workbook_reads_the_same_in_pieces(tmp_path: Path) -> None:
+    path = write_sample_workbook(tmp_path / sample_file_name(2026, 2), SampleSpec(rows=40, trailing_blank_rows=30))
+    assert len(assert_same_in_pieces(path, "规模明细")[5]) == 40
+
+
+def test_a_table_away_from_a1_with_gaps_notes_and_odd_cells_reads_the_same(tmp_path: Path) -> None:
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "规模明细"
+    for column, name in enumerate(HEADER[:6], start=3):
+        sheet.cell(row=4, column=column, value=name)
+    values: list[Any] = [202602, "企年受托", date(2026, 2, 1), datetime(2026, 2, 1, 9, 30), 12.5, True]
+    for row in range(5, 40):
+        if row % 6 == 0:
+            continue  # a blank row inside the table
+        for column, value in enumerate(values, start=3):
+            sheet.cell(row=row, column=column, value=value if (row + column) % 5 else None)
+    sheet["A20"] = "left of the table"
+    sheet["K33"] = "right of the table"
+    sheet["E12"] = "=1/0"
+    sheet["F13"] = "   "
+    sheet.merge_cells("C25:D26")
+    for row in range(40, 55):
+        sheet.cell(row=row, column=2).number_format = "0.00"  # formatted empty cells below
+    sheet.cell(row=60, column=5, value="last")
+    path = tmp_path / "odd.xlsx"
+    workbook.save(path)
+    whole = assert_same_in_pieces(path)
+    assert whole[4] == 4 and any("A20" in warning for warning in whole[7])
+
+
+def test_errors_uncalculated_formulas_and_inline_text_read_the_same(tmp_path: Path) -> None:
+    def edit(xml: bytes) -> bytes:
+        xml = in_row(xml, 3, b'<c r="J3" t="e"><f>NA()</f><v>#N/A</v></c>')
+        xml = in_row(xml, 5, b'<c r="K5"><f>SUM(A1:A2)</f></c>')
+        xml = in_row(xml, 7, text_cell("X7", "outside"))
+        return before_end_of_rows(xml, b'<row r="30"><c r="A30"><v>1</v></c></row>')
+
+    assert_same_in_pieces(edited(tmp_path, edit))
+
+
+def test_a_dimension_is_no_part_of_what_is_read(tmp_path: Path) -> None:
+    path = edited(tmp_path, lambda xml: xml.replace(b"<sheetData>", b'<dimension ref="A1:Z9999"/><sheetData>', 1))
+    assert_same_in_pieces(path)
+
+
+def test_an_empty_sheet_and_a_refused_sheet_fail_alike(tmp_path: Path) -> None:
+    blank = edited(tmp_path, lambda xml: xml)
+    rewrite_part(blank, SHEET, lambda xml: xml[: xml.index(b"<row")] + xml[xml.index(b"</sheetData>") :])
+    assert assert_same_in_pieces(blank)[0] == "InputError"
+    twice = tmp_path / "twice.xlsx"
+    twice.write_bytes(edited(tmp_path, lambda xml: before_end_of_rows(xml, b'<row r="3"/>')).read_bytes())
+    assert assert_same_in_pieces(twice)[0] == "InputError"
+
+
+def plan_of(path: Path, piece_rows: int) -> sheet_pieces.PiecePlan | None:
+    with zipfile.ZipFile(path) as archive:
+        return plan_pieces(archive, SHEET, piece_rows)
+
+
+def test_a_sheet_that_cannot_be_cut_safely_is_read_whole(tmp_path: Path) -> None:
+    path = edited(tmp_path, lambda xml: xml)
+    assert plan_of(path, 2) is not None
+    assert plan_of(path, 100) is None  # fewer rows than a piece
+    unnumbered = edited(tmp_path, lambda xml: xml.replace(b'<row r="4"', b"<row", 1))
+    assert plan_of(unnumbered, 2) is None
+    assert_same_in_pieces(unnumbered)
+    backwards = edited(tmp_path, lambda xml: before_end_of_rows(xml, b'<row r="2"><c r="Z2"><v>1</v></c></row>'))
+    assert plan_of(backwards, 2) is None
+
+
+def test_a_cell_naming_a_row_outside_its_piece_stops_the_read(tmp_path: Path) -> None:
+    path = edited(tmp_path, lambda xml: in_row(xml, 6, b'<c r="Y2"><v>1</v></c>'))
+    assert outcome(path, "规模明细", WHOLE)[0] == "规模明细"
+    assert "outside the <row> element" in outcome(path, "规模明细", 1)[1]
+
+
+def piece_xml(path: Path, plan: sheet_pieces.PiecePlan) -> Iterator[bytes]:
+    with zipfile.ZipFile(path) as archive:
+        xml = archive.read(SHEET)
+    for piece in plan.pieces:
+        yield plan.head + xml[piece.start : piece.stop] + plan.tail
+
+
+def test_each_piece_holds_at_most_piece_rows_rows_and_calamine_reads_one_at_a_time(tmp_path: Path) -> None:
+    path = formatted_workbook(tmp_path / "big.xlsx", rows_of(95), trailing_blank_rows=4)
+    plan = plan_of(path, 10)
+    assert plan is not None
+    assert len(plan.pieces) == 10  # the header row, 95 rows, 4 formatted blank rows: 100 rows
+    counts = [xml.count(b"<row ") for xml in piece_xml(path, plan)]
+    assert counts == [10] * 10
+    assert all(b"<dimension" not in xml for xml in piece_xml(path, plan))
+    saved = sheet_pieces.PIECE_ROWS
+    sheet_pieces.PIECE_ROWS = 10
+    try:
+        loaded = load_sheet(path, "规模明细", "sheet")
+        assert isinstance(loaded.cells, PiecedSheet)
+        rows = loaded.cells.iter_rows()
+        next(rows)
+        assert loaded.cells.pieces_read == 1  # the first row needs the first piece only
+        with CalamineWorkbook.from_path(path) as workbook:
+            whole = workbook.get_sheet_by_name("规模明细").to_python()
+        assert 1 + sum(1 for _ in rows) == len(whole)
+        assert loaded.cells.pieces_read == 10
+    finally:
+        sheet_pieces.PIECE_ROWS = saved
+
+
+CHECKER = """
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.getcwd())
+compared = []
+
+
+class Checker:
+    def pytest_sessionstart(self, session):
+        import facts.excel
+        from facts import workbook
+        from tests.test_reader_pieces import WHOLE, outcome, sizes_for
+
+        real = facts.excel.load_sheet
+
+        def checking_load(path, sheet, sheet_key):
+            if "busy" not in compared:
+                compared.append("busy")
+                kept = workbook._checked.pop(path, None)
+                try:
+                    whole = outcome(path, sheet, WHOLE, sheet_key=sheet_key)
+                    for size in sizes_for(path):
+                        assert outcome(path, sheet, size, sheet_key=sheet_key) == whole, (path, size)
+                finally:
+                    compared[compared.index("busy")] = str(path)
+                    if kept is not None:
+                        workbook._checked[path] = kept
+            return real(path, sheet, sheet_key)
+
+        facts.excel.load_sheet = checking_load
+
+
+code = pytest.main(sys.argv[1:], plugins=[Checker()])
+print("COMPARED", len(compared))
+sys.exit(code)
+"""
+
+
+def test_every_read_of_the_reader_tests_is_the_same_in_pieces(tmp_path: Path) -> None:
+    here = Path(__file__)
+    readers = sorted(f"tests/{path.name}" for path in here.parent.glob("test_reader_*.py") if path != here)
+    modules = ["tests/test_excel.py", "tests/test_sample.py", "tests/test_hostile_input.py", *readers]
+    script = tmp_path / "checker.py"
+    script.write_text(CHECKER)
+    done = subprocess.run(
+        [sys.executable, str(script), "-q", "-x", "-p", "no:cacheprovider", *modules],
+        capture_output=True, text=True, check=False, cwd=Path(__file__).parent.parent,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    compared = int(done.stdout.rsplit("COMPARED", 1)[1].split()[0])
+    assert compared > 100
