@@ -49,8 +49,8 @@ class BatchRun:
     counts: dict[str, Any] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
     child: ChildRun | None = None  # run_job over every file
-    reader: ChildRun | None = None  # the reader's footprint on the largest file (the read floor's list)
-    streaming: ChildRun | None = None  # the same, rows streamed as wdh reads them (information)
+    reader: ChildRun | None = None  # the read floor's footprint on the largest file (information)
+    streaming: ChildRun | None = None  # the reader's own footprint: wdh's reader, rows passed over
 
     @property
     def rows(self) -> int:
@@ -113,8 +113,8 @@ def _measure(run: BatchRun, domain: Any, seed: Seed, *, database_url: str, reade
     if reader:
         say(f"{run.label}: the reader's footprint in a child process")
         largest = max(run.workbooks, key=lambda workbook: workbook.spec.rows)
-        run.reader = reader_child_run(largest.path, domain.sheet)
         run.streaming = reader_child_run(largest.path, domain.sheet, stream=True)
+        run.reader = reader_child_run(largest.path, domain.sheet)
 
 
 def _derive(run: BatchRun, domain: Any) -> tuple[list[Derivation], Any]:

@@ -44,9 +44,9 @@ def job_child_run(path: Path | Sequence[Path], *, database_url: str) -> ChildRun
 
 
 def reader_child_run(path: Path, sheet: str, *, stream: bool = False) -> ChildRun:
-    """The reader's footprint: a child that imports what ``run_job`` imports and reads ``sheet`` of
-    ``path`` into a list of rows with python-calamine (the read floor), or (``stream``) loads it and
-    passes over its rows without keeping them, as wdh's reader does. Reads the file only."""
+    """A reader's footprint: a child that imports what ``run_job`` imports and reads ``sheet`` of
+    ``path`` into a list of rows with python-calamine (the read floor), or (``stream``) reads it
+    with wdh's own reader and passes over its rows without keeping them. Reads the file only."""
     report, seconds, _ = _child([STREAM_SHEET if stream else READ_SHEET, str(path), sheet], None)
     return ChildRun(report["peak_rss_bytes"], seconds, {}, report["seconds"])
 

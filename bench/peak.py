@@ -1,8 +1,9 @@
 """``python -m bench.peak OUT ARGS…``: run ``manage.py ARGS…`` and write its peak RSS to OUT;
 ``python -m bench.peak OUT --read-sheet PATH SHEET``: the reader's own footprint — import what
 ``run_job`` imports, then read the sheet as the read floor does (:func:`bench.floors.read_floor`);
-``--stream-sheet`` instead of ``--read-sheet``: load the sheet and pass over its rows one by one,
-keeping none (``iter_rows``, as wdh's reader does).
+``--stream-sheet`` instead of ``--read-sheet``: read the sheet with wdh's own reader
+(:func:`facts.excel.read_sheet`: its pre-scan, then the sheet whole or in pieces as ``run_job``
+reads it) and pass over its rows one by one, keeping none — what reading costs ``run_job``.
 
 OUT receives JSON: ``peak_rss_bytes`` and ``seconds``, the wall time of the command (Django's
 set-up included) or of the read. The peak comes from the process itself (``VmHWM`` of
@@ -37,18 +38,17 @@ def peak_rss_bytes() -> int:
 
 def _read_sheet(path: str, sheet: str, *, stream: bool) -> None:
     """What the job imports (Django set up, the run_job command's modules), then the read floor
-    (or, ``stream``, the sheet's rows passed over one by one)."""
+    (or, ``stream``, wdh's reader passing over the sheet's rows one by one)."""
     import django
     from django.core.management import load_command_class
 
     django.setup()
     load_command_class("refs", "run_job")
-    from python_calamine import CalamineWorkbook
-
     from bench.floors import read_floor
+    from facts.excel import read_sheet
 
     if stream:
-        for _ in CalamineWorkbook.from_path(path).get_sheet_by_name(sheet).iter_rows():
+        for _ in read_sheet(Path(path), sheet).iter_rows():
             pass
     else:
         read_floor(Path(path), sheet)

@@ -36,6 +36,7 @@ def test_year_and_big_cases_check_themselves_and_report_their_targets(warehouse:
     assert year.counts["floor_inserted"] == 900 - 6
     assert len(year.floors["read floor"]) == len(year.floors["facts floor"]) == 3
     assert big.reader is not None and big.reader.peak_rss_bytes > 0
+    assert big.streaming is not None and big.streaming.peak_rss_bytes > 0  # the footprint judged
     assert year.child is not None and year.child.summary["rows"]["read"] == 900
 
     found = {target.name: target for target in targets([], [year, big])}
