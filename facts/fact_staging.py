@@ -5,7 +5,7 @@ A :class:`FactStaging` is a session TEMP table (``ON COMMIT PRESERVE ROWS``) cre
 connection before the reading: a column ``wdh_seq`` (the row's place in the batch), the domain's
 fact columns, and ``wdh_pending`` (the plan code of a single plan's row that 年金计划 may still give
 a company_id, :mod:`facts.company_ids`). Its columns take the fact table's types without their
-length or precision (``varchar(40)`` stages as ``varchar``), so that a value too long for the
+length or precision (``varchar(40)`` stages as ``varchar``, ``char(9)`` as ``text``), so that a value too long for the
 table reaches the checks before the first write (:mod:`wdh.preflight`), which name it, instead of
 failing the COPY; the final INSERT … SELECT applies the table's own types, as the COPY into the
 table did. A temporary table is private to the session and writes no WAL: filling it writes
@@ -35,6 +35,19 @@ from wdh.write_rows import STAGED_ORDER
 SEQ = STAGED_ORDER  # the row's place in the batch: the load inserts in this order
 PENDING = "wdh_pending"  # plan code of a row waiting for its plan's company_id
 DIGEST_GROUP = 10_000  # rows per digest group (the server aggregates one group at a time)
+# Each fact column's staged type: the table's (a domain's base type) without length or precision —
+# except where "without" means a length of 1: ``character`` is char(1) and ``bit`` is bit(1), which
+# would cut a value cast to them (``'600123456'::character`` is ``'6'``); those stage as text and
+# bit varying, and the INSERT … SELECT casts to the table's own type as the COPY into it did.
+_STAGED_TYPES = """
+SELECT a.attname, CASE b.base
+    WHEN 'bpchar'::regtype THEN 'text' WHEN '_bpchar'::regtype THEN 'text[]'
+    WHEN 'bit'::regtype THEN 'bit varying' WHEN '_bit'::regtype THEN 'bit varying[]'
+    ELSE format_type(b.base, NULL) END
+FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid,
+    LATERAL (SELECT CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END AS base) b
+WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped
+"""
 
 
 @dataclass
@@ -59,12 +72,7 @@ class FactStaging:
             )
         types = dict.fromkeys(columns, "text")  # a column the table lacks: its check names it later
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT a.attname, format_type(CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END, "
-                "NULL) FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
-                "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped",
-                [facts_table],
-            )
+            cursor.execute(_STAGED_TYPES, [facts_table])
             types.update((name, kind) for name, kind in cursor.fetchall() if name in types)
             name = f"wdh_staged_{domain}"
             table = quote_qualified("pg_temp", name)

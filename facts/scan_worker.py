@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from facts.sheet_scan import READING, Mark, ScanStop, SheetScan, scan_pass
+from wdh.interruption import WATCHER
 
 T = TypeVar("T")
 _CONTEXT = multiprocessing.get_context("fork")  # the worker shares this process's code and settings
@@ -50,7 +51,7 @@ def scan_split(path: Path, part: str, meanwhile: Callable[[SheetScan], T] | None
     Raises the first failure of a single pass over both (the package's error, or a
     :class:`~facts.sheet_form.ScanRefusal`); an error of ``meanwhile`` is raised as it is, once
     the worker has ended (the scan found nothing before it, or it would not have run)."""
-    if threading.active_count() > 1:
+    if not _forkable():
         return _one_pass(path, part, meanwhile)
     receiver, sender = _CONTEXT.Pipe(duplex=False)
     worker = _CONTEXT.Process(target=_marks_worker, args=(path, part, sender), daemon=True)
@@ -75,6 +76,12 @@ def scan_split(path: Path, part: str, meanwhile: Callable[[SheetScan], T] | None
     finally:
         receiver.close()
         _reap(worker)
+
+
+def _forkable() -> bool:
+    """Whether every other thread of this process is the signal watcher."""
+    here = threading.current_thread()
+    return all(thread is here or thread.name == WATCHER for thread in threading.enumerate())
 
 
 def _one_pass(path: Path, part: str, meanwhile: Callable[[SheetScan], T] | None) -> SplitScan[T]:

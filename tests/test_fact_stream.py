@@ -238,3 +238,22 @@ def test_a_target_after_the_plans_sees_the_company_ids_they_complete(
     if command == "run_job":
         stored = AnnuityPerformance.objects.values_list("company_id", flat=True)
         assert list(stored) == ["1918884945", "1918884945"]
+
+
+@pytest.mark.django_db
+def test_a_char_column_is_staged_whole_and_loaded_whole() -> None:
+    """char(n) and bit(n) columns stage without their length — not as ``character`` (char(1)),
+    which would cut a completed company_id to its first character and load it, exit 0."""
+    with connection.cursor() as cursor:
+        cursor.execute('CREATE TABLE "char_facts" ("company_id" char(9), "flags" bit(3), "name" varchar(5))')
+    staging = FactStaging.create("chars", '"char_facts"', ["company_id", "flags", "name"])
+    assert staging.types == {"company_id": "text", "flags": "bit varying", "name": "character varying"}
+    with connection.cursor() as cursor:
+        staging.copy(cursor.cursor, 1, [{"company_id": None, "flags": "101", "name": "单一计划"}], ["P0001"])
+    staging.rows = 1
+    assert staging.complete_company_ids({"P0001": "600123456"}) == 1
+    assert staging.load_into('"char_facts"') == 1
+    staging.drop()
+    with connection.cursor() as cursor:
+        cursor.execute('SELECT "company_id", "flags"::text, "name" FROM "char_facts"')
+        assert cursor.fetchall() == [("600123456", "101", "单一计划")]

@@ -7,6 +7,7 @@ test runs the reader's own test modules with every read so compared. No database
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -234,9 +235,12 @@ def test_every_read_of_the_reader_tests_is_the_same_in_pieces(tmp_path: Path) ->
     modules = ["tests/test_excel.py", "tests/test_sample.py", "tests/test_hostile_input.py", *readers]
     script = tmp_path / "checker.py"
     script.write_text(CHECKER)
+    # Its own test database (pytest-django suffixes the name with this variable: test_wdh_pieces),
+    # so the nested session never creates or drops the one this session is using.
+    env = {**os.environ, "TOX_PARALLEL_ENV": "pieces"}
     done = subprocess.run(
         [sys.executable, str(script), "-q", "-x", "-p", "no:cacheprovider", *modules],
-        capture_output=True, text=True, check=False, cwd=Path(__file__).parent.parent,
+        capture_output=True, text=True, check=False, cwd=Path(__file__).parent.parent, env=env,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     compared = int(done.stdout.rsplit("COMPARED", 1)[1].split()[0])

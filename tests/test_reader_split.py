@@ -22,6 +22,7 @@ from facts.sheet_scan import scan_extent
 from tests.reader_packages import rewrite_part
 from tests.test_excel import write_workbook
 from wdh.errors import InputError
+from wdh.interruption import WATCHER, interruptible
 
 PART = "xl/worksheets/sheet1.xml"
 SHEET = "规模明细"
@@ -64,25 +65,44 @@ def test_the_split_scan_finds_what_one_pass_finds(tmp_path: Path, monkeypatch: p
     assert len(split.marks) == 80 and split.far == [(120, 27)]
 
 
-def test_a_process_running_other_threads_scans_in_one_pass_without_forking(tmp_path: Path) -> None:
+def test_a_process_running_other_threads_scans_in_one_pass_without_forking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Forking copies the locks other threads hold, not the threads: with the staging writer
-    running, the pre-scan must not fork a worker (the child could wait forever on such a lock)."""
+    running, the pre-scan must not fork a worker (the child could wait forever on such a lock);
+    beside the run's signal watcher alone (blocked on its pipe), it forks."""
     codes: list[Any] = [CellError("#N/A") if index % 3 else f"P{index:04d}" for index in range(1, 60)]
     path = _workbook(tmp_path / "threads.xlsx", codes)
-    alone = scan_split(path, PART, lambda scan: multiprocessing.active_children())
-    assert alone.meanwhile, "the split runs its worker while the caller parses"
-
+    real = threading.enumerate
+    here = threading.current_thread()
     release = threading.Event()
-    other = threading.Thread(target=release.wait)
+    other = threading.Thread(target=release.wait, name="wdh-staging-writer")
     other.start()
     try:
+        # The suite may run threads of its own (a live server): each case sees the threads it names.
+        monkeypatch.setattr(threading, "enumerate", lambda: [here])
+        alone = scan_split(path, PART, lambda scan: multiprocessing.active_children())
+        monkeypatch.setattr(threading, "enumerate", lambda: [here, other])
         threaded = scan_split(path, PART, lambda scan: multiprocessing.active_children())
+        with interruptible():  # every run has its signal watcher: the split still forks beside it
+            monkeypatch.setattr(threading, "enumerate", lambda: [t for t in real() if t is here or t.name == WATCHER])
+            assert len(threading.enumerate()) == 2
+            watched = scan_split(path, PART, lambda scan: multiprocessing.active_children())
     finally:
         release.set()
         other.join()
+    assert alone.meanwhile, "the split runs its worker while the caller parses"
+    assert watched.meanwhile
     assert threaded.meanwhile == []
-    assert (threaded.scan.marks, threaded.scan.far) == (alone.scan.marks, alone.scan.far)
-    assert len(threaded.scan.marks) == 40
+    assert len(alone.scan.marks) == 40
+    assert (
+        (threaded.scan.marks, threaded.scan.far)
+        == (watched.scan.marks, watched.scan.far)
+        == (
+            alone.scan.marks,
+            alone.scan.far,
+        )
+    )
 
 
 @pytest.mark.parametrize("marks_first", [True, False])

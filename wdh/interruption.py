@@ -24,6 +24,11 @@ from types import FrameType
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
+# The thread that turns a signal into a cancel of the running statement. It spends its life
+# blocked reading its wake-up pipe, holding no lock, so a process may fork beside it
+# (facts/scan_worker.py forks only beside this thread).
+WATCHER = "wdh-signal-watcher"
+
 
 class RunInterrupted(BaseException):  # a request to stop, not an error: no ``except Exception`` catches it
     """The run received SIGTERM or SIGINT; ``signal_name`` says which."""
@@ -72,7 +77,7 @@ def interruptible() -> Iterator[Interruption]:
     os.set_blocking(notify, False)
     previous_fd = signal.set_wakeup_fd(notify, warn_on_full_buffer=False)
     previous = {signum: signal.signal(signum, interruption._handle) for signum in SIGNALS}
-    watcher = threading.Thread(target=interruption._cancel_on_wakeup, args=(wakeup,), daemon=True)
+    watcher = threading.Thread(target=interruption._cancel_on_wakeup, args=(wakeup,), daemon=True, name=WATCHER)
     watcher.start()
     try:
         yield interruption
