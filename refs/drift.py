@@ -8,7 +8,7 @@ absent, a planned cell no longer NULL, a delete scope holding a different number
 
 from __future__ import annotations
 
-from refs.saved_plans import SavedPlan, SavedTarget, file_sha256
+from refs.saved_plans import FORMAT, SavedPlan, SavedTarget, file_sha256
 from wdh.errors import InputError
 
 SHOWN = 20  # differences named per kind; the rest counted
@@ -29,6 +29,11 @@ class PlanDriftError(InputError):
 def inputs_drift(saved: SavedPlan, *, config_digest: str) -> list[str]:
     """The saved plan's files and configuration against those on disk now. Reads the files."""
     changes = []
+    if saved.format != FORMAT:
+        changes.append(
+            f"the plan was saved by an earlier version of wdh (saved-plan format {saved.format}, now {FORMAT}), "
+            "whose fact-row digest this version does not compute; plan it again"
+        )
     if saved.config_digest != config_digest:
         changes.append(
             f"the configuration changed (digest {saved.config_digest[:12]}… planned, {config_digest[:12]}… now)"

@@ -27,7 +27,7 @@ from refs.plan_lifecycle import OPEN, plan_months, plan_state_text, plans_supers
 from wdh.domain_choice import MULTI_DOMAIN_FIX, is_several
 from wdh.errors import InputError
 
-FORMAT = 1  # version of the stored JSON
+FORMAT = 2  # version of the stored JSON (2: the fact rows digested from the staging table, issue 13)
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,7 @@ class SavedPlan:
     files: tuple[SavedFile, ...]
     targets: tuple[SavedTarget, ...]
     facts: SavedFacts | None
+    format: int = FORMAT  # the version it was saved in (an older one's digests are not comparable)
 
 
 def saved_plan_of(
@@ -118,7 +119,7 @@ def _facts(plan: FactPlan) -> SavedFacts:
 
 def plan_encode(plan: SavedPlan) -> bytes:
     """Compact bytes of ``plan``: JSON of its candidate data, zlib-compressed. Pure."""
-    text = json.dumps({"format": FORMAT, **asdict(plan)}, ensure_ascii=False, separators=(",", ":"), default=str)
+    text = json.dumps(asdict(plan), ensure_ascii=False, separators=(",", ":"), default=str)
     return zlib.compress(text.encode(), level=6)
 
 
@@ -150,6 +151,7 @@ def plan_decode(data: bytes) -> SavedPlan:
         )
         if facts
         else None,
+        format=document.get("format", 1),
     )
 
 

@@ -3,6 +3,7 @@ exactly it, or refuses with exit 2 and writes nothing when anything drifted sinc
 
 from __future__ import annotations
 
+import dataclasses
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from django.db import connection
 
 from domains.annuity_performance.models import FACT_COLUMNS, AnnuityPerformance
 from refs.models import AnnuityPlan, BackfillRun, RunPlan, RunStatus, target_models
-from refs.saved_plans import plan_decode
+from refs.saved_plans import plan_decode, plan_encode
 from tests.processes import session
 from tests.test_backfill import ROWS, run, run_failing, table_rows
 from tests.workbooks import write_workbook
@@ -110,6 +111,17 @@ def test_a_file_changed_after_planning_is_refused(warehouse: None, tmp_path: Pat
     planned = plan_only(path)
     write_workbook(path, ROWS[:2])
     assert f"{path}: SHA-256" in refused(planned)
+
+
+def test_a_plan_saved_by_an_earlier_version_is_refused_with_why(warehouse: None, tmp_path: Path) -> None:
+    """Format 1 digested the fact rows in Python; format 2 from the staging table: an old plan's
+    digest never matches, and the refusal says why instead of blaming the facts."""
+    path = write_workbook(tmp_path / FILE_NAME, ROWS)
+    planned = plan_only(path)
+    saved = RunPlan.objects.get(run_id=planned)
+    saved.data = plan_encode(dataclasses.replace(plan_decode(bytes(saved.data)), format=1))
+    saved.save(update_fields=["data"])
+    assert "saved by an earlier version of wdh (saved-plan format 1, now 2)" in refused(planned)
 
 
 def test_a_changed_configuration_is_refused(warehouse: None, use_config: Any, tmp_path: Path) -> None:
