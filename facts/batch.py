@@ -24,7 +24,7 @@ from facts.company_ids import PendingCompanyIds
 from facts.discovery import SourceFile, discover, discover_files
 from facts.domain import domain_get
 from facts.duplicates import Scope, ScopeClaims, check_unchanged, distinct_digests, file_state
-from facts.excel import CellError, check_workbooks, read_sheet
+from facts.excel import CellError, check_workbooks, checks_forget, read_sheet
 from facts.fact_staging import FactStaging
 from facts.lookups import Lookups
 from facts.source_rows import source_rows_complete
@@ -200,6 +200,12 @@ def batch_check(
     sources = discover_files(domain, data_dir=data_dir, files=files, max_files=max_files)
     sheet_name = domain.sheet if sheet is None else sheet
     check_workbooks([source.path for source in sources], sheet_name, sheet_key=f"domains.{domain.name}.sheet")
+
+
+def batch_check_forget() -> None:
+    """Drop what :func:`batch_check` kept (a parsed sheet among it) — for a run that ends before
+    its reading takes it."""
+    checks_forget()
 
 
 def _other_months(source: SourceFile, months: Counter[tuple[int, int]], rows: int) -> list[str]:

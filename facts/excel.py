@@ -39,6 +39,7 @@ from facts.workbook import (
     check_file,
     check_workbook,
     check_workbooks,
+    checks_forget,
     load_sheet,
 )
 
@@ -50,6 +51,7 @@ __all__ = [
     "SheetData",
     "check_workbook",
     "check_workbooks",
+    "checks_forget",
     "read_sheet",
 ]
 

@@ -91,6 +91,12 @@ class _Checked:
 _checked: dict[Path, _Checked] = {}
 
 
+def checks_forget() -> None:
+    """Drop what the last :func:`check_workbooks` kept for the reading (a parsed sheet among it):
+    a run that ends before it reads (the lock was held, a signal) must not leave it to the process."""
+    _checked.clear()
+
+
 def check_workbooks(paths: Sequence[Path], sheet: str | int, *, sheet_key: str = "the configured sheet") -> None:
     """:func:`check_workbook` for each of ``paths``, in the order they will be read; the first
     one's sheet is parsed too. Keeps what it found for :func:`load_sheet` (module docstring)."""

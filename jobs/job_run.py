@@ -31,7 +31,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from facts.batch import batch_check
+from facts.batch import batch_check, batch_check_forget
 from facts.domain import domain_configured
 from jobs.job_apply import job_apply
 from jobs.job_plan import DomainRead, Progress, job_plan, job_preflight, job_read, job_validate, lookup_tables
@@ -187,6 +187,21 @@ def _plan_only(
 
 
 def _execute(
+    domains: list[DomainConfig],
+    request: JobRequest,
+    result: RunResult,
+    run: BackfillRun,
+    progress: Progress | None,
+    interruption: Interruption,
+    reads: list[DomainRead],
+) -> None:
+    try:
+        _checked_and_locked(domains, request, result, run, progress, interruption, reads)
+    finally:
+        batch_check_forget()  # a run ended before its reading took what the check kept
+
+
+def _checked_and_locked(
     domains: list[DomainConfig],
     request: JobRequest,
     result: RunResult,

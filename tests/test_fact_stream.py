@@ -22,6 +22,7 @@ from django.db import connection
 from django.db.models import Max
 
 from domains.annuity_performance.models import AnnuityPerformance
+from facts import workbook
 from facts.cleansing import RowCleaner
 from facts.codes import CodeSpellings
 from facts.domain import domain_get
@@ -30,8 +31,10 @@ from facts.lookups import Lookups
 from facts.staging_writer import IN_FLIGHT
 from refs.models import BackfillRun, RunStatus
 from tests.test_backfill import run, run_failing
+from tests.test_concurrency import other_session
 from tests.workbooks import write_workbook
 from wdh.config import Mappings
+from wdh.postgres import BACKFILL_LOCK_KEY
 
 CHUNK = 20
 FILES = 4
@@ -257,3 +260,18 @@ def test_a_char_column_is_staged_whole_and_loaded_whole() -> None:
     with connection.cursor() as cursor:
         cursor.execute('SELECT "company_id", "flags"::text, "name" FROM "char_facts"')
         assert cursor.fetchall() == [("600123456", "101", "单一计划")]
+
+
+def test_a_run_refused_by_the_lock_leaves_no_checked_sheet_behind(warehouse: None, tmp_path: Path) -> None:
+    """The check before the lock parses the first workbook for the reading; a run that never
+    reads (the lock is held) must not leave that parsed sheet to the process (a service, tests)."""
+    (path,) = workbooks(tmp_path)[:1]
+    holder = other_session()
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [BACKFILL_LOCK_KEY])
+        error, refused = run_failing("run_job", *file_args([path]), "--backfill-refs", "all", "--execute")
+    finally:
+        holder.close()
+    assert (refused["status"], error.returncode) == ("refused_locked", 3)
+    assert workbook._checked == {}
