@@ -195,21 +195,6 @@ def _execute(
     interruption: Interruption,
     reads: list[DomainRead],
 ) -> None:
-    try:
-        _checked_and_locked(domains, request, result, run, progress, interruption, reads)
-    finally:
-        batch_check_forget()  # a run ended before its reading took what the check kept
-
-
-def _checked_and_locked(
-    domains: list[DomainConfig],
-    request: JobRequest,
-    result: RunResult,
-    run: BackfillRun,
-    progress: Progress | None,
-    interruption: Interruption,
-    reads: list[DomainRead],
-) -> None:
     result.at("check")
     with result.timed("check"):  # the workbooks' limits, before the lock: a bad file holds nothing up
         for domain in domains:
@@ -217,10 +202,12 @@ def _checked_and_locked(
                 domain, data_dir=request.data_dir, files=list(request.files), max_files=request.max_files,
                 sheet=request.sheet,
             )  # fmt: skip
-    result.at("lock")
-    if not advisory_lock_try():
-        raise locked_error()
+    locked = False
     try:
+        result.at("lock")
+        locked = advisory_lock_try()
+        if not locked:
+            raise locked_error()
         saved = _saved_inputs(request, result)
         _read(domains, request, result, progress, reads)
         with transaction.atomic():
@@ -243,7 +230,9 @@ def _checked_and_locked(
                 audit_finish(run, result.audit_end(result_json(result, verbosity=2)))  # commits with the warehouse
             interruption.hold()  # a signal from here on must not stop the COMMIT half-way
     finally:
-        _release_lock()
+        batch_check_forget()  # a run that ended before its reading took what the check kept
+        if locked:
+            _release_lock()
 
 
 def _read(
