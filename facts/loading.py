@@ -146,7 +146,6 @@ def facts_write(plan: FactPlan) -> TableWrite:
         columns=plan.domain.fact_columns,
         staged=StagedRows(table=plan.staging.table, rows=plan.rows, types=plan.staging.types),
         deletes=plan.mode is FactMode.DELETE_INSERT,
-        stages=True,
         label=plan.domain.row_label,
     )
 

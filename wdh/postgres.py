@@ -24,7 +24,7 @@ import psycopg2
 from django.db import DatabaseError, connection, transaction
 
 from wdh.errors import SchemaError
-from wdh.identifiers import quote_ident, quote_qualified
+from wdh.identifiers import quote_ident
 
 # SQLSTATE classes of a lost connection: 08 connection exception, 57P operator intervention
 # (terminated backend, server shut down). A connection that just drops often carries none at all.
@@ -249,17 +249,6 @@ def copy_with(cursor: Any, qualified_name: str, columns: Sequence[str], rows: It
     # psycopg2's COPY (Django's cursor wrapper has none), fed a batch of lines per read
     cursor.copy_expert(sql, _CsvStream(rows, len(columns)), size=1 << 16)
     return int(cursor.rowcount)
-
-
-def create_stage_table(name: str, columns: Sequence[str]) -> str:
-    """A temporary text table dropped at commit, for set-based updates from candidates."""
-    qualified = quote_qualified("pg_temp", name)
-    column_sql = ", ".join(f"{quote_ident(column)} text" for column in columns)
-    key = quote_ident(columns[0])
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {qualified}")
-        cursor.execute(f"CREATE TEMPORARY TABLE {quote_ident(name)} ({column_sql}, PRIMARY KEY ({key})) ON COMMIT DROP")
-    return qualified
 
 
 def table_pairs(qualified_name: str, key_column: str, value_column: str) -> dict[str, str]:

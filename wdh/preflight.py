@@ -7,8 +7,9 @@ keep), in two steps:
 - ``preflight_reads``, before anything is read: USAGE on each schema and SELECT on each table
   the run reads (without them even the plan's reads fail with "permission denied").
 - ``preflight_writes``, once the plans are built: for each table in the order the run writes
-  it, the privileges its statements need (INSERT / UPDATE on the very columns, DELETE,
-  TEMPORARY for the staging table); that every column written exists; that no NOT NULL column
+  it, the privileges its statements need (INSERT / UPDATE on the very columns, DELETE; the
+  TEMPORARY privilege the fact load's staging table needs is checked when the reading creates
+  it, facts/fact_staging.py); that every column written exists; that no NOT NULL column
   is left out without a default or written as NULL; and each foreign key of the table against
   the keys the rows carry, less those an earlier write of the same run inserts.
 
@@ -68,7 +69,6 @@ class TableWrite:
     staged: StagedRows | None = None
     updates: Mapping[str, Sequence[Any]] = field(default_factory=dict)
     deletes: bool = False
-    stages: bool = False  # creates a temporary table
     label: tuple[str, ...] = ()
 
     @property
@@ -156,11 +156,6 @@ def _privilege_problems(write: TableWrite, oid: int, columns: Mapping[str, catal
         problems.append(
             f"no DELETE privilege on {write.table}, which {write.purpose} needs to replace the batch's "
             f"scopes; GRANT DELETE ON {write.table} {grant}, or load with --mode append"
-        )
-    if write.stages and not catalog.temporary_tables_allowed():
-        problems.append(
-            f"no TEMPORARY privilege on this database, which {write.purpose} needs for its staging table; "
-            f"GRANT TEMPORARY ON DATABASE <the database> {grant}"
         )
     return problems
 
