@@ -18,7 +18,7 @@ from django.db.models.base import ModelState
 
 from refs.models import reference_model
 from wdh.config import RefTarget
-from wdh.postgres import column_defaults, quote_array_element
+from wdh.postgres import column_defaults, text_array
 from wdh.preflight import TableWrite
 
 Row = dict[str, str | None]
@@ -110,7 +110,7 @@ def unnest_text_arrays(execute: Any, sql: str, params: Any, many: bool, context:
 def _text_array_or(value: Any) -> Any:
     if value.__class__ is not list or not all(item is None or item.__class__ is str for item in value):
         return value
-    return "{" + ",".join("NULL" if item is None else quote_array_element(item) for item in value) + "}"
+    return text_array(value)
 
 
 _INSERT_APPS = Apps(installed_apps=())  # insert models stay out of the project's app registry

@@ -158,9 +158,10 @@ def require_unique_index(qualified_name: str, key: Sequence[str], *, config_key:
         )
 
 
-def text_array(values: Iterable[str]) -> str:
-    """``values`` as a PostgreSQL array literal of text (:func:`quote_array_element` each)."""
-    return "{" + ",".join(map(quote_array_element, values)) + "}"
+def text_array(values: Iterable[str | None]) -> str:
+    """``values`` as a PostgreSQL array literal of text (:func:`quote_array_element` each; None is
+    the unquoted NULL)."""
+    return "{" + ",".join("NULL" if value is None else quote_array_element(value) for value in values) + "}"
 
 
 def quote_array_element(value: str) -> str:
