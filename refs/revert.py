@@ -192,13 +192,16 @@ def _plan_facts(plan: RevertPlan, run: BackfillRun, later: QuerySet[BackfillRun]
     scopes: dict[str, dict[str, Any]] = {}
     inserted: dict[str, list[int]] = defaultdict(list)
     deleted: dict[str, int] = defaultdict(int)
-    for kind, fact_id, scope in archived.values_list("kind", "fact_id", "scope").order_by("id").iterator(10_000):
+    entries = archived.values_list("kind", "fact_id", "fact_ids", "scope").order_by("id")
+    for kind, fact_id, fact_ids, scope in entries.iterator(10_000):
         name = _scope_name(scope)
         scopes.setdefault(name, scope)
-        if kind == ArchiveKind.INSERTED:
-            inserted[name].append(fact_id)
-        else:
+        if kind != ArchiveKind.INSERTED:
             deleted[name] += 1
+        elif fact_ids is not None:  # the scope's ids
+            inserted[name].extend(fact_ids)
+        elif fact_id is not None:  # one row's id (archived before migration 0009)
+            inserted[name].append(fact_id)
     if not scopes and (run.facts_inserted or run.facts_deleted):
         plan.kept.append(Kept("the run's fact load", "it ran before wdh kept a fact archive: it cannot be taken back"))
     changed = rows_changed_since(run_id=run.pk, table=facts, reverts=list(_later_reverts(run)))
@@ -215,7 +218,7 @@ def _plan_facts(plan: RevertPlan, run: BackfillRun, later: QuerySet[BackfillRun]
         elif edited:
             plan.kept.append(Kept(what, f"{len(edited)} of its rows were edited or deleted since (ids {_ids(edited)})"))
         else:
-            plan.scopes.append(ScopeRevert(facts, scope, tuple(inserted[name]), deleted[name]))
+            plan.scopes.append(ScopeRevert(facts, scope, tuple(sorted(inserted[name])), deleted[name]))
 
 
 def _scope_name(scope: dict[str, Any]) -> str:

@@ -276,20 +276,38 @@ class ArchiveKind(models.TextChoices):
 
 
 class FactArchive(models.Model):
-    """A fact row an execute run's load deleted (every column, so ``revert_run`` can put it
-    back as it was) or inserted (its id, so ``revert_run`` can delete it). Append-only, written
-    in the run's transaction (``refs.archive``)."""
+    """What an execute run's load did to a fact table, so ``revert_run`` can take it back: a row
+    it deleted (one archive row each, every column, to put it back as it was), or the rows it
+    inserted (one archive row per delete scope, with their ids, to delete them). Append-only,
+    written in the run's transaction (``refs.archive``), so an archive row carries the run's
+    ``xmin`` as the fact rows it wrote do. Runs archived before the ids were kept per scope have
+    one ``inserted`` row per fact row (``fact_id``); both forms are read."""
 
     run = models.ForeignKey(BackfillRun, on_delete=models.CASCADE, related_name="fact_archive")
     table = models.CharField(max_length=400, help_text="Quoted, qualified fact table.")
     kind = models.CharField(max_length=10, choices=ArchiveKind.choices)
-    fact_id = models.BigIntegerField(help_text="The fact row's id.")
-    scope = models.JSONField(help_text="The row's delete_insert scope: its pk columns and values.")
+    fact_id = models.BigIntegerField(
+        null=True, blank=True, help_text="Deleted rows (and inserted rows archived one per row): the fact row's id."
+    )
+    fact_ids = ArrayField(
+        models.BigIntegerField(),
+        null=True,
+        blank=True,
+        help_text="Inserted rows: the ids of the scope's fact rows the run inserted.",
+    )
+    scope = models.JSONField(help_text="The delete_insert scope: its pk columns and values.")
     row = models.JSONField(null=True, blank=True, help_text="Deleted rows: every column (to_jsonb); else empty.")
 
     class Meta:
         ordering = ["id"]
         indexes = [models.Index(fields=["run", "kind"], name="factarchive_run_kind")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(fact_id__isnull=False) ^ models.Q(fact_ids__isnull=False),
+                name="factarchive_one_id_or_ids",
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"run {self.run_id} {self.kind} {self.table} id {self.fact_id}"
+        ids = f"id {self.fact_id}" if self.fact_id is not None else f"{len(self.fact_ids or [])} id(s)"
+        return f"run {self.run_id} {self.kind} {self.table} {ids}"
