@@ -72,6 +72,15 @@ class BackfillPlan:
     warnings: list[str]
     warning_details: list[str] = field(default_factory=list)  # the same warnings, every value named
     statements: list[str] = field(default_factory=list)
+    _inserter: Inserter | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def inserter(self) -> Inserter:
+        """insert_missing's insert model, built once per plan (it reads the table's column
+        defaults): the statements shown, the checks before the write and the INSERTs use the same."""
+        if self._inserter is None:
+            self._inserter = Inserter.of(self.target)
+        return self._inserter
 
 
 @dataclass
@@ -251,8 +260,7 @@ def _insert(plan: BackfillPlan, chunk_size: int) -> list[str]:
     throughout)."""
     target = plan.target
     key = target.key[0]
-    insert = Inserter.of(target)
-    insert.insert(plan.inserts, batch_size=chunk_size)
+    plan.inserter.insert(plan.inserts, batch_size=chunk_size)
     keys = [str(row[key]) for row in plan.inserts]
     inserted = set(keys_written_here(target.qualified_name, key, keys))
     return [k for k in keys if k in inserted]  # in the plan's order
@@ -299,7 +307,7 @@ def backfill_write(plan: BackfillPlan) -> TableWrite:
     (:mod:`wdh.preflight`): the INSERT's columns and values, or the values the fill may set."""
     target = plan.target
     if plan.mode is BackfillMode.INSERT_MISSING:
-        return insertion_write(target, plan.inserts)
+        return insertion_write(target, plan.inserts, plan.inserter if plan.inserts else None)
     updates: dict[str, list[str]] = {}
     for _, column, value in plan.fills:
         updates.setdefault(column, []).append(value)
@@ -319,7 +327,7 @@ def backfill_sql(plan: BackfillPlan, *, chunk_size: int) -> list[str]:
 def _inserts_sql(plan: BackfillPlan, chunk_size: int) -> list[str]:
     """One template for the chunks of ``chunk_size`` rows, and one for the last chunk when Django
     compiles it differently (a single row is a VALUES list, several rows an UNNEST of arrays)."""
-    insert = Inserter.of(plan.target)
+    insert = plan.inserter
     rows = len(plan.inserts)
     chunk_count = -(-rows // chunk_size)
     last = rows - (chunk_count - 1) * chunk_size

@@ -62,14 +62,17 @@ class Inserter:
     def objects(self, rows: Iterable[Row]) -> list[models.Model]:
         """Unsaved instances holding each row's values — what ``Model(*values)`` builds, without
         its per-field loop: the insert model is private, has no signal receivers, and sets every
-        field's attribute from ``values``."""
-        model, names = self.model, self.fields
+        field's attribute (as :meth:`values` gives it) and its ``ModelState``."""
+        model, fields, defaults = self.model, self.fields, self.defaults
         new = model.__new__
         built = []
-        for values in self.values(rows):
+        for row in rows:
             instance = new(model)
-            instance._state = ModelState()
-            instance.__dict__.update(zip(names, values, strict=True))
+            attributes: dict[str, Any] = {name: row.get(name) for name in fields}
+            for index, field in defaults:
+                attributes[fields[index]] = field.get_default()
+            attributes["_state"] = ModelState()
+            instance.__dict__ = attributes
             built.append(instance)
         return built
 
@@ -108,9 +111,12 @@ def unnest_text_arrays(execute: Any, sql: str, params: Any, many: bool, context:
 
 
 def _text_array_or(value: Any) -> Any:
-    if value.__class__ is not list or not all(item is None or item.__class__ is str for item in value):
+    if value.__class__ is not list or not set(map(type, value)) <= _TEXT:
         return value
     return text_array(value)
+
+
+_TEXT = {str, type(None)}
 
 
 _INSERT_APPS = Apps(installed_apps=())  # insert models stay out of the project's app registry
@@ -158,13 +164,12 @@ def _insert_field(field: models.Field[Any, Any]) -> models.Field[Any, Any]:
     return kind(*args, **kwargs)
 
 
-def insertion_write(target: RefTarget, rows: Sequence[Row]) -> TableWrite:
-    """The INSERT of ``rows`` into ``target``'s table as the checks before the first write see
-    it: its column list and, per row, every value it sends. Reads the catalog (column defaults)."""
+def insertion_write(target: RefTarget, rows: Sequence[Row], insert: Inserter | None) -> TableWrite:
+    """The INSERT of ``rows`` into ``target``'s table by ``insert`` (None: there are no rows) as
+    the checks before the first write see it: its column list and, per row, every value it sends."""
     purpose = f"the {target.name} backfill"
-    if not rows:
+    if not rows or insert is None:
         return TableWrite(table=target.qualified_name, purpose=purpose)
-    insert = Inserter.of(target)
     columns = insert.columns
     sent = [dict(zip(columns, values, strict=True)) for values in insert.values(rows)]
     return TableWrite(table=target.qualified_name, purpose=purpose, columns=columns, rows=sent, label=target.key)

@@ -35,6 +35,16 @@ def test_text_array_round_trips_every_character_through_postgresql(warehouse: No
         assert [row[0] for row in cursor.fetchall()] == HOSTILE
 
 
+def test_text_array_without_a_character_to_escape_round_trips_with_nulls_and_when_empty(warehouse: None) -> None:
+    from django.db import connection
+
+    plain = [key for key in HOSTILE if "\\" not in key and '"' not in key]  # joined whole, not escaped one by one
+    with connection.cursor() as cursor:
+        for values in (plain, [None, *plain, None], [None], [], ["甲"]):
+            cursor.execute("SELECT %s::text[]", [text_array(values)])
+            assert cursor.fetchone()[0] == values
+
+
 def test_hostile_keys_are_found_and_filled_with_their_exact_values(warehouse: None) -> None:
     keys = [key for key in HOSTILE if key]
     for key in keys:
