@@ -5,23 +5,28 @@ with its row's cells."""
 from __future__ import annotations
 
 import gc
+import json
 from collections.abc import Sequence
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 
 from facts import row_errors
 from facts.cleansing import RowError
 from facts.row_errors import RowErrors
+from jobs import report
 from refs import audit
 from refs.models import BackfillRun, RunRowError
-from tests.test_backfill import run
 from tests.workbooks import write_workbook
 
 
 def errors(count: int) -> list[RowError]:
-    return [RowError("f.xlsx", "规模明细", 2 + i, "月度", f"x{i}", "not a month", source=(f"x{i}", i)) for i in range(count)]
+    return [
+        RowError("f.xlsx", "规模明细", 2 + i, "月度", f"x{i}", "not a month", source=(f"x{i}", i)) for i in range(count)
+    ]
 
 
 @pytest.fixture
@@ -57,9 +62,15 @@ def test_a_run_keeps_every_row_error_in_its_record_holding_few(
 ) -> None:
     """40 of 100 rows fail: when the audit record is written, no more than the sample and a
     batch of RowError objects are alive (before: all 40, held until the end), and the record
-    keeps all 40 in sheet order, each with its row's cells."""
+    keeps all 40 in sheet order, each with its row's cells; its summary lists the first few
+    (RECORD_ROW_ERRORS) where the printed JSON at verbosity 2 lists all."""
     rows: list[dict[str, Any]] = [
-        {"月度": "x" if index % 5 < 2 else 202602, "计划代码": f"P{index % 7}", "组合代码": "QTAN001", "客户名称": "客户"}
+        {
+            "月度": "x" if index % 5 < 2 else 202602,
+            "计划代码": f"P{index % 7}",
+            "组合代码": "QTAN001",
+            "客户名称": "客户",
+        }
         for index in range(100)
     ]
     path = write_workbook(tmp_path / "2026年2月规模明细.xlsx", rows)
@@ -72,9 +83,17 @@ def test_a_run_keeps_every_row_error_in_its_record_holding_few(
         return keep(record, found)
 
     monkeypatch.setattr(audit, "audit_row_errors", counting)
-    summary = run("run_job", "--file", str(path), "--execute")
-    assert summary["row_errors"]["count"] == 40
+    monkeypatch.setattr(report, "RECORD_ROW_ERRORS", 3)
+    out = StringIO()
+    call_command(
+        "run_job", "--file", str(path), "--execute", "--format", "json", verbosity=2, stdout=out, stderr=StringIO()
+    )
+    summary = json.loads(out.getvalue())
+    assert summary["row_errors"]["count"] == 40 and len(summary["row_errors"]["items"]) == 40  # -v 2 lists all
     assert seen and max(seen) <= 3 + 2
+    recorded = BackfillRun.objects.get(pk=summary["audit_id"]).summary["row_errors"]
+    assert (recorded["count"], len(recorded["items"]), recorded["more"]) == (40, 3, 37)
+    assert recorded["items"] == summary["row_errors"]["items"][:3]
     kept = RunRowError.objects.filter(run_id=summary["audit_id"]).order_by("id")
     assert [error.row for error in kept] == [2 + index for index in range(100) if index % 5 < 2]
     assert all(error.column == "月度" and error.value == "x" and error.source for error in kept)
