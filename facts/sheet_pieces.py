@@ -29,6 +29,7 @@ its piece's rows (no workbook Excel writes has one) stops the read with an
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import shutil
 import tempfile
@@ -40,8 +41,7 @@ from typing import IO, Any
 
 from python_calamine import CalamineError, CalamineWorkbook
 
-from facts.sheet_rows import RowPlaces
-from facts.sheet_scan import CHUNK
+from facts.sheet_scan import CHUNK, SheetScan
 from wdh.errors import InputError
 
 PIECE_ROWS = 100_000  # most rows of one piece; tests set it small
@@ -73,25 +73,36 @@ class PiecePlan:
     pieces: tuple[Piece, ...]
 
 
-def plan_pieces(places: RowPlaces, piece_rows: int | None = None) -> PiecePlan | None:
-    """The pieces of the sheet whose rows the pre-scan found at ``places``: as few as pieces of at
-    most ``piece_rows`` (:data:`PIECE_ROWS`) rows take, cut at kept places and as even as they allow;
-    ``None`` when the sheet has no more than :data:`WHOLE_PIECES` × that many rows or cannot be cut
-    safely (module docstring). When a place is kept only every ``places.every`` rows and that is
-    more than ``piece_rows`` (a sheet of more than 16,384 pieces), a piece has ``places.every`` rows."""
-    size = piece_rows or PIECE_ROWS
-    if not places.cuttable or places.stop is None or places.count <= WHOLE_PIECES * size:
+def plan_pieces(scan: SheetScan, piece_rows: int | None = None) -> PiecePlan | None:
+    """The pieces of the sheet the pre-scan ``scan`` looked at, cut only at the row places its
+    extent pass kept: as few as it takes for each to span at most ``piece_rows``
+    (:data:`PIECE_ROWS`) row numbers, about the same size; ``None`` when the sheet's last row is no
+    further down than :data:`WHOLE_PIECES` × that, or it cannot be cut (module docstring; before
+    the marks pass has answered, its rows are taken to be in order). A piece spans more only where
+    two places lie further apart (a sheet of more than 16,384 pieces)."""
+    size, places = piece_rows or PIECE_ROWS, scan.places
+    if not (places.cuttable and scan.order.kept and places.stop is not None and places.numbers):
         return None
-    kept = len(places.offsets)  # places of rows 0, every, 2·every …
-    count = -(-kept // max(1, size // places.every))  # pieces
-    starts = [index * kept // count for index in range(count)]
-    pieces = []
-    for start, following in itertools.zip_longest(starts, starts[1:]):
-        if following is None:
-            stop, last = places.stop, places.last
-        else:
-            stop, last = places.offsets[following], places.numbers[following] - 1
-        pieces.append(Piece(places.offsets[start], stop, places.numbers[start], last))
+    if places.last <= WHOLE_PIECES * size:
+        return None
+    numbers = places.numbers
+    first, end = numbers[0], places.last + 1  # the rows to cut: first … end - 1
+    # A cut aimed at a row lands on the place at or before it: at most ``short`` rows before it.
+    short = max(b - a for a, b in itertools.pairwise(itertools.chain(numbers, [end]))) - 1
+    if (size - short) * 2 >= size:  # even pieces, aimed ``size - short`` rows apart
+        count = -(-(end - first) // (size - short))
+        aims = (first + index * (end - first) // count for index in range(count))
+        cuts = sorted({bisect.bisect_right(numbers, aim) - 1 for aim in aims})
+    else:  # places far apart: each piece as far as a place within ``size`` rows allows
+        cuts = [0]
+        while end - numbers[cuts[-1]] > size and cuts[-1] + 1 < len(numbers):
+            cuts.append(max(cuts[-1] + 1, bisect.bisect_right(numbers, numbers[cuts[-1]] + size) - 1))
+    stops = [places.offsets[cut] for cut in cuts[1:]] + [places.stop]
+    bounds = [numbers[cut] for cut in cuts[1:]] + [end]
+    pieces = (
+        Piece(places.offsets[cut], stop, numbers[cut], following - 1)
+        for cut, stop, following in zip(cuts, stops, bounds, strict=True)
+    )
     return PiecePlan(places.head, places.tail, tuple(pieces))
 
 

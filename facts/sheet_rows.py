@@ -1,25 +1,27 @@
 """Where a sheet's rows lie in its XML: what the reader needs to cut a big sheet into pieces.
 
 The pre-scan's extent pass (facts/sheet_scan.py) hands :class:`RowPlaces` every block of the
-sheet part with its byte offset, so that the cuts cost no pass of their own. It keeps the head of
-the XML (up to and with ``<sheetData …>``, ``<dimension>`` left out: calamine only sizes its
-buffer by it), the tail (``</sheetData>`` and what follows, as it is), the count of ``<row>``
-elements, and the place — byte offset and row number — of every :attr:`RowPlaces.every`-th row.
-``every`` starts at 1 and doubles whenever more than :data:`PLACES_KEPT` places would be kept,
-every other one then dropped: memory stays bounded, and a sheet of fewer rows than that has the
-place of each row. facts/sheet_pieces.py cuts at these places.
+sheet part with its byte offset, so that the cuts cost no pass of their own, nor a look at every
+row: it keeps the head of the XML (up to and with ``<sheetData …>``, ``<dimension>`` left out:
+calamine only sizes its buffer by it), the tail (``</sheetData>`` and what follows, as it is), the
+last row's number, and *places* — the byte offset and number of the first row tag at or after
+every :attr:`RowPlaces.step`-th byte of the rows, each found by one short search. ``step`` starts
+at the part's size ÷ :data:`PLACES_KEPT` (the pre-scan knows it from the package's directory; 1,
+a place for each row, when it does not) and doubles whenever more than :data:`PLACES_KEPT`
+places would be kept, the places then thinned as if it had been that from the start: memory
+stays bounded, and two places lie at most a step and a row apart. facts/sheet_pieces.py cuts at
+these places.
 
-A sheet can be cut only when that is safe (:attr:`RowPlaces.cuttable`): every ``<row`` in its
-``<sheetData>`` carries ``r="…"``, the row numbers increase, the head and tail arrived whole (no
-gap in the blocks: facts/sheet_scan.py's blocks leave out a stretch of text without a tag between
-two blocks, which never happens in a head or tail Excel writes) and the head is no longer than
-:data:`HEAD_LIMIT`.
+Whether the rows can be cut safely is found by the marks pass, which looks at every row anyway
+(:class:`facts.sheet_form.RowOrder`: every ``<row`` carries ``r="…"``, the numbers increase);
+here, that the head and tail arrived whole (facts/sheet_scan.py's blocks leave out a stretch of
+text without a tag between two blocks, which never happens in a head or tail Excel writes), that
+the head is no longer than :data:`HEAD_LIMIT`, and that each place's row carries its number,
+above the one before (:attr:`RowPlaces.cuttable`).
 """
 
 from __future__ import annotations
 
-import itertools
-import operator
 import re
 from array import array
 from dataclasses import dataclass, field
@@ -29,8 +31,8 @@ PLACES_KEPT = 1 << 14  # row places kept at most (two 8-byte numbers each)
 
 _SHEET_DATA = re.compile(rb"<sheetData\b[^<>]*>")
 _DIMENSION = re.compile(rb"<dimension\b[^<>]*/>")
-# Every row's tag (within <sheetData>, text holds no "<"), with its number, or b"" when it has none
-_ROW_NUMBER = re.compile(rb'<row(?=[\s/>])(?:\s(?:[^<>]*?\s)?r="([0-9]{1,7})")?')
+_ROW = b"<row"  # within <sheetData> only a row's tag starts so (text holds no "<")
+_NUMBER = re.compile(rb'<row(?=[\s/>])(?:\s(?:[^<>]*?\s)?r="([0-9]{1,7})")?')
 _END = b"</sheetData>"
 
 
@@ -41,14 +43,14 @@ class RowPlaces:
     cuttable: bool = True
     head: bytes = b""  # up to and with <sheetData …>, once found (before it: what was read so far)
     rows_at: int | None = None  # offset of the byte after the <sheetData …> tag
-    count: int = 0  # <row> elements
-    last: int = 0  # the last row's number
-    every: int = 1  # a place is kept for rows 0, every, 2·every … (0-based, in the XML's order)
-    offsets: array[int] = field(default_factory=lambda: array("q"))  # where those rows' tags start
+    last: int = 0  # the last row's number (0: no row)
+    step: int = 1  # bytes from one place's target to the next's (facts/sheet_scan.py: the part's size ÷ PLACES_KEPT)
+    offsets: array[int] = field(default_factory=lambda: array("q"))  # where the places' row tags start
     numbers: array[int] = field(default_factory=lambda: array("q"))  # and their row numbers
     stop: int | None = None  # offset of </sheetData>
     tail: bytes = b""  # from </sheetData> on
     _next: int = 0  # the offset the next block should start at
+    _target: int = 0  # the offset at or after which the next place's row is looked for
 
     def add(self, offset: int, block: bytes) -> None:
         """The next block of the part, which starts at byte ``offset`` of it."""
@@ -70,38 +72,48 @@ class RowPlaces:
             if match is None:
                 return
             start = match.end() - before
-            self.rows_at = offset + start
+            self.rows_at = self._target = offset + start
             self.head = _DIMENSION.sub(b"", self.head[: match.end()])
-        end = block.find(_END, start)
-        self._rows(offset, block, start, end if end >= 0 else len(block))
-        if end >= 0 and self.cuttable:
-            self.stop = offset + end
-            self.tail = block[end:]
+        last = block.rfind(_ROW, start)  # near the block's end: blocks end after a cell
+        end = block.find(_END, max(start, last))
+        if end < 0:
+            end = len(block)
+        else:
+            last = block.rfind(_ROW, start, end)
+            self.stop, self.tail = offset + end, block[end:]
+        if last >= 0:
+            self._places(offset, block, start, end)
+            self.last = self._number(block, last)
 
-    def _rows(self, offset: int, block: bytes, start: int, end: int) -> None:
-        """The rows between ``start`` and ``end`` of ``block``: one search for them all, then one
-        for the tag of each row whose place is kept (Excel writes ``<row r="…"`` first)."""
-        found = _ROW_NUMBER.findall(block, start, end)
-        if not found:
-            return
-        if b"" in found:
-            self.cuttable = False  # a row without its number
-            return
-        numbers = list(map(int, found))
-        if numbers[0] <= self.last or not all(map(operator.lt, numbers, itertools.islice(numbers, 1, None))):
-            self.cuttable = False  # rows out of order
-            return
-        position = start
-        tags: list[int] | None = None  # every row tag's offset, when one is not written as Excel does
-        for index in range(-self.count % self.every, len(numbers), self.every):
-            position = block.find(b'<row r="%d"' % numbers[index], position, end)
-            if position < 0:
-                tags = tags or [match.start() for match in _ROW_NUMBER.finditer(block, start, end)]
-                position = tags[index]
+    def _places(self, offset: int, block: bytes, start: int, end: int) -> None:
+        """A place for the first row tag at or after each target offset within ``start``–``end``."""
+        while (position := block.find(_ROW, max(start, self._target - offset), end)) >= 0:
+            number = self._number(block, position)
+            if self.numbers and number <= self.numbers[-1]:
+                self.cuttable = False  # out of order (the marks pass would say so too, later)
             self.offsets.append(offset + position)
-            self.numbers.append(numbers[index])
-        self.count += len(numbers)
-        self.last = numbers[-1]
-        while len(self.offsets) > PLACES_KEPT:
-            self.every *= 2
-            self.offsets, self.numbers = self.offsets[::2], self.numbers[::2]
+            self.numbers.append(number)
+            self._target = offset + position + self.step
+            while len(self.offsets) > PLACES_KEPT:
+                self._thin()
+
+    def _thin(self) -> None:
+        """Twice the step, and only the places it keeps: each the first at least a step after the one
+        before, as if the step had been this from the start."""
+        self.step *= 2
+        kept, after = [], -1
+        for index, place in enumerate(self.offsets):
+            if place >= after:
+                kept.append(index)
+                after = place + self.step
+        self.offsets = array("q", (self.offsets[index] for index in kept))
+        self.numbers = array("q", (self.numbers[index] for index in kept))
+        self._target = max(self._target, after)
+
+    def _number(self, block: bytes, position: int) -> int:
+        """The number of the row whose tag starts at ``position`` (0, and not cuttable, when it has none)."""
+        match = _NUMBER.match(block, position)
+        if match is None or match[1] is None:
+            self.cuttable = False
+            return 0
+        return int(match[1])

@@ -26,8 +26,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
-from facts.sheet_form import ScanRefusal, check_form, check_values, row_bits
-from facts.sheet_rows import RowPlaces
+from facts.sheet_form import RowOrder, ScanRefusal, check_form, check_values, row_bits
+from facts.sheet_rows import PLACES_KEPT, RowPlaces
 
 CHUNK = 1 << 20
 TAG_LIMIT = 8 << 10  # bytes of one start tag; Excel's longest (a cell with every attribute) is < 200
@@ -66,7 +66,8 @@ class SheetScan:
 
     marks: list[Mark] = field(default_factory=list)
     far: list[tuple[int, int]] = field(default_factory=list)  # (Excel row, 0-based column)
-    places: RowPlaces = field(default_factory=RowPlaces)
+    places: RowPlaces = field(default_factory=RowPlaces)  # extent pass: where the rows lie
+    order: RowOrder = field(default_factory=RowOrder)  # marks pass: whether they can be cut there
     rows: bytearray = field(default_factory=row_bits, repr=False)  # the rows seen, for check_values
     row_cells: set[bytes] = field(default_factory=set, repr=False)  # the last row's cells, for check_values
 
@@ -97,12 +98,13 @@ class ScanStop(Exception):
         return self.block, self.step
 
 
-def scan_pass(stream: IO[bytes], *, extent: bool, marks: bool) -> SheetScan:
+def scan_pass(stream: IO[bytes], *, extent: bool, marks: bool, size: int = 0) -> SheetScan:
     """One pass over the sheet XML in ``stream``: with ``extent``, the form checks, the far
     cells (:func:`scan_extent`) and the rows' places; with ``marks``, the value checks and the marks
     (:func:`scan_marks`). Raises :class:`ScanStop` wrapping the first failure (a
-    :class:`ScanRefusal`, or the package's own error while decompressing)."""
-    scan = SheetScan()
+    :class:`ScanRefusal`, or the package's own error while decompressing). ``size``: the part's
+    size, when it is known, so that the rows' places start as far apart as they end."""
+    scan = SheetScan(places=RowPlaces(step=max(1, size // PLACES_KEPT)))
     blocks = _placed_blocks(stream)
     index = 0
     while True:
@@ -147,7 +149,7 @@ def scan_marks(stream: IO[bytes]) -> list[Mark]:
 
 
 def _mark(block: bytes, scan: SheetScan) -> None:
-    check_values(block, scan.rows, scan.row_cells)
+    check_values(block, scan.rows, scan.row_cells, scan.order)
     if _ERROR_MARK in block:
         _errors(block, scan)
     if b"<f" in block:

@@ -4,16 +4,19 @@ parsed: the sheet's cells as calamine gives them, with the error cells calamine 
 :func:`load_sheet` is what :func:`facts.excel.read_sheet` reads from. :func:`check_workbooks` is
 the check an execute run makes before it takes the advisory lock; it scans every workbook once,
 and what it found is kept for the read that follows, so that the read does not scan again: the
-far cells and the error marks of each workbook (unless it has more than :data:`KEPT_MARKS`), and
-the parsed cells of the first one, which calamine parses while the scan's worker is still at
-work (facts/scan_worker.py). A kept result is used only for the same file, unchanged (device,
-inode, size, modification and change times), and only once; the next check drops what an
-earlier one left (a run that stopped between its check and its read). Reads files only.
+far cells, the error marks and the pieces' plan of each workbook (unless it has more than
+:data:`KEPT_MARKS` marks), and the parsed cells of the first one, which calamine parses while
+the scan's worker is still at work (facts/scan_worker.py). A kept result is used only for the
+same file, unchanged (device, inode, size, modification and change times), and only once; the
+next check drops what an earlier one left (a run that stopped between its check and its read).
+Reads files only (and writes temporary files: a big sheet's pieces, facts/sheet_pieces.py; a
+copy without far cells).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -134,9 +137,10 @@ def check_workbook(
         )
     marks = _marks_by_row(split.scan.marks)
     if len(split.scan.marks) <= KEPT_MARKS:
-        plan = plan_pieces(split.scan.places)
-        far = sorted(split.scan.far)
-        _checked[path] = _Checked(identity, sheet, name, part, far, marks, warnings, plan, split.meanwhile)
+        plan, far, cells = plan_pieces(split.scan), sorted(split.scan.far), split.meanwhile
+        if isinstance(cells, PiecedSheet) and plan is None:
+            cells = None  # the marks pass found rows that cannot be cut: the read parses the sheet whole
+        _checked[path] = _Checked(identity, sheet, name, part, far, marks, warnings, plan, cells)
 
 
 def _parsed_or_none(
@@ -147,7 +151,7 @@ def _parsed_or_none(
     if scan.far:
         return None
     try:
-        return _cells(workbook, path, name, part, plan_pieces(scan.places), identity)
+        return _cells(workbook, path, name, part, plan_pieces(scan), identity)
     except Exception:  # reported by the read, which meets it again
         return None
 
@@ -180,13 +184,13 @@ def load_sheet(path: Path, sheet: str | int, sheet_key: str) -> LoadedSheet:
         split = scan_split(
             path,
             part,
-            lambda scan: _far_free_cells(
-                workbook, path, name, sheet_part_name, scan.far, plan_pieces(scan.places), identity
-            ),
+            lambda scan: _far_free_cells(workbook, path, name, sheet_part_name, scan.far, plan_pieces(scan), identity),
         )
+        if isinstance(split.meanwhile, PiecedSheet) and plan_pieces(split.scan) is None:
+            split = dataclasses.replace(split, meanwhile=None)  # rows that cannot be cut: the piece let go
+            split = dataclasses.replace(split, meanwhile=workbook.get_sheet_by_name(name))
         assert split.meanwhile is not None
-        far = sorted(split.scan.far)
-        return LoadedSheet(name, split.meanwhile, _marks_by_row(split.scan.marks), far, warnings)
+        return LoadedSheet(name, split.meanwhile, _marks_by_row(split.scan.marks), sorted(split.scan.far), warnings)
 
 
 def _cells(

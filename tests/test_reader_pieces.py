@@ -8,6 +8,7 @@ test runs the reader's own test modules with every read so compared. No database
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from facts import sheet_pieces, sheet_rows
 from facts.excel import check_workbooks, read_sheet
 from facts.sample import sample_file_name, write_sample_workbook
 from facts.sample_spec import SampleSpec
+from facts.sheet_form import ScanRefusal
 from facts.sheet_pieces import PiecedSheet, plan_pieces
 from facts.sheet_scan import scan_extent
 from facts.workbook import load_sheet
@@ -141,8 +143,12 @@ def test_an_empty_sheet_and_a_refused_sheet_fail_alike(tmp_path: Path) -> None:
 
 
 def plan_of(path: Path, piece_rows: int) -> sheet_pieces.PiecePlan | None:
+    """The pieces the reader would cut ``path``'s sheet into (none when the pre-scan refuses it)."""
     with zipfile.ZipFile(path) as archive, archive.open(SHEET) as stream:
-        return plan_pieces(scan_extent(stream).places, piece_rows)
+        try:
+            return plan_pieces(scan_extent(stream, marks=True), piece_rows)
+        except ScanRefusal:
+            return None
 
 
 def test_a_sheet_that_cannot_be_cut_safely_is_read_whole(tmp_path: Path) -> None:
@@ -331,16 +337,41 @@ def test_pieces_are_parsed_from_temporary_files_removed_as_the_read_goes(
 def test_places_kept_sparser_on_a_long_sheet_and_rows_written_unlike_excel(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The scan keeps a bounded number of row places (every other one dropped as they grow), and
-    finds a row whose ``r`` is not its tag's first attribute."""
+    """The scan keeps a bounded number of row places (thinned as they grow), still close enough
+    for pieces of at most ``PIECE_ROWS`` rows, and finds a row whose ``r`` is not its tag's first
+    attribute."""
     monkeypatch.setattr(sheet_rows, "PLACES_KEPT", 8)
     path = hundred_rows(tmp_path)
     plan = plan_of(path, 40)
     assert plan is not None
-    assert [xml.count(b"<row ") for xml in piece_xml(path, plan)] == [16, 32, 32, 20]  # places every 16 rows
+    counts = [xml.count(b"<row ") for xml in piece_xml(path, plan)]
+    assert sum(counts) == 100 and max(counts) <= 40 and len(plan.pieces) < 10
     assert outcome(path, "规模明细", 40) == outcome(path, "规模明细", WHOLE)
     monkeypatch.setattr(sheet_rows, "PLACES_KEPT", 1 << 14)
     odd = rewrite_part(path, SHEET, lambda xml: xml.replace(b'<row r="5"', b'<row spans="1:2" r="5"', 1))
     plan = plan_of(odd, 2)
     assert plan is not None and [piece.first for piece in plan.pieces][:4] == [1, 3, 5, 7]
     assert outcome(odd, "规模明细", 2) == outcome(odd, "规模明细", WHOLE)
+
+
+def unnumbered(row: int, xml: bytes) -> bytes:
+    return xml.replace(b'<row r="%d"' % row, b"<row")
+
+
+def test_rows_out_of_order_between_places_are_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row without its number that no place looked at: the marks pass finds it (in its worker,
+    after the first piece was parsed), and the sheet is read whole, with the check and without."""
+    monkeypatch.setattr(sheet_rows, "PLACES_KEPT", 8)
+    unseen = 0  # rows no place looked at: the extent pass alone would cut the sheet
+    for row in (40, 41, 42, 43):
+        folder = tmp_path / str(row)
+        folder.mkdir()
+        path = rewrite_part(hundred_rows(folder), SHEET, functools.partial(unnumbered, row))
+        with zipfile.ZipFile(path) as archive, archive.open(SHEET) as stream:
+            unseen += plan_pieces(scan_extent(stream), 10) is not None
+        with pieces_of(10):
+            check_workbooks([path], "规模明细")
+            assert not isinstance(load_sheet(path, "规模明细", "sheet").cells, PiecedSheet)
+            assert not isinstance(load_sheet(path, "规模明细", "sheet").cells, PiecedSheet)
+        assert outcome(path, "规模明细", 10) == outcome(path, "规模明细", WHOLE)
+    assert unseen
