@@ -1,30 +1,30 @@
 """A big sheet of an .xlsx/.xlsm read in pieces of at most :data:`PIECE_ROWS` rows, exactly as it reads whole.
 
 python-calamine parses a whole sheet into memory before it gives the first row (about 1.35 kB a
-row for a monthly workbook's layout, 1.6 GB for a million rows). A sheet with more than
-:data:`WHOLE_PIECES` × :data:`PIECE_ROWS` rows is cut instead, at ``<row`` tags, into as few pieces
-of at most :data:`PIECE_ROWS` rows as it takes, all about the same size; each piece is a small
-package (zip, stored, in a temporary file that calamine reads from disk and that is removed once
-the piece is parsed) built from the original's parts as they are — workbook, relationships,
-content types, styles, shared strings — with the sheet's XML cut to its head (without
-``<dimension>``, which calamine only sizes its buffer by), the piece's ``<row>`` elements and its
-tail (``</sheetData>`` and what follows, as it is). calamine reads one piece at a time, so the
-reader holds one piece, not the sheet. A sheet of up to :data:`WHOLE_PIECES` × :data:`PIECE_ROWS`
-rows is read whole: each piece costs its shared strings' parse and its package, and two pieces
-of a sheet just over :data:`PIECE_ROWS` rows save less memory than that is worth.
+row for a monthly workbook's layout, 1.6 GB for a million rows), from the sheet's first row to its
+last. A sheet whose rows reach further down than :data:`WHOLE_PIECES` × :data:`PIECE_ROWS` is cut
+instead, at ``<row`` tags, into as few pieces as it takes for each to span at most
+:data:`PIECE_ROWS` rows, all about the same size; each piece is a small package (zip, stored, in
+a temporary file that calamine reads from disk and that is removed once the piece is parsed)
+built from the original's parts as they are — workbook, relationships, content types, styles,
+shared strings — with the sheet's XML cut to its head (without ``<dimension>``, which calamine
+only sizes its buffer by), the piece's ``<row>`` elements and its tail (``</sheetData>`` and what
+follows, as it is). calamine reads one piece at a time, so the reader holds one piece, not the
+sheet. A shorter sheet is read whole: each piece costs its shared strings' parse and its package,
+and two pieces of a sheet just over :data:`PIECE_ROWS` rows save less memory than that is worth.
 
-Where to cut comes from the pre-scan's extent pass (facts/sheet_rows.py), which walks the rows
-as it checks the sheet: there is no pass of its own. The rows come out as
-:meth:`CalamineSheet.iter_rows` gives them for the whole sheet, numbered as there (calamine pads
-every piece's rows above its first value cell; those already given are skipped), except that
-each row starts at column A (:attr:`PiecedSheet.start` says column 0): cells left of the table
-are blank, and facts/excel.py reads columns by their sheet position.
+Where to cut comes from the pre-scan's extent pass (facts/sheet_rows.py), which places rows on
+its way: there is no pass of its own. The rows come out as :meth:`CalamineSheet.iter_rows` gives
+them for the whole sheet, numbered as there (calamine pads every piece's rows above its first
+value cell; those already given are skipped), except that each row starts at column A
+(:attr:`PiecedSheet.start` says column 0): cells left of the table are blank, and facts/excel.py
+reads columns by their sheet position.
 
-A sheet is cut only when that is safe (:attr:`facts.sheet_rows.RowPlaces.cuttable`): every
-``<row`` in its ``<sheetData>`` carries ``r="…"``, the row numbers increase, and the sheet is
-unprefixed. Otherwise (and for .xls) it is read whole. A cell whose reference names a row outside
-its piece's rows (no workbook Excel writes has one) stops the read with an
-:class:`~wdh.errors.InputError`: the pieces would not be the whole.
+A sheet is cut only when that is safe (:attr:`facts.sheet_rows.RowPlaces.cuttable` and
+:class:`facts.sheet_form.RowOrder`): every ``<row`` in its ``<sheetData>`` carries ``r="…"``, the
+row numbers increase, and the sheet is unprefixed. Otherwise (and for .xls) it is read whole. A
+cell whose reference names a row outside its piece's rows (no workbook Excel writes has one)
+stops the read with an :class:`~wdh.errors.InputError`: the pieces would not be the whole.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from facts.sheet_scan import CHUNK, SheetScan
 from wdh.errors import InputError
 
 PIECE_ROWS = 100_000  # most rows of one piece; tests set it small
-WHOLE_PIECES = 1.5  # a sheet of up to so many times PIECE_ROWS rows is read whole
+WHOLE_PIECES = 1.5  # a sheet whose last row is no further down than so many times PIECE_ROWS is read whole
 
 _WORKSHEETS = "xl/worksheets/"
 _EMPTY_SHEET = (

@@ -32,6 +32,7 @@ PLACES_KEPT = 1 << 14  # row places kept at most (two 8-byte numbers each)
 _SHEET_DATA = re.compile(rb"<sheetData\b[^<>]*>")
 _DIMENSION = re.compile(rb"<dimension\b[^<>]*/>")
 _ROW = b"<row"  # within <sheetData> only a row's tag starts so (text holds no "<")
+_TAG_ENDS = frozenset((b" ", b"\t", b"\r", b"\n", b"/", b">"))  # what follows a row tag's name
 _NUMBER = re.compile(rb'<row(?=[\s/>])(?:\s(?:[^<>]*?\s)?r="([0-9]{1,7})")?')
 _END = b"</sheetData>"
 
@@ -74,12 +75,12 @@ class RowPlaces:
             start = match.end() - before
             self.rows_at = self._target = offset + start
             self.head = _DIMENSION.sub(b"", self.head[: match.end()])
-        last = block.rfind(_ROW, start)  # near the block's end: blocks end after a cell
+        last = _last_row(block, start, len(block))  # near the block's end: blocks end after a cell
         end = block.find(_END, max(start, last))
         if end < 0:
             end = len(block)
         else:
-            last = block.rfind(_ROW, start, end)
+            last = _last_row(block, start, end)
             self.stop, self.tail = offset + end, block[end:]
         if last >= 0:
             self._places(offset, block, start, end)
@@ -117,3 +118,11 @@ class RowPlaces:
             self.cuttable = False
             return 0
         return int(match[1])
+
+
+def _last_row(block: bytes, start: int, end: int) -> int:
+    """Where the last row tag between ``start`` and ``end`` starts (-1 if none): not ``<rowBreaks``
+    after the rows, which Excel writes for page breaks."""
+    while (found := block.rfind(_ROW, start, end)) >= 0 and block[found + 4 : found + 5] not in _TAG_ENDS:
+        end = found
+    return found

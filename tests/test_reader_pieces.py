@@ -375,3 +375,11 @@ def test_rows_out_of_order_between_places_are_read_whole(tmp_path: Path, monkeyp
             assert not isinstance(load_sheet(path, "规模明细", "sheet").cells, PiecedSheet)
         assert outcome(path, "规模明细", 10) == outcome(path, "规模明细", WHOLE)
     assert unseen
+
+
+def test_a_sheet_with_page_breaks_after_its_rows_is_cut(tmp_path: Path) -> None:
+    breaks = b'</sheetData><rowBreaks count="1" manualBreakCount="1"><brk id="50" max="16383" man="1"/></rowBreaks>'
+    path = rewrite_part(hundred_rows(tmp_path), SHEET, lambda xml: xml.replace(b"</sheetData>", breaks, 1))
+    plan = plan_of(path, 10)
+    assert plan is not None and len(plan.pieces) == 10 and plan.tail.startswith(b"</sheetData><rowBreaks")
+    assert outcome(path, "规模明细", 10) == outcome(path, "规模明细", WHOLE)
