@@ -34,7 +34,7 @@ import itertools
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -89,11 +89,10 @@ def plan_pieces(scan: SheetScan, piece_rows: int | None = None) -> PiecePlan | N
     first, end = numbers[0], places.last + 1  # the rows to cut: first … end - 1
     # A cut aimed at a row lands on the place at or before it: at most ``short`` rows before it.
     short = max(b - a for a, b in itertools.pairwise(itertools.chain(numbers, [end]))) - 1
-    if (size - short) * 2 >= size:  # even pieces, aimed ``size - short`` rows apart
-        count = -(-(end - first) // (size - short))
-        aims = (first + index * (end - first) // count for index in range(count))
-        cuts = sorted({bisect.bisect_right(numbers, aim) - 1 for aim in aims})
-    else:  # places far apart: each piece as far as a place within ``size`` rows allows
+    cuts = _even_cuts(numbers, first, end, -(-(end - first) // size))
+    if _widest(numbers, cuts, end) > size and (size - short) * 2 >= size:  # aimed ``size - short`` apart
+        cuts = _even_cuts(numbers, first, end, -(-(end - first) // (size - short)))
+    if _widest(numbers, cuts, end) > size:  # places far apart: each piece as far as a place allows
         cuts = [0]
         while end - numbers[cuts[-1]] > size and cuts[-1] + 1 < len(numbers):
             cuts.append(max(cuts[-1] + 1, bisect.bisect_right(numbers, numbers[cuts[-1]] + size) - 1))
@@ -104,6 +103,18 @@ def plan_pieces(scan: SheetScan, piece_rows: int | None = None) -> PiecePlan | N
         for cut, stop, following in zip(cuts, stops, bounds, strict=True)
     )
     return PiecePlan(places.head, places.tail, tuple(pieces))
+
+
+def _even_cuts(numbers: Sequence[int], first: int, end: int, count: int) -> list[int]:
+    """The places (indexes) at or before the rows that cut ``first`` … ``end - 1`` into ``count`` equal spans."""
+    aims = (first + index * (end - first) // count for index in range(count))
+    return sorted({bisect.bisect_right(numbers, aim) - 1 for aim in aims})
+
+
+def _widest(numbers: Sequence[int], cuts: list[int], end: int) -> int:
+    """The most rows one of the pieces starting at places ``cuts`` spans."""
+    bounds = [numbers[cut] for cut in cuts] + [end]
+    return max(b - a for a, b in itertools.pairwise(bounds))
 
 
 class PiecedSheet:
