@@ -27,6 +27,7 @@ from facts.duplicates import Scope, ScopeClaims, check_unchanged, distinct_diges
 from facts.excel import CellError, check_workbooks, checks_forget, read_sheet
 from facts.fact_staging import FactStaging
 from facts.lookups import Lookups
+from facts.row_errors import RowErrors
 from facts.source_rows import source_rows_complete
 from facts.staging_writer import StagingWriter
 from wdh.config import DomainConfig
@@ -61,7 +62,7 @@ class FactBatch:
     valid rows themselves went by, chunk by chunk, to the sinks and the staging table."""
 
     files: list[SourceSummary] = field(default_factory=list)
-    errors: list[RowError] = field(default_factory=list)
+    errors: RowErrors = field(default_factory=RowErrors)  # the first few in memory, the rest in a temporary file
     rows_read: int = 0
     rows_valid: int = 0
     company_id_missing: int = 0
@@ -151,7 +152,7 @@ def _file_read(
     )  # fmt: skip
     months: Counter[tuple[int, int]] = Counter()
     valid = 0
-    errors: list[RowError] = []
+    errors = RowErrors()  # the file's, completed with their rows' cells below
     for chunk in cleansing.chunks(CHUNK_ROWS):
         for sink in sinks:
             sink.add(chunk.rows)
@@ -169,7 +170,7 @@ def _file_read(
         )
     )  # fmt: skip
     batch.warnings += _other_months(source, months, valid)
-    batch.errors += source_rows_complete(data, errors)
+    batch.errors.extend(source_rows_complete(data, errors))
     batch.rows_read += cleansing.rows_read
     batch.rows_valid += valid
     batch.company_id_missing += cleansing.company_id_missing
