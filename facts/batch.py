@@ -12,6 +12,7 @@ writes only the session's staging table.
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from wdh.errors import InputError
 Progress = Callable[[str, int, int | None], None]
 ERROR_SAMPLE = 5  # row errors quoted in the message when the batch is rejected
 CHUNK_ROWS = 10_000  # rows cleansed and handed on at a time: what memory holds of a batch's rows
+_MONTH = operator.itemgetter("月度")  # a fact row's month: the first day of it (facts.cleansing.parse_month)
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,8 @@ def _file_read(
             sink.add(chunk.rows)
         claims.claim(source.path, chunk.rows)
         if source.year_month is not None:
-            months.update((row["月度"].year, row["月度"].month) for row in chunk.rows)
+            for day, count in Counter(map(_MONTH, chunk.rows)).items():  # a pass in C, then per distinct 月度
+                months[day.year, day.month] += count
         valid += len(chunk.rows)
         errors += chunk.errors
         writer.put(chunk.rows, chunk.pending)

@@ -84,7 +84,6 @@ def result_json(result: RunResult, *, verbosity: int = 1, row_errors_listed: int
                 }
                 for error in row_errors
             ],
-            "more": len(result.row_errors) - len(row_errors),  # not listed here (see "count")
         },
         "backfill": None
         if not request.targets

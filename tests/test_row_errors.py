@@ -92,7 +92,7 @@ def test_a_run_keeps_every_row_error_in_its_record_holding_few(
     assert summary["row_errors"]["count"] == 40 and len(summary["row_errors"]["items"]) == 40  # -v 2 lists all
     assert seen and max(seen) <= 3 + 2
     recorded = BackfillRun.objects.get(pk=summary["audit_id"]).summary["row_errors"]
-    assert (recorded["count"], len(recorded["items"]), recorded["more"]) == (40, 3, 37)
+    assert (recorded["count"], len(recorded["items"])) == (40, 3)
     assert recorded["items"] == summary["row_errors"]["items"][:3]
     kept = RunRowError.objects.filter(run_id=summary["audit_id"]).order_by("id")
     assert [error.row for error in kept] == [2 + index for index in range(100) if index % 5 < 2]
