@@ -167,7 +167,11 @@ class CodeSpellings:
         """One warning per code spelled several ways, and per group of codes equal but for case."""
         found: list[str] = []
         for column, codes in self.seen.items():
-            found += [_collapsed(column, code, list(texts.values())) for code, texts in codes.items() if isinstance(texts, dict) and len(texts) > 1]
+            found += [
+                _collapsed(column, code, list(texts.values()))
+                for code, texts in codes.items()
+                if isinstance(texts, dict) and len(texts) > 1
+            ]
             found += [_case_only(column, group) for group in _case_groups(codes) if len(group) > 1]
         return found
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation
-from itertools import compress, filterfalse, repeat
+from decimal import Decimal, InvalidOperation
+from itertools import compress, filterfalse
 from operator import itemgetter, not_
 from typing import Any, TypeVar
 
@@ -33,14 +33,6 @@ Row = tuple[Any, ...]  # one fact row reduced to (key, *the fact columns a targe
 SMALLEST: Weight = -math.inf
 _NONE = type(None)
 _PLAIN_WEIGHTS = frozenset({Decimal, int, _NONE})
-# A TextCounts of more (key, text) pairs than this keeps each one's largest weight scaled
-# (:func:`scaled`): an int of 32 bytes rather than a Decimal of 104 — 700,000 pairs for 客户名称
-# per 年金计划 over 1,000,000 rows. Fewer pairs (a month of 100,000 rows) keep the weights as they
-# are, and spend no time scaling them.
-COMPACT_AT = 1 << 18
-_PLACES = 2  # scaled by 10**_PLACES: amounts of up to two places become ints
-_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)  # scaleb without rounding
-_SMALL = 16  # a Decimal whose adjusted exponent is below this, scaled, is an int within 64 bits
 
 
 def is_blank(value: object) -> bool:
@@ -79,31 +71,6 @@ def weights(column: Column) -> Column:
         if all(map(Decimal.is_finite, decimals)):
             return column if _NONE not in kinds else [SMALLEST if value is None else value for value in column]
     return list(map(weight, column))
-
-
-def scaled(column: Column) -> Column:
-    """Each :func:`weight` of ``column`` (as :func:`weights` gives them) times 10**_PLACES,
-    exactly: an int when that is whole, else a Decimal; SMALLEST stays. Scaled weights compare
-    among themselves exactly as the weights do, equal ones included."""
-    if set(map(type, column)) == {Decimal} and max(map(Decimal.adjusted, column)) < _SMALL:
-        hundredfold = list(map(Decimal.scaleb, column, repeat(_PLACES), repeat(_EXACT)))
-        whole = list(map(int, hundredfold))
-        if whole == hundredfold:  # the usual case: amounts of up to two places
-            return whole
-    return list(map(_scaled, column))
-
-
-def _scaled(value: Weight) -> Weight:
-    if isinstance(value, Decimal):
-        hundredfold = value.scaleb(_PLACES, _EXACT)
-        if value.adjusted() < _SMALL and hundredfold == (whole := int(hundredfold)):
-            return whole
-        return hundredfold
-    if isinstance(value, int):
-        return value * 10**_PLACES
-    if value == SMALLEST:
-        return value
-    return _scaled(Decimal(value))  # a finite float, exactly
 
 
 def present(column: Column) -> Selectors | None:
@@ -224,63 +191,6 @@ class FirstValues:
         found = dict(backwards if mask is None else compress(backwards, mask[::-1]))
         chosen_keys = list(filter(found.__contains__, missing))  # not the keys that have a value already
         values.update(zip(chosen_keys, map(found.__getitem__, chosen_keys), strict=True))
-
-
-class TextCounts:
-    """Per key, how many rows carry each distinct non-blank value (by its text), in first-seen
-    order, and, with a weight column, the largest :func:`weight` on the rows of each (once there
-    are more than COMPACT_AT pairs, every one of them :func:`scaled`)."""
-
-    def __init__(self, index: int, weight: int | None) -> None:
-        self.index, self.weight = index, weight  # slots: the value, its weight
-        self.counts: Counter[Pair] = Counter()  # (key, text) → rows, first-seen order
-        self.top: dict[Pair, Weight] | None = None if weight is None else {}  # (key, text) → largest weight
-        self.scaled = False  # whether top's weights are scaled
-
-    def add(self, chunk: Chunk) -> None:
-        texts, mask = texts_present(chunk.column(self.index))
-        top = self.top
-        if top is None or self.weight is None:
-            self.counts.update(selected(zip(chunk.keys, texts, strict=True), mask))  # C-level
-            return
-        pairs = list(selected(zip(chunk.keys, texts, strict=True), mask))
-        self.counts.update(pairs)  # C-level; a new pair's tuple is the key of both dicts
-        ranks = chunk.ranks(self.weight)
-        get = top.get
-        for pair, rank in zip(pairs, selected(iter(scaled(ranks) if self.scaled else ranks), mask), strict=True):
-            held = get(pair)  # not get(pair, SMALLEST): a Decimal compared with a float costs a conversion
-            if held is None or rank > held:
-                top[pair] = rank
-        if not self.scaled and len(top) > COMPACT_AT:
-            top.update(zip(list(top), scaled(list(top.values())), strict=True))  # the same pairs, in order
-            self.scaled = True
-
-    def most_frequent(self) -> dict[str, str]:
-        """key → the text most of its rows carry; among tied ones, the one with the largest
-        weight on any of its rows (when weighted), then the first seen. Keys without a value
-        are absent. One pass over the (key, text) counts, no list per key but for ties."""
-        most: dict[str, int] = {}
-        chosen: dict[str, str] = {}  # the first-seen text with the most rows so far
-        ties: dict[str, tuple[int, list[str]]] = {}  # key → (count, the later texts tied at it)
-        for (key, value), count in self.counts.items():
-            held = most.get(key)
-            if held is None or count > held:
-                most[key] = count
-                chosen[key] = value
-            elif count == held:
-                tie = ties.get(key)
-                if tie is None or tie[0] != count:
-                    ties[key] = (count, [value])
-                else:
-                    tie[1].append(value)
-        top = self.top
-        if top is not None:
-            for key, (count, values) in ties.items():
-                if count == most[key]:
-                    tied = [chosen[key], *values]
-                    ranks = [top.get((key, value), SMALLEST) for value in tied]
-                    chosen[key] = tied[ranks.index(max(ranks))]  # the earliest of equal weights
-        return chosen
 
 
 class HeaviestRows:

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 import wdh
-from refs import candidate_state
+from refs import candidate_state, text_counts
 from refs.derivation import CandidateFold, Derivation, derive_candidates
 from tests import derivation_oracle
 from wdh.config import DEFAULT_REFS, Aggregation, ColumnRule, RefTarget, load_config
@@ -209,7 +209,7 @@ def test_a_fold_that_scales_its_weights_derives_what_the_all_rows_algorithm_does
     target: RefTarget, seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Past COMPACT_AT (key, text) pairs, most_frequent keeps its weights scaled: same outcome."""
-    monkeypatch.setattr(candidate_state, "COMPACT_AT", seed % 4)
+    monkeypatch.setattr(text_counts, "COMPACT_AT", seed % 4)
     generator = random.Random(seed)
     rows = rows_for(target, seed, generator.choice([5, 40, 300]))
     expected = facts(derivation_oracle.derive_candidates(rows, target))
@@ -230,10 +230,10 @@ def test_scaled_weights_compare_as_the_weights_do() -> None:
     found = candidate_state.weights(values)
     decimals = [weight for weight in found if type(weight) is Decimal]
     for column in (found, decimals):
-        hundredfold = candidate_state.scaled(column)
-        for (a, scaled_a), (b, scaled_b) in itertools.product(zip(column, hundredfold, strict=True), repeat=2):
+        scaled_column = text_counts.scaled(column)
+        for (a, scaled_a), (b, scaled_b) in itertools.product(zip(column, scaled_column, strict=True), repeat=2):
             assert (a < b, a == b) == (scaled_a < scaled_b, scaled_a == scaled_b), (a, b)
-    assert all(type(weight) is int for weight in candidate_state.scaled([Decimal("12.34"), Decimal("-5"), Decimal("0.00")]))
+    assert all(type(weight) is int for weight in text_counts.scaled([Decimal("12.34"), Decimal("-5"), Decimal("0.00")]))
 
 
 def test_the_oracle_is_the_algorithm_the_other_tests_pin() -> None:
