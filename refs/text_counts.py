@@ -83,14 +83,17 @@ class WeighedCounts:
         self.counts: dict[str, dict[str, int]] = {}  # key → {text: rows}, first-seen order
         self.top: dict[str, dict[str, Weight]] = {}  # key → {text: largest weight}
         self.pairs = 0  # (key, text) pairs held
-        self.scaled = False  # whether top's weights are scaled
+        self.scaled = False  # whether top's weights are scaled (and the texts shared)
+        self.texts: dict[str, str] = {}  # once scaled: each distinct text, one str for every key's
 
     def add(self, chunk: Chunk) -> None:
         texts, mask = texts_present(chunk.column(self.index))
         ranks = chunk.ranks(self.weight)
+        if self.scaled:
+            texts, ranks = list(map(self.texts.setdefault, texts, texts)), scaled(ranks)
         counts_of, top_of = self.counts, self.top
         pairs = self.pairs
-        rows = zip(chunk.keys, texts, scaled(ranks) if self.scaled else ranks, strict=True)
+        rows = zip(chunk.keys, texts, ranks, strict=True)
         for key, text, rank in selected(rows, mask):
             counts = counts_of.get(key)
             if counts is None:
@@ -108,9 +111,17 @@ class WeighedCounts:
                     top[text] = rank
         self.pairs = pairs
         if not self.scaled and pairs > COMPACT_AT:
-            for top in top_of.values():
-                top.update(zip(list(top), scaled(list(top.values())), strict=True))  # the same texts, in order
-            self.scaled = True
+            self._compact()
+
+    def _compact(self) -> None:
+        """Scale every weight, and share each distinct text between the keys that hold it (a
+        text cleansed again after its rule's memo was emptied is another str of the same value)."""
+        shared, counts_of, top_of = self.texts, self.counts, self.top
+        for key, counts in list(counts_of.items()):  # counts and top: the same texts, in the same order
+            texts = list(map(shared.setdefault, counts, counts))
+            counts_of[key] = dict(zip(texts, counts.values(), strict=True))
+            top_of[key] = dict(zip(texts, scaled(list(top_of[key].values())), strict=True))
+        self.scaled = True
 
     def most_frequent(self) -> dict[str, str]:
         """key → the text most of its rows carry; among tied ones, the one with the largest
