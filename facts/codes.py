@@ -73,7 +73,7 @@ def clean_plan_code(value: Any, *, plan_type: str | None, corrections: Mapping[s
     text = code_text(value)
     if text:
         corrected = corrections.get(text) or corrections.get(text.upper())
-        return fit((normalised_code(corrected) if corrected else text).upper(), "计划代码")
+        return fit(_upper(normalised_code(corrected) if corrected else text), "计划代码")
     default = DEFAULT_PLAN_CODE.get(plan_type or "")
     if default is None:
         raise CellProblem(f"计划代码 is empty and 计划类型 {plan_type!r} has no default plan code")

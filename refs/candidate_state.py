@@ -211,24 +211,23 @@ class HeaviestRows:
 
 class DistinctTexts:
     """Per key, the distinct non-blank values as text, stripped (``concat_distinct``,
-    ``count_distinct``)."""
+    ``count_distinct``), kept as :class:`FirstSeenPairs` (stripped once each, at the end)."""
 
     def __init__(self, index: int) -> None:
         self.index = index
-        self.pairs: set[Pair] = set()
+        self.pairs = FirstSeenPairs()
 
     def add(self, chunk: Chunk) -> None:
-        texts, mask = texts_present(chunk.column(self.index))
-        self.pairs.update(selected(zip(chunk.keys, texts, strict=True), mask))  # stripped once each, at the end
+        self.pairs.add(distinct_texts(chunk, self.index))
 
     def by_key(self) -> dict[str, frozenset[str]]:
         """key → its distinct stripped texts; keys without a value are absent."""
-        grouped: dict[str, set[str]] = {}
-        for key, value in self.pairs:
-            stripped = value.strip()
+        grouped: dict[str, frozenset[str]] = {}
+        for key, values in self.pairs.by_key().items():
+            stripped = frozenset(filter(None, map(str.strip, values)))
             if stripped:
-                grouped.setdefault(key, set()).add(stripped)
-        return {key: frozenset(values) for key, values in grouped.items()}
+                grouped[key] = stripped
+        return grouped
 
 
 class FirstSeenPairs:
