@@ -219,6 +219,34 @@ def test_a_fold_that_scales_its_weights_derives_what_the_all_rows_algorithm_does
     assert facts(fold.derivation()) == expected
 
 
+# Weights no int64 holds once scaled (more than four places, beyond ±10**14): below a blank's too
+EXOTIC_WEIGHTS = [
+    Decimal("0.00001"),
+    Decimal("0.00002"),
+    Decimal("1E+20"),
+    Decimal("-1E+20"),
+    Decimal("-1E+30"),
+    -(10**30),
+]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_a_compact_fold_takes_weights_no_int64_holds(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Arrays of int64 until such a weight arrives, part-way; lists from then on: same outcome."""
+    monkeypatch.setattr(text_counts, "COMPACT_AT", seed % 3)
+    generator = random.Random(seed)
+    rows = rows_for(HAND_MADE, seed, 300)
+    late = generator.randint(0, len(rows))
+    for row in rows[late:]:
+        if generator.random() < 0.3:
+            row["w"] = generator.choice(EXOTIC_WEIGHTS)
+    expected = facts(derivation_oracle.derive_candidates(rows, HAND_MADE))
+    fold = CandidateFold(HAND_MADE)
+    for part in chunks(rows, generator):
+        fold.add(part)
+    assert facts(fold.derivation()) == expected
+
+
 def test_scaled_weights_compare_as_the_weights_do() -> None:
     """Equal weights stay equal, and order is kept, across every kind of weight and a chunk's
     usual (Decimals only) and general paths."""
