@@ -12,6 +12,7 @@ writes only the session's staging table.
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from facts.duplicates import Scope, ScopeClaims, check_unchanged, distinct_diges
 from facts.excel import CellError, check_workbooks, checks_forget, read_sheet
 from facts.fact_staging import FactStaging
 from facts.lookups import Lookups
+from facts.row_errors import RowErrors
 from facts.source_rows import source_rows_complete
 from facts.staging_writer import StagingWriter
 from wdh.config import DomainConfig
@@ -35,6 +37,7 @@ from wdh.errors import InputError
 Progress = Callable[[str, int, int | None], None]
 ERROR_SAMPLE = 5  # row errors quoted in the message when the batch is rejected
 CHUNK_ROWS = 10_000  # rows cleansed and handed on at a time: what memory holds of a batch's rows
+_MONTH = operator.itemgetter("月度")  # a fact row's month: the first day of it (facts.cleansing.parse_month)
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ class FactBatch:
     valid rows themselves went by, chunk by chunk, to the sinks and the staging table."""
 
     files: list[SourceSummary] = field(default_factory=list)
-    errors: list[RowError] = field(default_factory=list)
+    errors: RowErrors = field(default_factory=RowErrors)  # the first few in memory, the rest in a temporary file
     rows_read: int = 0
     rows_valid: int = 0
     company_id_missing: int = 0
@@ -151,13 +154,14 @@ def _file_read(
     )  # fmt: skip
     months: Counter[tuple[int, int]] = Counter()
     valid = 0
-    errors: list[RowError] = []
+    errors = RowErrors()  # the file's, completed with their rows' cells below
     for chunk in cleansing.chunks(CHUNK_ROWS):
         for sink in sinks:
             sink.add(chunk.rows)
         claims.claim(source.path, chunk.rows)
         if source.year_month is not None:
-            months.update((row["月度"].year, row["月度"].month) for row in chunk.rows)
+            for day, count in Counter(map(_MONTH, chunk.rows)).items():  # a pass in C, then per distinct 月度
+                months[day.year, day.month] += count
         valid += len(chunk.rows)
         errors += chunk.errors
         writer.put(chunk.rows, chunk.pending)
@@ -169,7 +173,7 @@ def _file_read(
         )
     )  # fmt: skip
     batch.warnings += _other_months(source, months, valid)
-    batch.errors += source_rows_complete(data, errors)
+    batch.errors.extend(source_rows_complete(data, errors))
     batch.rows_read += cleansing.rows_read
     batch.rows_valid += valid
     batch.company_id_missing += cleansing.company_id_missing

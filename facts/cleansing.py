@@ -214,6 +214,7 @@ class SheetCleansing:
         self.cleaner = rules.cleaner(sheet.header, mappings, lookups, self.spellings)
         self.progress = progress
         self.reference_limits = reference_limits
+        self.widths = _narrowest(reference_limits)  # one pass per fact column, not per limit
         self.rows_read = 0
 
     @property
@@ -237,23 +238,23 @@ class SheetCleansing:
             rows: list[dict[str, Any]] = []
             numbers: list[int] = []  # the sheet row of each valid row, for the reference limits
             errors: list[RowError] = []
-            read = 0
-            for number, values in itertools.islice(stream, size):
-                read += 1
+            read, before = 0, self.rows_read
+            keep, place = rows.append, numbers.append
+            for read, (number, values) in enumerate(itertools.islice(stream, size), start=1):
                 try:
-                    rows.append(fact_row(values))
-                    numbers.append(number)
+                    keep(fact_row(values))
+                    place(number)
                 except RowProblem as problem:
                     column, value, message = problem.args
                     shown = shown_value(value)
                     errors.append(RowError(str(sheet.path), sheet.sheet, number, column, shown, message, source=values))
-                if progress is not None and not (self.rows_read + read) % PROGRESS_EVERY:
-                    progress(self.rows_read + read)
+                if progress is not None and not (before + read) % PROGRESS_EVERY:
+                    progress(before + read)
             self.rows_read += read
             if not read:
                 break
             limits = self.reference_limits
-            if limits and not _within_reference_limits(rows, limits):
+            if limits and not widths_fit(rows, self.widths):
                 rows, errors = _reference_limit_errors(sheet, rows, numbers, errors, limits)
             yield CleansedChunk(rows, cleaner.pending.take(rows), errors, read)
             if read < size:
@@ -298,8 +299,13 @@ def cleanse_sheet(
     )  # fmt: skip
 
 
-def _within_reference_limits(rows: list[dict[str, Any]], limits: Sequence[ReferenceLimit]) -> bool:
-    return widths_fit(rows, [(limit.source, limit.max_length) for limit in limits])
+def _narrowest(limits: Sequence[ReferenceLimit]) -> list[tuple[str, int]]:
+    """``(fact column, the narrowest width it must fit)`` for each fact column limited: a value
+    fits all of its column's limits when it fits the narrowest."""
+    widths: dict[str, int] = {}
+    for limit in limits:
+        widths[limit.source] = min(widths.get(limit.source, limit.max_length), limit.max_length)
+    return list(widths.items())
 
 
 def widths_fit(rows: Iterable[Mapping[str, Any]], widths: Iterable[tuple[str, int]]) -> bool:

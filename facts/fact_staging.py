@@ -17,7 +17,6 @@ The run drops it when it ends, whatever the end (:meth:`FactStaging.drop`).
 from __future__ import annotations
 
 import hashlib
-import itertools
 import operator
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from facts.company_ids import COMPANY_ID
 from wdh import catalog
 from wdh.errors import SchemaError
 from wdh.identifiers import quote_ident, quote_qualified
-from wdh.postgres import copy_with
+from wdh.postgres import ROWS_PER_READ, copy_columns
 from wdh.write_rows import STAGED_ORDER
 
 SEQ = STAGED_ORDER  # the row's place in the batch: the load inserts in this order
@@ -87,9 +86,21 @@ class FactStaging:
     def copy(self, cursor: Any, start: int, rows: Sequence[Mapping[str, Any]], pending: Sequence[str | None]) -> int:
         """COPY ``rows`` (seq from ``start``) with their pending plan codes, on the psycopg2
         ``cursor`` of the run's session. Returns the rows PostgreSQL copied."""
-        values = operator.itemgetter(*self.columns)
-        lines = ((seq, *values(row), code) for seq, row, code in zip(itertools.count(start), rows, pending))
-        return copy_with(cursor, self.table, (SEQ, *self.columns, PENDING), lines)
+        if len(pending) != len(rows):
+            raise ValueError(f"staging: {len(rows)} row(s) with {len(pending)} pending plan code(s)")
+        batches = self._columns(start, rows, pending)
+        return copy_columns(cursor, self.table, (SEQ, *self.columns, PENDING), batches)
+
+    def _columns(
+        self, start: int, rows: Sequence[Mapping[str, Any]], pending: Sequence[str | None]
+    ) -> Iterator[list[Sequence[Any]]]:
+        """The COPY's columns (seq, the fact columns, the pending plan code), ROWS_PER_READ rows
+        at a time: the values are taken column by column, with no tuple per row."""
+        getters = [operator.itemgetter(column) for column in self.columns]
+        for at in range(0, len(rows), ROWS_PER_READ):
+            part = rows[at : at + ROWS_PER_READ]
+            values = [list(map(get, part)) for get in getters]
+            yield [range(start + at, start + at + len(part)), *values, pending[at : at + ROWS_PER_READ]]
 
     def add(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """COPY ``rows`` (none pending) after those staged, on this thread (for a caller holding

@@ -9,12 +9,13 @@ sheet costs about the longer of the two instead of their sum.
 
 Exactly as one pass would: the failure reported is the one a single pass over both would have
 met first (the least block, then the step), raised as it was; the worker reads the part in the
-same bounded blocks, sends back only its marks, and is always reaped — on success, on failure,
-and when SIGTERM or SIGINT interrupts the run (wdh/interruption.py: the exception it raises in
-this process ends the worker on its way up). The worker leaves the signals to this process,
-and the database session it inherits by the fork too: it only reads the file, and ends as
-multiprocessing's forked processes do (``os._exit``), closing nothing of this process's. Reads
-files only.
+same bounded blocks, sends back only its marks and whether the rows can be cut into pieces
+(:class:`~facts.sheet_form.RowOrder`: ``meanwhile`` runs before it is known), and is always
+reaped — on success, on failure, and when SIGTERM or SIGINT interrupts the run
+(wdh/interruption.py: the exception it raises in this process ends the worker on its way up).
+The worker leaves the signals to this process, and the database session it inherits by the fork
+too: it only reads the file, and ends as multiprocessing's forked processes do (``os._exit``),
+closing nothing of this process's. Reads files only.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from facts.sheet_form import RowOrder
 from facts.sheet_scan import READING, Mark, ScanStop, SheetScan, scan_pass
 from wdh.interruption import WATCHER
 
@@ -41,7 +43,7 @@ _CONTEXT = multiprocessing.get_context("fork")  # the worker shares this process
 class SplitScan(Generic[T]):
     """Both passes' findings, and what the caller did meanwhile (``None`` when it was not asked)."""
 
-    scan: SheetScan  # far cells (extent pass) and marks (marks pass)
+    scan: SheetScan  # far cells and row places (extent pass), marks and row order (marks pass)
     meanwhile: T | None
 
 
@@ -61,17 +63,17 @@ def scan_split(path: Path, part: str, meanwhile: Callable[[SheetScan], T] | None
         stop: ScanStop | None = None
         try:
             with zipfile.ZipFile(path) as archive, archive.open(part) as stream:
-                scan = scan_pass(stream, extent=True, marks=False)
+                scan = scan_pass(stream, extent=True, marks=False, size=archive.getinfo(part).file_size)
         except ScanStop as own:
             stop, scan = own, SheetScan()
         value = meanwhile(scan) if stop is None and meanwhile is not None else None
-        marks = _received(receiver)
-        if isinstance(marks, ScanStop) and (stop is None or marks.position < stop.position):
-            stop = marks
+        answer = _received(receiver)
+        if isinstance(answer, ScanStop) and (stop is None or answer.position < stop.position):
+            stop = answer
         if stop is not None:
             raise stop.error from None
-        assert isinstance(marks, list)
-        scan.marks = marks
+        assert not isinstance(answer, ScanStop)
+        scan.marks, scan.order = answer
         return SplitScan(scan, value)
     finally:
         receiver.close()
@@ -88,15 +90,15 @@ def _one_pass(path: Path, part: str, meanwhile: Callable[[SheetScan], T] | None)
     """Both passes at once, in this process: what the split gives, with no worker."""
     try:
         with zipfile.ZipFile(path) as archive, archive.open(part) as stream:
-            scan = scan_pass(stream, extent=True, marks=True)
+            scan = scan_pass(stream, extent=True, marks=True, size=archive.getinfo(part).file_size)
     except ScanStop as stop:
         raise stop.error from None
     return SplitScan(scan, meanwhile(scan) if meanwhile is not None else None)
 
 
-def _received(receiver: Connection) -> list[Mark] | ScanStop:
+def _received(receiver: Connection) -> tuple[list[Mark], RowOrder] | ScanStop:
     try:
-        answer: list[Mark] | ScanStop = receiver.recv()
+        answer: tuple[list[Mark], RowOrder] | ScanStop = receiver.recv()
     except EOFError:  # the worker died without a word (killed, out of memory)
         return ScanStop(0, READING, MemoryError("the sheet's pre-scan ended without a result"))
     return answer
@@ -110,14 +112,16 @@ def _reap(worker: multiprocessing.process.BaseProcess) -> None:
 
 
 def _marks_worker(path: Path, part: str, sender: Connection) -> None:
-    """The worker: the marks pass, its result (or where and why it stopped) sent back."""
+    """The worker: the marks pass, its result (the marks and whether the rows can be cut), or
+    where and why it stopped, sent back."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.set_wakeup_fd(-1)  # the parent's wake-up pipe (interruption.py) is not this process's
-    answer: list[Mark] | ScanStop
+    answer: tuple[list[Mark], RowOrder] | ScanStop
     try:
         with zipfile.ZipFile(path) as archive, archive.open(part) as stream:
-            answer = scan_pass(stream, extent=False, marks=True).marks
+            scan = scan_pass(stream, extent=False, marks=True)
+        answer = scan.marks, scan.order
     except ScanStop as stop:
         answer = stop
     except Exception as exc:  # opening the package, which the parent has just opened itself

@@ -17,6 +17,7 @@ may hold any of these characters, cost one look back to the last ``<``.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 _SAVE_AGAIN = "open the workbook in Excel and save it again"
 _CELL_TAGS = frozenset((b"c", b"row", b"v", b"f", b"is", b"t"))
@@ -29,7 +30,7 @@ _TAG_NAME = re.compile(rb"<([\w.\-:]+)")
 _SHARED = re.compile(rb't="s"(?:\s[^<>]*)?>(?!<v>[0-9]{1,10}</v>)')
 _SHARED_VALUE = re.compile(rb"\s*(?:<f\b[^<>]*/>|<f\b[^<>]*>[^<]*</f>)?\s*(?:<v\b[^<>]*>([^<]*)</v>)?")
 _REFERENCE = re.compile(rb'\sr="([A-Z]{1,3}[0-9]{1,7})"')
-_ROW = re.compile(rb'<row\b[^<>]*?\sr="([0-9]{1,7})"')
+_ROW = re.compile(rb'<row\b(?:[^<>]*?\sr="([0-9]{1,7})")?')  # the number is None when the row has none
 _CELL = re.compile(rb'<c r="([A-Z]{1,3}[0-9]{1,7})"')
 ROW_LIMIT = 1_048_576
 
@@ -89,12 +90,22 @@ def _in_cell_tags(pattern: re.Pattern[bytes], block: bytes) -> None:
             return
 
 
-def check_values(block: bytes, rows: bytearray, row_cells: set[bytes]) -> None:
+@dataclass
+class RowOrder:
+    """Whether every row so far carries its number (``r="…"``), each above the one before: what a
+    big sheet's pieces need (facts/sheet_pieces.py), found by :func:`check_values` on its way."""
+
+    last: int = 0
+    kept: bool = True
+
+
+def check_values(block: bytes, rows: bytearray, row_cells: set[bytes], order: RowOrder) -> None:
     """Refuse a cell's attributes written unlike Excel (single quotes, spaces around ``=``, a
     character reference: the scan's marks would miss its ``t="e"``), a shared-string cell whose
     index is not a number, a row number seen before and a cell reference seen before. ``rows``
-    (one bit per Excel row) and ``row_cells`` (the references of the row the previous block ended
-    in) are kept by the caller across blocks. Runs beside calamine, before its cells are used."""
+    (one bit per Excel row), ``row_cells`` (the references of the row the previous block ended
+    in) and ``order`` are kept by the caller across blocks. Runs beside calamine, before its cells
+    are used."""
     _in_cell_tags(_ODD_EQUALS, block)
     if b"&" in block:
         _in_cell_tags(_REFERENCE_START, block)
@@ -113,7 +124,13 @@ def check_values(block: bytes, rows: bytearray, row_cells: set[bytes]) -> None:
                 f"not a number (the file is damaged); {_SAVE_AGAIN}"
             )
     for match in _ROW.finditer(block):
+        if match[1] is None:
+            order.kept = False
+            continue
         number = int(match[1])
+        if number <= order.last:
+            order.kept = False
+        order.last = number
         if not 1 <= number <= ROW_LIMIT:
             continue  # outside any sheet: the scan's other checks name it
         byte, bit = divmod(number, 8)

@@ -14,7 +14,8 @@ It finds:
 - value cells far to the right or far down (calamine makes one dense range from A1 to the last
   value cell, so one note in ``XFD1048576`` asks for 512 GiB);
 - markup it would read otherwise than calamine, shared-string indexes that are not numbers and
-  rows written twice (facts/sheet_form.py): refusals.
+  rows written twice (facts/sheet_form.py): refusals;
+- where the rows lie, for cutting a big sheet into pieces (facts/sheet_rows.py).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
-from facts.sheet_form import ScanRefusal, check_form, check_values, row_bits
+from facts.sheet_form import RowOrder, ScanRefusal, check_form, check_values, row_bits
+from facts.sheet_rows import PLACES_KEPT, RowPlaces
 
 CHUNK = 1 << 20
 TAG_LIMIT = 8 << 10  # bytes of one start tag; Excel's longest (a cell with every attribute) is < 200
@@ -59,10 +61,13 @@ class Mark:
 
 @dataclass
 class SheetScan:
-    """The scan's findings: marks, and the value cells from column AA on or in rows ≥ 1,000,000."""
+    """The scan's findings: marks, the value cells from column AA on or in rows ≥ 1,000,000, and
+    (extent pass) where the rows lie."""
 
     marks: list[Mark] = field(default_factory=list)
     far: list[tuple[int, int]] = field(default_factory=list)  # (Excel row, 0-based column)
+    places: RowPlaces = field(default_factory=RowPlaces)  # extent pass: where the rows lie
+    order: RowOrder = field(default_factory=RowOrder)  # marks pass: whether they can be cut there
     rows: bytearray = field(default_factory=row_bits, repr=False)  # the rows seen, for check_values
     row_cells: set[bytes] = field(default_factory=set, repr=False)  # the last row's cells, for check_values
 
@@ -93,25 +98,28 @@ class ScanStop(Exception):
         return self.block, self.step
 
 
-def scan_pass(stream: IO[bytes], *, extent: bool, marks: bool) -> SheetScan:
-    """One pass over the sheet XML in ``stream``: with ``extent``, the form checks and the far
-    cells (:func:`scan_extent`); with ``marks``, the value checks and the marks
+def scan_pass(stream: IO[bytes], *, extent: bool, marks: bool, size: int = 0) -> SheetScan:
+    """One pass over the sheet XML in ``stream``: with ``extent``, the form checks, the far
+    cells (:func:`scan_extent`) and the rows' places; with ``marks``, the value checks and the marks
     (:func:`scan_marks`). Raises :class:`ScanStop` wrapping the first failure (a
-    :class:`ScanRefusal`, or the package's own error while decompressing)."""
-    scan = SheetScan()
-    blocks = _blocks(stream)
+    :class:`ScanRefusal`, or the package's own error while decompressing). ``size``: the part's
+    size, when it is known, so that the rows' places start as far apart as they end."""
+    scan = SheetScan(places=RowPlaces(step=max(1, size // PLACES_KEPT)))
+    blocks = _placed_blocks(stream)
     index = 0
     while True:
         step = READING
         try:
-            block = next(blocks, None)
-            if block is None:
+            placed = next(blocks, None)
+            if placed is None:
                 return scan
+            offset, block = placed
             if extent:
                 step = EXTENT
                 check_form(block)
                 for start in (match.start() for match in _FAR.finditer(block)):
                     _far(block, start, scan)
+                scan.places.add(offset, block)
             if marks:
                 step = MARKS
                 _mark(block, scan)
@@ -141,7 +149,7 @@ def scan_marks(stream: IO[bytes]) -> list[Mark]:
 
 
 def _mark(block: bytes, scan: SheetScan) -> None:
-    check_values(block, scan.rows, scan.row_cells)
+    check_values(block, scan.rows, scan.row_cells, scan.order)
     if _ERROR_MARK in block:
         _errors(block, scan)
     if b"<f" in block:
@@ -163,21 +171,31 @@ def copy_without(stream: IO[bytes], out: IO[bytes], far: set[tuple[int, int]]) -
 
 def _blocks(stream: IO[bytes]) -> Iterator[bytes]:
     """The part in blocks that end after a cell or a row; what follows the last one is carried."""
+    return (block for _, block in _placed_blocks(stream))
+
+
+def _placed_blocks(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    """:func:`_blocks`, each with its offset in the part."""
     carry = b""
+    offset = 0  # of carry's first byte
     while chunk := stream.read(CHUNK):
         block = carry + chunk
         end = _last_cell_end(block)
         if end:
-            yield block[:end]
+            yield offset, block[:end]
             block = block[end:]
-        carry = block if b"<" in block else b""  # text between rows (whitespace) is nothing to carry
+            offset += end
+        if b"<" in block:
+            carry = block
+        else:  # text between rows (whitespace) is nothing to carry
+            carry, offset = b"", offset + len(block)
         if len(carry) > CELL_LIMIT:
             raise ScanRefusal(
                 f"the sheet XML runs for more than {CELL_LIMIT >> 20} MiB without a cell ending "
                 "(a cell, a tag or a gap that long; no workbook Excel writes has one)"
             )
     if carry:
-        yield carry
+        yield offset, carry
 
 
 def _last_cell_end(block: bytes) -> int:

@@ -9,17 +9,20 @@ and only when there are any, the sheet is read a second time. Reads files only.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from facts.cleansing import RowError
 from facts.excel import SheetData, read_sheet
 
 
-def source_rows_complete(sheet: SheetData, errors: Sequence[RowError]) -> list[RowError]:
-    """``errors`` of ``sheet``, each with its row's cells (``RowError.source``) as read."""
+def source_rows_complete(sheet: SheetData, errors: Sequence[RowError]) -> Iterator[RowError]:
+    """``errors`` of ``sheet``, each with its row's cells (``RowError.source``) as read, one
+    after another (``errors`` is iterated twice, never copied: facts/row_errors.py)."""
     missing = {error.row for error in errors if not error.source}
     if not missing:
-        return list(errors)
+        yield from errors
+        return
     again = read_sheet(sheet.path, sheet.sheet, renames=sheet.renames)
     found = {number: values for number, values in again.iter_rows() if number in missing}
-    return [error if error.source else dataclasses.replace(error, source=found[error.row]) for error in errors]
+    for error in errors:
+        yield error if error.source else dataclasses.replace(error, source=found[error.row])

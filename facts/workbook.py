@@ -4,16 +4,19 @@ parsed: the sheet's cells as calamine gives them, with the error cells calamine 
 :func:`load_sheet` is what :func:`facts.excel.read_sheet` reads from. :func:`check_workbooks` is
 the check an execute run makes before it takes the advisory lock; it scans every workbook once,
 and what it found is kept for the read that follows, so that the read does not scan again: the
-far cells and the error marks of each workbook (unless it has more than :data:`KEPT_MARKS`), and
-the parsed cells of the first one, which calamine parses while the scan's worker is still at
-work (facts/scan_worker.py). A kept result is used only for the same file, unchanged (device,
-inode, size, modification and change times), and only once; the next check drops what an
-earlier one left (a run that stopped between its check and its read). Reads files only.
+far cells, the error marks and the pieces' plan of each workbook (unless it has more than
+:data:`KEPT_MARKS` marks), and the parsed cells of the first one, which calamine parses while
+the scan's worker is still at work (facts/scan_worker.py). A kept result is used only for the
+same file, unchanged (device, inode, size, modification and change times), and only once; the
+next check drops what an earlier one left (a run that stopped between its check and its read).
+Reads files only (and writes temporary files: a big sheet's pieces, facts/sheet_pieces.py; a
+copy without far cells).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +29,7 @@ from facts.package import PackageRefusal, check_calamine_parts, check_directory,
 from facts.scan_worker import scan_split
 from facts.sheet_choice import sheet_choice
 from facts.sheet_form import ScanRefusal
-from facts.sheet_pieces import PiecedSheet, plan_pieces
+from facts.sheet_pieces import PiecedSheet, PiecePlan, file_identity, plan_pieces
 from facts.sheet_scan import Mark, SheetScan, copy_without
 from facts.xls_scan import XlsRefusal, xls_error_cells
 from wdh.errors import InputError
@@ -85,6 +88,7 @@ class _Checked:
     far: list[tuple[int, int]]
     marks: ErrorCells
     warnings: list[str]
+    plan: PiecePlan | None  # where a big sheet is cut (facts/sheet_pieces.py)
     cells: SheetCells | None  # parsed during the check (the first workbook only)
 
 
@@ -119,7 +123,7 @@ def check_workbook(
     Execute runs call it before taking the advisory lock; :func:`load_sheet` checks the same, or
     takes what this found (with ``parse``, the sheet's cells too, parsed while the scan runs)."""
     check_file(path)
-    identity = _identity(path)
+    identity = file_identity(path)
     with _guarded(path), _opened(path) as (workbook, archive):
         name, warnings = sheet_choice(path, workbook.sheets_metadata, sheet, sheet_key)
         part = sheet_part(archive, name) if archive else None
@@ -127,20 +131,27 @@ def check_workbook(
             return
         sheet_part_name = part
         split = scan_split(
-            path, part, (lambda scan: _parsed_or_none(workbook, path, name, sheet_part_name, scan)) if parse else None
+            path,
+            part,
+            (lambda scan: _parsed_or_none(workbook, path, name, sheet_part_name, scan, identity)) if parse else None,
         )
     marks = _marks_by_row(split.scan.marks)
     if len(split.scan.marks) <= KEPT_MARKS:
-        _checked[path] = _Checked(identity, sheet, name, part, sorted(split.scan.far), marks, warnings, split.meanwhile)
+        plan, far, cells = plan_pieces(split.scan), sorted(split.scan.far), split.meanwhile
+        if isinstance(cells, PiecedSheet) and plan is None:
+            cells = None  # the marks pass found rows that cannot be cut: the read parses the sheet whole
+        _checked[path] = _Checked(identity, sheet, name, part, far, marks, warnings, plan, cells)
 
 
-def _parsed_or_none(workbook: CalamineWorkbook, path: Path, name: str, part: str, scan: SheetScan) -> SheetCells | None:
+def _parsed_or_none(
+    workbook: CalamineWorkbook, path: Path, name: str, part: str, scan: SheetScan, identity: tuple[int, ...]
+) -> SheetCells | None:
     """The sheet's cells when it has no far cells; ``None`` when calamine fails: the read parses
     again and reports the failure as the read's (an execute run's check says what plan-only says)."""
     if scan.far:
         return None
     try:
-        return _cells(workbook, path, name, part)
+        return _cells(workbook, path, name, part, plan_pieces(scan), identity)
     except Exception:  # reported by the read, which meets it again
         return None
 
@@ -154,13 +165,14 @@ def load_sheet(path: Path, sheet: str | int, sheet_key: str) -> LoadedSheet:
     them). The marks pass runs in a worker process while this one parses (facts/scan_worker.py).
     """
     checked = _checked.pop(path, None)
-    if checked is not None and (checked.sheet != sheet or checked.identity != _identity(path)):
+    if checked is not None and (checked.sheet != sheet or checked.identity != file_identity(path)):
         checked = None
     if checked is not None and checked.cells is not None:
         return LoadedSheet(checked.name, checked.cells, checked.marks, checked.far, checked.warnings)
     with _guarded(path), _opened(path) as (workbook, archive):
         if checked is not None:
-            cells = _far_free_cells(workbook, path, checked.name, checked.part, checked.far)
+            plan, identity = checked.plan, checked.identity
+            cells = _far_free_cells(workbook, path, checked.name, checked.part, checked.far, plan, identity)
             return LoadedSheet(checked.name, cells, checked.marks, checked.far, checked.warnings)
         name, warnings = sheet_choice(path, workbook.sheets_metadata, sheet, sheet_key)
         part = sheet_part(archive, name) if archive else None
@@ -168,33 +180,41 @@ def load_sheet(path: Path, sheet: str | int, sheet_key: str) -> LoadedSheet:
             return LoadedSheet(name, workbook.get_sheet_by_name(name), _xls_marks(path, name), warnings=warnings)
         if part is None:
             return LoadedSheet(name, workbook.get_sheet_by_name(name), warnings=warnings)
-        sheet_part_name = part
-        split = scan_split(path, part, lambda scan: _far_free_cells(workbook, path, name, sheet_part_name, scan.far))
+        sheet_part_name, identity = part, file_identity(path)
+        split = scan_split(
+            path,
+            part,
+            lambda scan: _far_free_cells(workbook, path, name, sheet_part_name, scan.far, plan_pieces(scan), identity),
+        )
+        if isinstance(split.meanwhile, PiecedSheet) and plan_pieces(split.scan) is None:
+            split = dataclasses.replace(split, meanwhile=None)  # rows that cannot be cut: the piece let go
+            split = dataclasses.replace(split, meanwhile=workbook.get_sheet_by_name(name))
         assert split.meanwhile is not None
-        far = sorted(split.scan.far)
-        return LoadedSheet(name, split.meanwhile, _marks_by_row(split.scan.marks), far, warnings)
+        return LoadedSheet(name, split.meanwhile, _marks_by_row(split.scan.marks), sorted(split.scan.far), warnings)
 
 
-def _identity(path: Path) -> tuple[int, ...]:
-    """What changes when the file does."""
-    state = path.stat()
-    return state.st_dev, state.st_ino, state.st_size, state.st_mtime_ns, state.st_ctime_ns
-
-
-def _cells(workbook: CalamineWorkbook, path: Path, name: str, part: str) -> SheetCells:
-    """The sheet's cells: in pieces when it is big and can be cut (facts/sheet_pieces.py), else whole."""
-    with zipfile.ZipFile(path) as archive:
-        plan = plan_pieces(archive, part)
+def _cells(
+    workbook: CalamineWorkbook, path: Path, name: str, part: str, plan: PiecePlan | None, identity: tuple[int, ...]
+) -> SheetCells:
+    """The sheet's cells: in pieces by ``plan`` (facts/sheet_pieces.py, made from the file as it
+    was at ``identity``), else whole."""
     if plan is None:
         return workbook.get_sheet_by_name(name)
-    return PiecedSheet(path, name, part, plan)
+    return PiecedSheet(path, name, part, plan, identity)
 
 
 def _far_free_cells(
-    workbook: CalamineWorkbook, path: Path, name: str, part: str, far: list[tuple[int, int]]
+    workbook: CalamineWorkbook,
+    path: Path,
+    name: str,
+    part: str,
+    far: list[tuple[int, int]],
+    plan: PiecePlan | None,
+    identity: tuple[int, ...],
 ) -> SheetCells:
+    """The sheet's cells; calamine reads a copy without the ``far`` cells (whole) when it has any."""
     if not far:
-        return _cells(workbook, path, name, part)
+        return _cells(workbook, path, name, part, plan, identity)
     positions = set(far)
     rewrite = copy_with_part(path, part, lambda source, out: copy_without(source, out, positions))
     with rewrite as copy, CalamineWorkbook.from_path(copy) as sanitised:

@@ -36,7 +36,7 @@ from facts.domain import domain_configured
 from jobs.job_apply import job_apply
 from jobs.job_plan import DomainRead, Progress, job_plan, job_preflight, job_read, job_validate, lookup_tables
 from jobs.job_request import JobRequest
-from jobs.report import result_json
+from jobs.report import record_json
 from jobs.run_ending import RunNotStartedError, audit_unwritten, locked_error, run_failed
 from jobs.run_result import RunResult
 from refs.audit import audit_abandon, audit_finish, audit_start
@@ -227,7 +227,7 @@ def _execute(
             result.finished_at = timezone.now()
             result.at("audit record", quote_ident(BackfillRun._meta.db_table))
             with result.timed("audit"):
-                audit_finish(run, result.audit_end(result_json(result, verbosity=2)))  # commits with the warehouse
+                audit_finish(run, result.audit_end(record_json(result)))  # commits with the warehouse
             interruption.hold()  # a signal from here on must not stop the COMMIT half-way
     finally:
         batch_check_forget()  # a run that ended before its reading took what the check kept
@@ -289,7 +289,7 @@ def _finish(run: BackfillRun, result: RunResult) -> None:
     for attempt in (1, 2):
         try:
             with transaction.atomic():
-                audit_finish(run, result.audit_end(result_json(result, verbosity=2)))
+                audit_finish(run, result.audit_end(record_json(result)))
             return
         except DatabaseError as exc:
             if attempt == 2:

@@ -25,15 +25,28 @@ from wdh.escaping import printable
 JSON_SCHEMA = "wdh.run/2"
 KEY_SAMPLE = 10  # keys shown at verbosity 1; all at verbosity 2
 ROW_ERROR_SAMPLE = 20
+RECORD_ROW_ERRORS = 1_000  # row errors the audit record's summary lists; the record keeps every one as a rejected row
 
 
 def _keys(keys: list[str], verbosity: int) -> list[str]:
     return keys if verbosity >= 2 else keys[:KEY_SAMPLE]
 
 
-def result_json(result: RunResult, *, verbosity: int = 1) -> dict[str, Any]:
-    """The versioned, machine-readable summary of a run."""
+def record_json(result: RunResult) -> dict[str, Any]:
+    """The summary the audit record keeps: :func:`result_json` at verbosity 2, but listing only
+    the first RECORD_ROW_ERRORS row errors — the record keeps them all as its rejected rows, and
+    a summary holding hundreds of thousands would be built in memory and stored twice."""
+    return result_json(result, verbosity=2, row_errors_listed=RECORD_ROW_ERRORS)
+
+
+def result_json(result: RunResult, *, verbosity: int = 1, row_errors_listed: int | None = None) -> dict[str, Any]:
+    """The versioned, machine-readable summary of a run (``row_errors_listed``: at most that many
+    row errors in ``row_errors.items``; verbosity 1 lists ROW_ERROR_SAMPLE, verbosity 2 all)."""
     request = result.request
+    listed = ROW_ERROR_SAMPLE if verbosity < 2 else row_errors_listed
+    if listed is not None and row_errors_listed is not None:
+        listed = min(listed, row_errors_listed)
+    row_errors = result.row_errors if listed is None else result.row_errors[:listed]
     return {
         "schema": JSON_SCHEMA,
         "command": request.command,
@@ -69,7 +82,7 @@ def result_json(result: RunResult, *, verbosity: int = 1) -> dict[str, Any]:
                     "value": None if error.value is None else printable(str(error.value)),
                     "message": printable(error.message),
                 }
-                for error in (result.row_errors if verbosity >= 2 else result.row_errors[:ROW_ERROR_SAMPLE])
+                for error in row_errors
             ],
         },
         "backfill": None

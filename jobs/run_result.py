@@ -21,8 +21,8 @@ from typing import Any
 from django.utils import timezone
 
 from facts.batch import FactBatch, SourceSummary
-from facts.cleansing import RowError
 from facts.loading import FactOutcome
+from facts.row_errors import RowErrors
 from jobs.job_apply import JobOutcome
 from jobs.job_plan import JobPlan
 from jobs.job_request import JobRequest
@@ -60,7 +60,7 @@ class RunResult:
     files: list[SourceSummary] = field(default_factory=list)
     rows_read: int = 0
     rows_valid: int = 0
-    row_errors: list[RowError] = field(default_factory=list)
+    row_errors: RowErrors = field(default_factory=RowErrors)  # the batches', in order (bounded memory)
     company_id_missing: int = 0
     targets: list[TargetOutcome] = field(default_factory=list)
     facts: FactOutcome | None = None
@@ -116,7 +116,7 @@ class RunResult:
         self.files = [*self.files, *batch.files]
         self.rows_read += batch.rows_read
         self.rows_valid += batch.rows_valid
-        self.row_errors = [*self.row_errors, *batch.errors]
+        self.row_errors.extend(batch.errors)
         prefix = f"{domain}: " if self.several else ""
         self.warnings += [prefix + warning for warning in batch.warnings]
         if batch.errors:

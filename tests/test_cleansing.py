@@ -31,6 +31,7 @@ from domains.annuity_performance.models import FACT_COLUMNS
 from facts.amounts import parse_amount, parse_return_rate
 from facts.cleansing import (
     CellProblem,
+    ReferenceLimit,
     RowError,
     clean_text,
     customer_names,
@@ -951,3 +952,16 @@ def test_a_workbook_read_by_facts_excel(tmp_path: Path) -> None:
     assert (second["机构代码"], second["company_id"]) == ("G31", "600866980")
     assert [(error.file, error.row, error.column) for error in result.errors] == [(str(path), 4, "月度")]
     assert result.rows_read == 3
+
+
+def test_a_value_too_wide_for_the_narrower_of_two_limits_on_its_column_is_a_row_error() -> None:
+    """Two reference columns take 计划名称 as it is, the narrower one listed second: the chunk's
+    one pass per fact column checks the narrowest width, so a name that fits only the wider one
+    is a row error naming the narrower; a name that fits both is kept."""
+    limits = [ReferenceLimit("计划名称", "甲.计划全称", 12), ReferenceLimit("计划名称", "乙.计划名称", 8)]
+    sheet = sheet_of({"计划名称": "计" * 10}, {"计划名称": "计" * 8})
+    result = cleanse_sheet(sheet, mappings=MAPPINGS, lookups=NO_LOOKUPS, reference_limits=limits)
+    assert [row["计划名称"] for row in result.rows] == ["计" * 8]
+    assert [(error.row, error.column, error.message) for error in result.errors] == [
+        (2, "计划名称", "计划名称 is 10 characters; 乙.计划名称, derived from it, holds at most 8")
+    ]

@@ -7,9 +7,12 @@ test runs the reader's own test modules with every read so compared. No database
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import subprocess
 import sys
+import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
@@ -17,16 +20,20 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
+import pytest
 from python_calamine import CalamineWorkbook
 
-from facts import sheet_pieces
-from facts.excel import read_sheet
+from facts import sheet_pieces, sheet_rows
+from facts.excel import check_workbooks, read_sheet
 from facts.sample import sample_file_name, write_sample_workbook
 from facts.sample_spec import SampleSpec
+from facts.sheet_form import ScanRefusal
 from facts.sheet_pieces import PiecedSheet, plan_pieces
+from facts.sheet_scan import scan_extent
 from facts.workbook import load_sheet
 from tests.reader_packages import SHEET, before_end_of_rows, formatted_workbook, in_row, rewrite_part, text_cell
 from tests.workbooks import HEADER, write_workbook
+from wdh.errors import InputError
 
 SIZES = (1, 2, 3, 7)
 WHOLE = 10**9
@@ -136,8 +143,12 @@ def test_an_empty_sheet_and_a_refused_sheet_fail_alike(tmp_path: Path) -> None:
 
 
 def plan_of(path: Path, piece_rows: int) -> sheet_pieces.PiecePlan | None:
-    with zipfile.ZipFile(path) as archive:
-        return plan_pieces(archive, SHEET, piece_rows)
+    """The pieces the reader would cut ``path``'s sheet into (none when the pre-scan refuses it)."""
+    with zipfile.ZipFile(path) as archive, archive.open(SHEET) as stream:
+        try:
+            return plan_pieces(scan_extent(stream, marks=True), piece_rows)
+        except ScanRefusal:
+            return None
 
 
 def test_a_sheet_that_cannot_be_cut_safely_is_read_whole(tmp_path: Path) -> None:
@@ -245,3 +256,130 @@ def test_every_read_of_the_reader_tests_is_the_same_in_pieces(tmp_path: Path) ->
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     compared = int(done.stdout.rsplit("COMPARED", 1)[1].split()[0])
     assert compared > 100
+
+
+def hundred_rows(tmp_path: Path) -> Path:
+    """The header row, 95 rows and 4 formatted blank rows: 100 ``<row>`` elements."""
+    return formatted_workbook(tmp_path / "big.xlsx", rows_of(95), trailing_blank_rows=4)
+
+
+def test_a_sheet_just_over_a_piece_is_read_whole_and_pieces_are_even(tmp_path: Path) -> None:
+    path = hundred_rows(tmp_path)
+    assert plan_of(path, 70) is None  # 100 rows ≤ 1.5 × 70: two pieces would not pay for themselves
+    for piece_rows, expected in ((60, [50, 50]), (33, [25] * 4), (30, [25] * 4), (10, [10] * 10)):
+        plan = plan_of(path, piece_rows)
+        assert plan is not None
+        assert [xml.count(b"<row ") for xml in piece_xml(path, plan)] == expected, piece_rows
+    with pieces_of(70):
+        assert not isinstance(load_sheet(path, "规模明细", "sheet").cells, PiecedSheet)
+    for piece_rows in (60, 33):
+        assert outcome(path, "规模明细", piece_rows) == outcome(path, "规模明细", WHOLE)
+
+
+@contextlib.contextmanager
+def pieces_of(piece_rows: int) -> Iterator[None]:
+    saved = sheet_pieces.PIECE_ROWS
+    sheet_pieces.PIECE_ROWS = piece_rows
+    try:
+        yield
+    finally:
+        sheet_pieces.PIECE_ROWS = saved
+
+
+def test_the_pieces_are_planned_in_the_pre_scans_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process inflates the sheet's XML once for the pre-scan and once for the pieces: the cuts
+    come from the scan's own pass (the marks pass's worker, a forked process, is not counted, nor
+    are the pieces' packages written)."""
+    path = hundred_rows(tmp_path)
+    here, opened = os.getpid(), []
+    real_open = zipfile.ZipFile.open
+
+    def counting_open(archive: zipfile.ZipFile, name: Any, *args: Any, **kwargs: Any) -> Any:
+        reading = (args[0] if args else kwargs.get("mode", "r")) == "r"
+        if reading and getattr(name, "filename", name) == SHEET and os.getpid() == here:
+            opened.append(name)
+        return real_open(archive, name, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", counting_open)
+    with pieces_of(10):
+        check_workbooks([path], "规模明细")
+        loaded = load_sheet(path, "规模明细", "sheet")
+        assert isinstance(loaded.cells, PiecedSheet) and len(loaded.cells.plan.pieces) == 10
+        assert len(opened) == 2
+        assert sum(1 for _ in loaded.cells.iter_rows()) == 100
+    assert len(opened) == 2
+
+
+def test_pieces_are_parsed_from_temporary_files_removed_as_the_read_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = hundred_rows(tmp_path)
+    folder = tmp_path / "temporary"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    with pieces_of(10):
+        loaded = load_sheet(path, "规模明细", "sheet")
+        assert isinstance(loaded.cells, PiecedSheet)
+        rows = loaded.cells.iter_rows()
+        next(rows)
+        assert [file.name for file in folder.glob("wdh-pieces-*/*")] == ["others.zip"]  # each piece's file went
+        assert sum(1 for _ in rows) == 99
+        assert not any(folder.iterdir())
+        abandoned = load_sheet(path, "规模明细", "sheet")
+        assert any(folder.iterdir())
+        del abandoned  # a read that stops half-way (a refused row, a signal) leaves nothing either
+        assert not any(folder.iterdir())
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+        with pytest.raises(InputError, match="temporary folder"):
+            load_sheet(path, "规模明细", "sheet")
+
+
+def test_places_kept_sparser_on_a_long_sheet_and_rows_written_unlike_excel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scan keeps a bounded number of row places (thinned as they grow), still close enough
+    for pieces of at most ``PIECE_ROWS`` rows, and finds a row whose ``r`` is not its tag's first
+    attribute."""
+    monkeypatch.setattr(sheet_rows, "PLACES_KEPT", 8)
+    path = hundred_rows(tmp_path)
+    plan = plan_of(path, 40)
+    assert plan is not None
+    counts = [xml.count(b"<row ") for xml in piece_xml(path, plan)]
+    assert sum(counts) == 100 and max(counts) <= 40 and len(plan.pieces) < 10
+    assert outcome(path, "规模明细", 40) == outcome(path, "规模明细", WHOLE)
+    monkeypatch.setattr(sheet_rows, "PLACES_KEPT", 1 << 14)
+    odd = rewrite_part(path, SHEET, lambda xml: xml.replace(b'<row r="5"', b'<row spans="1:2" r="5"', 1))
+    plan = plan_of(odd, 2)
+    assert plan is not None and [piece.first for piece in plan.pieces][:4] == [1, 3, 5, 7]
+    assert outcome(odd, "规模明细", 2) == outcome(odd, "规模明细", WHOLE)
+
+
+def unnumbered(row: int, xml: bytes) -> bytes:
+    return xml.replace(b'<row r="%d"' % row, b"<row")
+
+
+def test_rows_out_of_order_between_places_are_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row without its number that no place looked at: the marks pass finds it (in its worker,
+    after the first piece was parsed), and the sheet is read whole, with the check and without."""
+    monkeypatch.setattr(sheet_rows, "PLACES_KEPT", 8)
+    unseen = 0  # rows no place looked at: the extent pass alone would cut the sheet
+    for row in (40, 41, 42, 43):
+        folder = tmp_path / str(row)
+        folder.mkdir()
+        path = rewrite_part(hundred_rows(folder), SHEET, functools.partial(unnumbered, row))
+        with zipfile.ZipFile(path) as archive, archive.open(SHEET) as stream:
+            unseen += plan_pieces(scan_extent(stream), 10) is not None
+        with pieces_of(10):
+            check_workbooks([path], "规模明细")
+            assert not isinstance(load_sheet(path, "规模明细", "sheet").cells, PiecedSheet)
+            assert not isinstance(load_sheet(path, "规模明细", "sheet").cells, PiecedSheet)
+        assert outcome(path, "规模明细", 10) == outcome(path, "规模明细", WHOLE)
+    assert unseen
+
+
+def test_a_sheet_with_page_breaks_after_its_rows_is_cut(tmp_path: Path) -> None:
+    breaks = b'</sheetData><rowBreaks count="1" manualBreakCount="1"><brk id="50" max="16383" man="1"/></rowBreaks>'
+    path = rewrite_part(hundred_rows(tmp_path), SHEET, lambda xml: xml.replace(b"</sheetData>", breaks, 1))
+    plan = plan_of(path, 10)
+    assert plan is not None and len(plan.pieces) == 10 and plan.tail.startswith(b"</sheetData><rowBreaks")
+    assert outcome(path, "规模明细", 10) == outcome(path, "规模明细", WHOLE)

@@ -147,14 +147,14 @@ def test_a_signal_while_copy_reads_the_fact_rows_records_interrupted_not_a_copy_
     stdin failed: error in .read() call") — the staging writer's COPY, on its own thread, while
     the reading thread waits for it: the run is still ``interrupted``, during read, and the
     writer thread is joined."""
-    read = postgres._CsvStream.read
+    read = postgres._TextStream.read
 
     def read_then_signal(stream: Any, size: int = -1) -> str:
         data = read(stream, size)
         os.kill(os.getpid(), signum)  # delivered to this (main) thread before the next line runs
         return data
 
-    monkeypatch.setattr(postgres._CsvStream, "read", read_then_signal)
+    monkeypatch.setattr(postgres._TextStream, "read", read_then_signal)
     error, summary = run_failing(*job_args(job_file), "--mode", "append")
     assert error.returncode == 1
     jsonschema.validate(summary, SCHEMA)

@@ -13,9 +13,7 @@ Identifiers go through :func:`~wdh.identifiers.quote_ident`; values are always b
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
-import io
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -23,6 +21,7 @@ from typing import Any
 import psycopg2
 from django.db import DatabaseError, connection, transaction
 
+from wdh.copy_text import copy_text, row_columns
 from wdh.errors import SchemaError
 from wdh.identifiers import quote_ident
 
@@ -190,50 +189,26 @@ def keys_written_here(qualified_name: str, key_column: str, keys: Sequence[str])
         return [row[0] for row in cursor.fetchall()]
 
 
-def _csv_line(row: Sequence[Any]) -> str:
-    # NULL is the unquoted empty field; every value is quoted, so "" stays an empty string.
-    return ",".join("" if value is None else '"' + str(value).replace('"', '""') + '"' for value in row)
+class _TextStream:
+    """The COPY data of ``batches`` (each a list of columns, :func:`~wdh.copy_text.copy_text`),
+    one batch per ``read()``: COPY streams them to the server without the whole table ever
+    sitting in one buffer, and the server parses one batch while the next is written."""
 
-
-class _CsvStream:
-    """``rows`` as CSV lines, produced a batch per ``read()``: COPY streams them to the server
-    without the whole table ever sitting in one buffer.
-
-    Rows go through the csv module's C writer, which leaves None an unquoted empty field
-    (NULL) and quotes a value holding a delimiter, quote or line break. It would write an empty
-    string the same way as None, so a row holding one is written by :func:`_csv_line` instead;
-    so is every row of a single column (the writer quotes a lone empty field, and an unquoted
-    ``\\.`` alone on a line would end the data). Lines end in CRLF so that a carriage return
-    inside a value is quoted too.
-    """
-
-    BATCH = 2000
-
-    def __init__(self, rows: Iterable[Sequence[Any]], width: int) -> None:
-        self.rows = iter(rows)
-        self.buffer = io.StringIO()
-        self.writer = csv.writer(self.buffer, lineterminator=_NEWLINE) if width > 1 else None
+    def __init__(self, batches: Iterable[Sequence[Sequence[Any]]]) -> None:
+        self.batches = iter(batches)
 
     def read(self, size: int = -1) -> str:
-        batch = itertools.islice(self.rows, self.BATCH)
-        if self.writer is None:
-            return "".join(_csv_line(row) + _NEWLINE for row in batch)
-        self.buffer.seek(0)
-        self.buffer.truncate()
-        write, buffer = self.writer.writerow, self.buffer
-        for row in batch:
-            if "" in row:
-                buffer.write(_csv_line(row) + _NEWLINE)
-            else:
-                write(row)
-        return buffer.getvalue()
+        for columns in self.batches:
+            if text := copy_text(columns):
+                return text
+        return ""
 
 
-_NEWLINE = "\r\n"
+ROWS_PER_READ = 2000  # rows formatted per read() of the COPY data
 
 
 def copy_rows(qualified_name: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-    """``COPY table (columns) FROM STDIN`` (CSV): ``None`` is NULL, other values ``str()``.
+    """``COPY table (columns) FROM STDIN``: ``None`` is NULL, other values ``str()``.
 
     Returns the number of rows copied as PostgreSQL reports it.
     """
@@ -245,10 +220,21 @@ def copy_with(cursor: Any, qualified_name: str, columns: Sequence[str], rows: It
     """:func:`copy_rows` on a psycopg2 ``cursor`` of the run's session, for a thread other than the
     one Django's connection belongs to (a psycopg2 connection may be shared between threads, a
     cursor may not; the caller makes sure only one thread uses the session at a time)."""
+    rows = iter(rows)
+    width = len(columns)
+    batches = iter(lambda: row_columns(itertools.islice(rows, ROWS_PER_READ), width), [])
+    return copy_columns(cursor, qualified_name, columns, batches)
+
+
+def copy_columns(
+    cursor: Any, qualified_name: str, columns: Sequence[str], batches: Iterable[Sequence[Sequence[Any]]]
+) -> int:
+    """:func:`copy_with` of rows given column by column: each of ``batches`` is the values of the
+    next rows, one sequence per column of ``columns``. Returns the rows copied."""
     column_list = ", ".join(quote_ident(column) for column in columns)
-    sql = f"COPY {qualified_name} ({column_list}) FROM STDIN WITH (FORMAT csv)"
+    sql = f"COPY {qualified_name} ({column_list}) FROM STDIN"  # text format: copy_text
     # psycopg2's COPY (Django's cursor wrapper has none), fed a batch of lines per read
-    cursor.copy_expert(sql, _CsvStream(rows, len(columns)), size=1 << 16)
+    cursor.copy_expert(sql, _TextStream(batches), size=1 << 16)
     return int(cursor.rowcount)
 
 
