@@ -362,7 +362,14 @@ class Memo(dict[Any, Any]):
 
     ``True == 1 == 1.0`` and ``False == 0 == 0.0`` share one dict slot but clean differently (a
     TRUE cell is not the number 1), so a cell equal to 0 or 1 is never stored.
+
+    Bounded: once it holds ``LIMIT`` values it is emptied and fills again, so that a column of
+    700,000 distinct customer names does not keep them all for the whole run. A value computed
+    again is the same (every rule is a function of its key; the spellings a rule records are
+    recorded once), so only the time of computing it again is spent.
     """
+
+    LIMIT = 1 << 15  # values held at most: more than a 100,000-row month's distinct values of a column
 
     def __init__(self, column: str, compute: Callable[[Any], Any]) -> None:
         super().__init__()
@@ -375,5 +382,7 @@ class Memo(dict[Any, Any]):
         except CellProblem as problem:
             raise RowProblem(self.column, cell, str(problem)) from None
         if not (cell == 0 or cell == 1):
+            if len(self) >= self.LIMIT:
+                self.clear()
             self[key] = value
         return value

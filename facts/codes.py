@@ -73,7 +73,7 @@ def clean_plan_code(value: Any, *, plan_type: str | None, corrections: Mapping[s
     text = code_text(value)
     if text:
         corrected = corrections.get(text) or corrections.get(text.upper())
-        return fit((normalised_code(corrected) if corrected else text).upper(), "计划代码")
+        return fit(_upper(normalised_code(corrected) if corrected else text), "计划代码")
     default = DEFAULT_PLAN_CODE.get(plan_type or "")
     if default is None:
         raise CellProblem(f"计划代码 is empty and 计划类型 {plan_type!r} has no default plan code")
@@ -120,12 +120,14 @@ def account_number(value: Any) -> str | None:
 class CodeSpellings:
     """The distinct spellings of each code column's cells in one run (one instance per batch).
 
-    ``seen[column][code]`` maps each spelling read as ``code`` (the normalised cell text, before
-    corrections and the F rule, which are deliberate and documented) to its first stripped cell
-    text. In :data:`CASE_INSENSITIVE` columns both the code and the spelling are upper-cased:
-    ``x100`` is X100 by rule, not a second spelling."""
+    ``seen[column][code]`` holds each spelling read as ``code`` (the normalised cell text, before
+    corrections and the F rule, which are deliberate and documented) with its first stripped cell
+    text: a dict spelling → text, or — nearly every code, spelled one way only, as its cell text —
+    that one text itself (no dict per code: a run of 1,000,000 rows sees 300,000 codes). In
+    :data:`CASE_INSENSITIVE` columns both the code and the spelling are upper-cased: ``x100`` is
+    X100 by rule, not a second spelling."""
 
-    seen: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    seen: dict[str, dict[str, str | dict[str, str]]] = field(default_factory=dict)
 
     def record(self, column: str, cell: Any) -> None:
         """Remember the spelling of ``cell``, a cell of code column ``column``."""
@@ -134,10 +136,22 @@ class CodeSpellings:
         except CellProblem:  # a cell the rule did not need (机构代码 when 机构名称 gives the code)
             return
         code = normalised_code(text) if text else ""
-        if text and code and code not in PLACEHOLDERS:
-            code = code.upper() if column in CASE_INSENSITIVE else code
-            spelling = text.upper() if column in CASE_INSENSITIVE else text  # x100 is X100 by rule
-            self.seen.setdefault(column, {}).setdefault(code, {}).setdefault(spelling, text)
+        if not (text and code and code not in PLACEHOLDERS):
+            return
+        spelling = text
+        if column in CASE_INSENSITIVE:  # x100 is X100 by rule; an upper-case text is kept as it is
+            code, spelling = _upper(code), _upper(text)
+        codes = self.seen.get(column)
+        if codes is None:
+            codes = self.seen[column] = {}
+        held = codes.get(code)
+        if held is None:
+            codes[code] = text if spelling == text else {spelling: text}
+        elif isinstance(held, str):  # one spelling so far, the text itself
+            if spelling != held:
+                codes[code] = {held: held, spelling: text}
+        else:
+            held.setdefault(spelling, text)
 
     def recording(self, column: str, compute: Callable[[Any], Any], cell: Callable[[Any], Any]) -> Callable[[Any], Any]:
         """``compute``, recording the spelling of ``cell(key)`` of each key it accepts."""
@@ -153,9 +167,19 @@ class CodeSpellings:
         """One warning per code spelled several ways, and per group of codes equal but for case."""
         found: list[str] = []
         for column, codes in self.seen.items():
-            found += [_collapsed(column, code, list(texts.values())) for code, texts in codes.items() if len(texts) > 1]
+            found += [
+                _collapsed(column, code, list(texts.values()))
+                for code, texts in codes.items()
+                if isinstance(texts, dict) and len(texts) > 1
+            ]
             found += [_case_only(column, group) for group in _case_groups(codes) if len(group) > 1]
         return found
+
+
+def _upper(text: str) -> str:
+    """``text`` upper-cased: ``text`` itself when it is already (no second copy kept)."""
+    upper = text.upper()
+    return text if upper == text else upper
 
 
 def _collapsed(column: str, code: str, spellings: list[str]) -> str:

@@ -14,11 +14,10 @@ database, no I/O.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal, InvalidOperation
 from itertools import compress, filterfalse
-from operator import itemgetter, not_
+from operator import itemgetter, ne, not_
 from typing import Any, TypeVar
 
 Weight = int | float | Decimal
@@ -193,57 +192,6 @@ class FirstValues:
         values.update(zip(chosen_keys, map(found.__getitem__, chosen_keys), strict=True))
 
 
-class TextCounts:
-    """Per key, how many rows carry each distinct non-blank value (by its text), in first-seen
-    order, and, with a weight column, the largest :func:`weight` on the rows of each."""
-
-    def __init__(self, index: int, weight: int | None) -> None:
-        self.index, self.weight = index, weight  # slots: the value, its weight
-        self.counts: Counter[Pair] = Counter()  # (key, text) → rows, first-seen order
-        self.top: dict[Pair, Weight] | None = None if weight is None else {}  # (key, text) → largest weight
-
-    def add(self, chunk: Chunk) -> None:
-        texts, mask = texts_present(chunk.column(self.index))
-        top = self.top
-        if top is None or self.weight is None:
-            self.counts.update(selected(zip(chunk.keys, texts, strict=True), mask))  # C-level
-            return
-        pairs = list(selected(zip(chunk.keys, texts, strict=True), mask))
-        self.counts.update(pairs)  # C-level; a new pair's tuple is the key of both dicts
-        get = top.get
-        for pair, rank in zip(pairs, selected(iter(chunk.ranks(self.weight)), mask), strict=True):
-            held = get(pair)  # not get(pair, SMALLEST): a Decimal compared with a float costs a conversion
-            if held is None or rank > held:
-                top[pair] = rank
-
-    def most_frequent(self) -> dict[str, str]:
-        """key → the text most of its rows carry; among tied ones, the one with the largest
-        weight on any of its rows (when weighted), then the first seen. Keys without a value
-        are absent. One pass over the (key, text) counts, no list per key but for ties."""
-        most: dict[str, int] = {}
-        chosen: dict[str, str] = {}  # the first-seen text with the most rows so far
-        ties: dict[str, tuple[int, list[str]]] = {}  # key → (count, the later texts tied at it)
-        for (key, value), count in self.counts.items():
-            held = most.get(key)
-            if held is None or count > held:
-                most[key] = count
-                chosen[key] = value
-            elif count == held:
-                tie = ties.get(key)
-                if tie is None or tie[0] != count:
-                    ties[key] = (count, [value])
-                else:
-                    tie[1].append(value)
-        top = self.top
-        if top is not None:
-            for key, (count, values) in ties.items():
-                if count == most[key]:
-                    tied = [chosen[key], *values]
-                    ranks = [top.get((key, value), SMALLEST) for value in tied]
-                    chosen[key] = tied[ranks.index(max(ranks))]  # the earliest of equal weights
-        return chosen
-
-
 class HeaviestRows:
     """Per key, the values (of some columns) on its earliest row with the largest weight, and
     that weight: a later row replaces it only with a strictly larger one."""
@@ -263,50 +211,55 @@ class HeaviestRows:
 
 class DistinctTexts:
     """Per key, the distinct non-blank values as text, stripped (``concat_distinct``,
-    ``count_distinct``)."""
+    ``count_distinct``), kept as :class:`FirstSeenPairs` (stripped once each, at the end)."""
 
     def __init__(self, index: int) -> None:
         self.index = index
-        self.pairs: set[Pair] = set()
+        self.pairs = FirstSeenPairs()
 
     def add(self, chunk: Chunk) -> None:
-        texts, mask = texts_present(chunk.column(self.index))
-        self.pairs.update(selected(zip(chunk.keys, texts, strict=True), mask))  # stripped once each, at the end
+        self.pairs.add(distinct_texts(chunk, self.index))
 
     def by_key(self) -> dict[str, frozenset[str]]:
         """key → its distinct stripped texts; keys without a value are absent."""
-        grouped: dict[str, set[str]] = {}
-        for key, value in self.pairs:
-            stripped = value.strip()
+        grouped: dict[str, frozenset[str]] = {}
+        for key, values in self.pairs.by_key().items():
+            stripped = frozenset(filter(None, map(str.strip, values)))
             if stripped:
-                grouped.setdefault(key, set()).add(stripped)
-        return {key: frozenset(values) for key, values in grouped.items()}
+                grouped[key] = stripped
+        return grouped
 
 
 class FirstSeenPairs:
-    """Distinct (key, text) pairs in first-seen order, as some rule chose them from a chunk."""
+    """Distinct (key, text) pairs in first-seen order, as some rule chose them from a chunk: each
+    key's first text, and the later texts of the keys that have several (no tuple per pair: a
+    portfolio has one plan, and a run of 1,000,000 rows 200,000 portfolios)."""
 
     def __init__(self) -> None:
-        self.pairs: dict[Pair, None] = {}
+        self.first: dict[str, str] = {}  # key → its first text, keys in first-seen order
+        self.later: dict[str, dict[str, None]] = {}  # key → its other texts, first-seen order
 
     def add(self, pairs: Iterable[Pair]) -> None:
-        self.pairs.update(dict.fromkeys(pairs))
+        distinct = list(dict.fromkeys(pairs))  # C-level from here on, but for the keys' later texts
+        keys, texts = list(map(itemgetter(0), distinct)), list(map(itemgetter(1), distinct))
+        first = self.first
+        new = list(filterfalse(first.__contains__, dict.fromkeys(keys)))
+        if new:
+            first_in_chunk = dict(zip(reversed(keys), reversed(texts), strict=True))  # the earliest assigned last
+            first.update(zip(new, map(first_in_chunk.__getitem__, new), strict=True))
+        later = self.later
+        for key, text in compress(distinct, map(ne, map(first.__getitem__, keys), texts)):
+            later.setdefault(key, {})[text] = None
 
     def by_key(self) -> dict[str, list[str]]:
         """key → its texts in first-seen order; keys without a value are absent."""
-        grouped: dict[str, list[str]] = {}
-        for key, value in self.pairs:
-            grouped.setdefault(key, []).append(value)
-        return grouped
+        later = self.later
+        return {key: [text, *later.get(key, ())] for key, text in self.first.items()}
 
     def several(self) -> dict[str, list[str]]:
         """key → its texts in first-seen order, for the keys with more than one."""
-        texts_of = Counter(map(itemgetter(0), self.pairs))
-        grouped: dict[str, list[str]] = {}
-        for key, value in self.pairs:
-            if texts_of[key] > 1:
-                grouped.setdefault(key, []).append(value)
-        return grouped
+        first = self.first
+        return {key: [first[key], *texts] for key, texts in self.later.items()}
 
 
 def distinct_texts(chunk: Chunk, index: int) -> Iterator[Pair]:

@@ -29,7 +29,6 @@ from refs.candidate_state import (
     FirstValues,
     HeaviestRows,
     Row,
-    TextCounts,
     distinct_texts,
     present,
     text,
@@ -37,6 +36,7 @@ from refs.candidate_state import (
 from refs.candidate_state import is_blank as is_blank  # re-exported: the blank rule of every derivation
 from refs.conflicts import DerivationWarning as DerivationWarning  # re-exported: part of a Derivation
 from refs.conflicts import conflict_warning
+from refs.text_counts import TextCounts, WeighedCounts
 from refs.unique_values import first_unique, unique_pairs
 from wdh.config import Aggregation, ColumnRule, RefTarget
 
@@ -91,7 +91,9 @@ class CandidateFold:
         index = layout.index
         self._firsts = {name: FirstValues(index(name)) for name in layout.firsts}
         self._counts = {
-            (source, weight): TextCounts(index(source), None if weight is None else index(weight))
+            (source, weight): TextCounts(index(source))
+            if weight is None
+            else WeighedCounts(index(source), index(weight))
             for source, weight in layout.counts
         }
         self._heaviest = {

@@ -11,6 +11,7 @@ and hand-made ones, then added in random chunks. Pure: no database.
 
 from __future__ import annotations
 
+import itertools
 import random
 import tracemalloc
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,7 @@ from typing import Any
 import pytest
 
 import wdh
+from refs import candidate_state, text_counts
 from refs.derivation import CandidateFold, Derivation, derive_candidates
 from tests import derivation_oracle
 from wdh.config import DEFAULT_REFS, Aggregation, ColumnRule, RefTarget, load_config
@@ -199,6 +201,67 @@ def test_any_chunking_of_any_rows_derives_what_the_all_rows_algorithm_does(targe
         fold.add(iter(part) if generator.random() < 0.2 else part)
     assert facts(fold.derivation()) == expected
     assert facts(derive_candidates(rows, target, shared=shared)) == expected
+
+
+@pytest.mark.parametrize("target", [*SHIPPED, HAND_MADE], ids=lambda target: target.name)
+@pytest.mark.parametrize("seed", range(20))
+def test_a_fold_that_scales_its_weights_derives_what_the_all_rows_algorithm_does(
+    target: RefTarget, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past COMPACT_AT (key, text) pairs, most_frequent keeps its weights scaled: same outcome."""
+    monkeypatch.setattr(text_counts, "COMPACT_AT", seed % 4)
+    generator = random.Random(seed)
+    rows = rows_for(target, seed, generator.choice([5, 40, 300]))
+    expected = facts(derivation_oracle.derive_candidates(rows, target))
+    fold = CandidateFold(target)
+    for part in chunks(rows, generator):
+        fold.add(part)
+    assert facts(fold.derivation()) == expected
+
+
+# Weights no int64 holds once scaled (more than four places, beyond ±10**14): below a blank's too
+EXOTIC_WEIGHTS = [
+    Decimal("0.00001"),
+    Decimal("0.00002"),
+    Decimal("1E+20"),
+    Decimal("-1E+20"),
+    Decimal("-1E+30"),
+    -(10**30),
+]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_a_compact_fold_takes_weights_no_int64_holds(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Arrays of int64 until such a weight arrives, part-way; lists from then on: same outcome."""
+    monkeypatch.setattr(text_counts, "COMPACT_AT", seed % 3)
+    generator = random.Random(seed)
+    rows = rows_for(HAND_MADE, seed, 300)
+    late = generator.randint(0, len(rows))
+    for row in rows[late:]:
+        if generator.random() < 0.3:
+            row["w"] = generator.choice(EXOTIC_WEIGHTS)
+    expected = facts(derivation_oracle.derive_candidates(rows, HAND_MADE))
+    fold = CandidateFold(HAND_MADE)
+    for part in chunks(rows, generator):
+        fold.add(part)
+    assert facts(fold.derivation()) == expected
+
+
+def test_scaled_weights_compare_as_the_weights_do() -> None:
+    """Equal weights stay equal, and order is kept, across every kind of weight and a chunk's
+    usual (Decimals only) and general paths."""
+    values = [
+        *WEIGHTS, Decimal("0.01"), Decimal("0.010"), Decimal("0.001"), Decimal("-0.005"), Decimal("1E+20"),
+        Decimal("12345678901234.56"), Decimal("12345678901234.57"), Decimal("1.23456789012345678901234567890123"),
+        Decimal("1.23456789012345678901234567890124"), 0.1, 1e300, -(2**70), 2**70, Decimal("1E-30"),
+    ]  # fmt: skip
+    found = candidate_state.weights(values)
+    decimals = [weight for weight in found if type(weight) is Decimal]
+    for column in (found, decimals):
+        scaled_column = text_counts.scaled(column)
+        for (a, scaled_a), (b, scaled_b) in itertools.product(zip(column, scaled_column, strict=True), repeat=2):
+            assert (a < b, a == b) == (scaled_a < scaled_b, scaled_a == scaled_b), (a, b)
+    assert all(type(weight) is int for weight in text_counts.scaled([Decimal("12.34"), Decimal("-5"), Decimal("0.00")]))
 
 
 def test_the_oracle_is_the_algorithm_the_other_tests_pin() -> None:
