@@ -32,7 +32,8 @@ class RowErrors(Sequence[RowError]):
         self._kept: list[RowError] = []
         self._waiting: list[RowError] = []  # past KEPT, not yet written
         self._spill: IO[bytes] | None = None
-        self._spilled = 0
+        self._spilled = 0  # row errors in the file
+        self._written = 0  # bytes in the file
         self.extend(errors)
 
     def extend(self, errors: Iterable[RowError]) -> None:
@@ -57,16 +58,18 @@ class RowErrors(Sequence[RowError]):
         return len(self) > 0
 
     def __iter__(self) -> Iterator[RowError]:
+        """The row errors held when the iteration starts (each iteration reads the file at its
+        own offset, so iterations may interleave with each other and with :meth:`extend`)."""
+        end, waiting = self._written, list(self._waiting)
         yield from self._kept
-        if self._spill is not None:
-            spill, end = self._spill, self._spill.tell()
-            spill.seek(0)
-            try:
-                while spill.tell() < end:
-                    yield from pickle.load(spill)
-            finally:
-                spill.seek(end)
-        yield from list(self._waiting)
+        offset = 0
+        while offset < end:
+            assert self._spill is not None
+            self._spill.seek(offset)
+            batch = pickle.load(self._spill)
+            offset = self._spill.tell()
+            yield from batch
+        yield from waiting
 
     @overload
     def __getitem__(self, index: int) -> RowError: ...
@@ -77,6 +80,8 @@ class RowErrors(Sequence[RowError]):
     def __getitem__(self, index: int | slice) -> RowError | list[RowError]:
         if isinstance(index, slice):
             start, stop, step = index.indices(len(self))
+            if step < 0:  # backwards: rare, read them all
+                return list(self)[index]
             if stop <= len(self._kept):
                 return self._kept[index]
             return list(itertools.islice(self, start, stop, step))
@@ -105,6 +110,8 @@ class RowErrors(Sequence[RowError]):
     def _write(self) -> None:
         if self._spill is None:
             self._spill = tempfile.TemporaryFile(prefix="wdh-row-errors-")  # noqa: SIM115 — lives as long as self
+        self._spill.seek(self._written)  # an iteration may have left the position anywhere
         pickle.dump(self._waiting, self._spill, protocol=pickle.HIGHEST_PROTOCOL)
+        self._written = self._spill.tell()
         self._spilled += len(self._waiting)
         self._waiting = []

@@ -50,7 +50,21 @@ def test_row_errors_read_back_as_a_list_in_order_holding_few(small: None) -> Non
         kept[11]
     kept.extend(errors(1))  # after reading back, adding goes on after the last
     assert len(kept) == 12 and kept[-1] == errors(1)[0] and kept[:11] == made
-    assert kept == [*made, errors(1)[0]] and kept != made
+    assert kept == [*made, errors(1)[0]] and kept != made and kept == kept
+    assert kept[::-1] == [*made, errors(1)[0]][::-1] and kept[8:1:-3] == made[8:1:-3]
+
+
+def test_iterations_and_additions_may_interleave(small: None) -> None:
+    """An iteration paused half-way through the file while errors are added, and two iterations
+    side by side: each gives the errors held when it started, none overwritten."""
+    made = errors(8)
+    kept = RowErrors(made[:6])
+    paused = iter(kept)
+    first = [next(paused) for _ in range(3)]
+    kept.extend(made[6:])
+    assert first + list(paused) == made[:6]
+    assert list(kept) == made and len(kept) == 8
+    assert [a for a, b in zip(kept, kept, strict=True) if a == b] == made
 
 
 def alive_row_errors() -> int:
