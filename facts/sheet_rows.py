@@ -16,7 +16,7 @@ Whether the rows can be cut safely is found by the marks pass, which looks at ev
 (:class:`facts.sheet_form.RowOrder`: every ``<row`` carries ``r="…"``, the numbers increase);
 here, that the head and tail arrived whole (facts/sheet_scan.py's blocks leave out a stretch of
 text without a tag between two blocks, which never happens in a head or tail Excel writes), that
-the head is no longer than :data:`HEAD_LIMIT`, and that each place's row carries its number,
+the head and the tail are each no longer than :data:`HEAD_LIMIT`, and that each place's row carries its number,
 above the one before (:attr:`RowPlaces.cuttable`).
 """
 
@@ -59,8 +59,8 @@ class RowPlaces:
             return
         contiguous, self._next = offset == self._next, offset + len(block)
         if self.stop is not None:
-            self.cuttable = contiguous
             self.tail += block
+            self._tail_checked(contiguous)
             return
         start = 0
         if self.rows_at is None:
@@ -82,9 +82,16 @@ class RowPlaces:
         else:
             last = _last_row(block, start, end)
             self.stop, self.tail = offset + end, block[end:]
+            self._tail_checked(contiguous=True)
         if last >= 0:
             self._places(offset, block, start, end)
             self.last = self._number(block, last)
+
+    def _tail_checked(self, contiguous: bool) -> None:
+        """Not cuttable after a gap in the tail, or a tail longer than HEAD_LIMIT (every piece
+        carries it; huge hyperlinks or conditional formats): the sheet is read whole."""
+        if not contiguous or len(self.tail) > HEAD_LIMIT:
+            self.cuttable, self.tail = False, b""
 
     def _places(self, offset: int, block: bytes, start: int, end: int) -> None:
         """A place for the first row tag at or after each target offset within ``start``–``end``."""

@@ -9,7 +9,7 @@ import gc
 import re
 from pathlib import Path
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 
 from refs.backfill import BackfillMode, backfill_plan
@@ -28,16 +28,12 @@ HOSTILE = ['a"b', "c\\d", "e,f", "{g}", "NULL", " h ", "", "甲 计划", '\\"', 
 
 
 def test_text_array_round_trips_every_character_through_postgresql(warehouse: None) -> None:
-    from django.db import connection
-
     with connection.cursor() as cursor:
         cursor.execute("SELECT unnest(%s::text[])", [text_array(HOSTILE)])
         assert [row[0] for row in cursor.fetchall()] == HOSTILE
 
 
 def test_text_array_without_a_character_to_escape_round_trips_with_nulls_and_when_empty(warehouse: None) -> None:
-    from django.db import connection
-
     plain = [key for key in HOSTILE if "\\" not in key and '"' not in key]  # joined whole, not escaped one by one
     with connection.cursor() as cursor:
         for values in (plain, [None, *plain, None], [None], [], ["甲"]):

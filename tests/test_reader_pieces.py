@@ -383,3 +383,16 @@ def test_a_sheet_with_page_breaks_after_its_rows_is_cut(tmp_path: Path) -> None:
     plan = plan_of(path, 10)
     assert plan is not None and len(plan.pieces) == 10 and plan.tail.startswith(b"</sheetData><rowBreaks")
     assert outcome(path, "规模明细", 10) == outcome(path, "规模明细", WHOLE)
+
+
+def test_a_sheet_with_a_tail_longer_than_the_head_limit_is_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tail (``</sheetData>`` on) goes into every piece, so it is kept in memory only up to
+    HEAD_LIMIT, like the head; a longer one (huge hyperlinks, conditional formats) reads whole."""
+    hyperlinks = b"</sheetData><hyperlinks>" + b'<hyperlink ref="A2" display="x"/>' * 2_000 + b"</hyperlinks>"
+    path = rewrite_part(hundred_rows(tmp_path), SHEET, lambda xml: xml.replace(b"</sheetData>", hyperlinks, 1))
+    assert plan_of(path, 10) is not None
+    monkeypatch.setattr(sheet_rows, "HEAD_LIMIT", 32_000)
+    assert plan_of(path, 10) is None
+    assert outcome(path, "规模明细", 10) == outcome(path, "规模明细", WHOLE)
