@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, overload
 
 from facts.cleansing import RowError
+from wdh.errors import InputError
 
 KEPT = 1_000  # row errors held in memory: the sample every summary quotes from
 BATCH = 1_000  # row errors pickled together into the temporary file
@@ -108,10 +109,16 @@ class RowErrors(Sequence[RowError]):
         return len(self._kept) + len(self._waiting)
 
     def _write(self) -> None:
-        if self._spill is None:
-            self._spill = tempfile.TemporaryFile(prefix="wdh-row-errors-")  # noqa: SIM115 — lives as long as self
-        self._spill.seek(self._written)  # an iteration may have left the position anywhere
-        pickle.dump(self._waiting, self._spill, protocol=pickle.HIGHEST_PROTOCOL)
-        self._written = self._spill.tell()
+        try:
+            if self._spill is None:
+                self._spill = tempfile.TemporaryFile(prefix="wdh-row-errors-")  # noqa: SIM115 — lives as long as self
+            self._spill.seek(self._written)  # an iteration may have left the position anywhere
+            pickle.dump(self._waiting, self._spill, protocol=pickle.HIGHEST_PROTOCOL)
+            self._written = self._spill.tell()
+        except OSError as exc:
+            raise InputError(
+                f"keeping the row errors beyond the first {KEPT:,} failed ({exc}); check that the temporary "
+                f"folder ({tempfile.gettempdir()}) can be written and has room, then run again"
+            ) from None
         self._spilled += len(self._waiting)
         self._waiting = []

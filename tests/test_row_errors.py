@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import gc
 import json
+import re
+import tempfile
 from collections.abc import Sequence
 from io import StringIO
 from pathlib import Path
@@ -21,6 +23,7 @@ from jobs import report
 from refs import audit
 from refs.models import BackfillRun, RunRowError
 from tests.workbooks import write_workbook
+from wdh.errors import InputError
 
 
 def errors(count: int) -> list[RowError]:
@@ -65,6 +68,16 @@ def test_iterations_and_additions_may_interleave(small: None) -> None:
     assert first + list(paused) == made[:6]
     assert list(kept) == made and len(kept) == 8
     assert [a for a, b in zip(kept, kept, strict=True) if a == b] == made
+
+
+def test_a_temporary_folder_that_cannot_be_written_is_a_refusal_naming_it(
+    small: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gone = tmp_path / "gone"
+    monkeypatch.setattr(tempfile, "tempdir", str(gone))
+    kept = RowErrors(errors(3))  # the sample: no file yet
+    with pytest.raises(InputError, match=rf"beyond the first 3 failed .* temporary folder \({re.escape(str(gone))}\)"):
+        kept.extend(errors(5))
 
 
 def alive_row_errors() -> int:
