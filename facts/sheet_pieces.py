@@ -41,6 +41,7 @@ from typing import IO, Any
 
 from python_calamine import CalamineError, CalamineWorkbook
 
+from facts.duplicates import FileState, file_state
 from facts.sheet_scan import CHUNK, SheetScan
 from wdh.errors import InputError
 
@@ -120,8 +121,8 @@ def _widest(numbers: Sequence[int], cuts: list[int], end: int) -> int:
 class PiecedSheet:
     """A sheet read piece by piece: what facts/excel.py uses of a :class:`CalamineSheet`."""
 
-    def __init__(self, path: Path, name: str, part: str, plan: PiecePlan, identity: tuple[int, ...]) -> None:
-        """``identity``: :func:`file_identity` of the file when the plan was made from it."""
+    def __init__(self, path: Path, name: str, part: str, plan: PiecePlan, identity: FileState | None) -> None:
+        """``identity``: :func:`~facts.duplicates.file_state` of the file when the plan was made from it."""
         self.path, self.name, self.part, self.plan = path, name, part, plan
         self._parsed = _parsed_pieces(path, name, part, plan, identity)  # holds no reference to this sheet
         self._first: tuple[Piece, Any] | None = next(self._parsed)  # parsed now, while the pre-scan's worker runs
@@ -163,7 +164,7 @@ class PiecedSheet:
 
 
 def _parsed_pieces(
-    path: Path, name: str, part: str, plan: PiecePlan, identity: tuple[int, ...]
+    path: Path, name: str, part: str, plan: PiecePlan, identity: FileState | None
 ) -> Iterator[tuple[Piece, Any]]:
     """Each piece with calamine's cells of it, parsed when asked for (the previous one let go); its
     temporary files are removed as soon as the generator ends or is dropped."""
@@ -173,7 +174,7 @@ def _parsed_pieces(
             archive.open(part) as stream,
             tempfile.TemporaryDirectory(prefix="wdh-pieces-") as folder,
         ):
-            if file_identity(path) != identity:
+            if file_state(path) != identity:
                 raise InputError(f"{path}: the file changed while it was being read; run again")
             others, package = Path(folder) / "others.zip", Path(folder) / f"piece{path.suffix.lower()}"
             _write_others(archive, part, others)
@@ -202,12 +203,6 @@ def _parse(path: Path, name: str, package: Path) -> Any:
             f"{path}: cannot be read as an Excel workbook ({exc}); the file may be damaged — "
             "copy it again, or open it in Excel and save it again"
         ) from None
-
-
-def file_identity(path: Path) -> tuple[int, ...]:
-    """What changes when the file does: device, inode, size, modification and change times."""
-    state = path.stat()
-    return state.st_dev, state.st_ino, state.st_size, state.st_mtime_ns, state.st_ctime_ns
 
 
 def _write_others(archive: zipfile.ZipFile, part: str, out: Path) -> None:

@@ -25,11 +25,12 @@ from xml.etree import ElementTree
 
 from python_calamine import CalamineError, CalamineSheet, CalamineWorkbook, PasswordError
 
+from facts.duplicates import FileState, file_state
 from facts.package import PackageRefusal, check_calamine_parts, check_directory, copy_with_part, sheet_part
 from facts.scan_worker import scan_split
 from facts.sheet_choice import sheet_choice
 from facts.sheet_form import ScanRefusal
-from facts.sheet_pieces import PiecedSheet, PiecePlan, file_identity, plan_pieces
+from facts.sheet_pieces import PiecedSheet, PiecePlan, plan_pieces
 from facts.sheet_scan import Mark, SheetScan, copy_without
 from facts.xls_scan import XlsRefusal, xls_error_cells
 from wdh.errors import InputError
@@ -81,7 +82,7 @@ class LoadedSheet:
 class _Checked:
     """What :func:`check_workbooks` found in one workbook, for :func:`load_sheet`."""
 
-    identity: tuple[int, ...]
+    identity: FileState | None
     sheet: str | int  # as asked for
     name: str
     part: str
@@ -123,7 +124,7 @@ def check_workbook(
     Execute runs call it before taking the advisory lock; :func:`load_sheet` checks the same, or
     takes what this found (with ``parse``, the sheet's cells too, parsed while the scan runs)."""
     check_file(path)
-    identity = file_identity(path)
+    identity = file_state(path)
     with _guarded(path), _opened(path) as (workbook, archive):
         name, warnings = sheet_choice(path, workbook.sheets_metadata, sheet, sheet_key)
         part = sheet_part(archive, name) if archive else None
@@ -144,7 +145,7 @@ def check_workbook(
 
 
 def _parsed_or_none(
-    workbook: CalamineWorkbook, path: Path, name: str, part: str, scan: SheetScan, identity: tuple[int, ...]
+    workbook: CalamineWorkbook, path: Path, name: str, part: str, scan: SheetScan, identity: FileState | None
 ) -> SheetCells | None:
     """The sheet's cells when it has no far cells; ``None`` when calamine fails: the read parses
     again and reports the failure as the read's (an execute run's check says what plan-only says)."""
@@ -165,7 +166,7 @@ def load_sheet(path: Path, sheet: str | int, sheet_key: str) -> LoadedSheet:
     them). The marks pass runs in a worker process while this one parses (facts/scan_worker.py).
     """
     checked = _checked.pop(path, None)
-    if checked is not None and (checked.sheet != sheet or checked.identity != file_identity(path)):
+    if checked is not None and (checked.sheet != sheet or checked.identity != file_state(path)):
         checked = None
     if checked is not None and checked.cells is not None:
         return LoadedSheet(checked.name, checked.cells, checked.marks, checked.far, checked.warnings)
@@ -180,7 +181,7 @@ def load_sheet(path: Path, sheet: str | int, sheet_key: str) -> LoadedSheet:
             return LoadedSheet(name, workbook.get_sheet_by_name(name), _xls_marks(path, name), warnings=warnings)
         if part is None:
             return LoadedSheet(name, workbook.get_sheet_by_name(name), warnings=warnings)
-        sheet_part_name, identity = part, file_identity(path)
+        sheet_part_name, identity = part, file_state(path)
         split = scan_split(
             path,
             part,
@@ -194,7 +195,7 @@ def load_sheet(path: Path, sheet: str | int, sheet_key: str) -> LoadedSheet:
 
 
 def _cells(
-    workbook: CalamineWorkbook, path: Path, name: str, part: str, plan: PiecePlan | None, identity: tuple[int, ...]
+    workbook: CalamineWorkbook, path: Path, name: str, part: str, plan: PiecePlan | None, identity: FileState | None
 ) -> SheetCells:
     """The sheet's cells: in pieces by ``plan`` (facts/sheet_pieces.py, made from the file as it
     was at ``identity``), else whole."""
@@ -210,7 +211,7 @@ def _far_free_cells(
     part: str,
     far: list[tuple[int, int]],
     plan: PiecePlan | None,
-    identity: tuple[int, ...],
+    identity: FileState | None,
 ) -> SheetCells:
     """The sheet's cells; calamine reads a copy without the ``far`` cells (whole) when it has any."""
     if not far:
