@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from facts.cleansing import ReferenceLimit, RowError, SheetCleansing, check_columns
+from facts.cleansing_worker import cleansed_chunks
 from facts.codes import CodeSpellings
 from facts.company_ids import PendingCompanyIds
 from facts.discovery import SourceFile, discover, discover_files
@@ -155,17 +156,18 @@ def _file_read(
     months: Counter[tuple[int, int]] = Counter()
     valid = 0
     errors = RowErrors()  # the file's, completed with their rows' cells below
-    for chunk in cleansing.chunks(CHUNK_ROWS):
-        for sink in sinks:
-            sink.add(chunk.rows)
-        claims.claim(source.path, chunk.rows)
-        if source.year_month is not None:
-            for day, count in Counter(map(_MONTH, chunk.rows)).items():  # a pass in C, then per distinct 月度
-                months[day.year, day.month] += count
-        valid += len(chunk.rows)
-        errors += chunk.errors
-        writer.put(chunk.rows, chunk.pending)
-        del chunk  # its rows live on only in the writer's queue, until copied
+    with cleansed_chunks(cleansing, CHUNK_ROWS) as chunks:  # the sheet's second part by a worker, when big
+        for chunk in chunks:
+            for sink in sinks:
+                sink.add(chunk.rows)
+            claims.claim(source.path, chunk.rows)
+            if source.year_month is not None:
+                for day, count in Counter(map(_MONTH, chunk.rows)).items():  # a pass in C, then per distinct 月度
+                    months[day.year, day.month] += count
+            valid += len(chunk.rows)
+            errors += chunk.errors
+            writer.put(chunk.rows, chunk.pending)
+            del chunk  # its rows live on only in the writer's queue, until copied
     batch.files.append(
         SourceSummary(
             path=source.path, size=0, sha256="", sheet=data.sheet, rows_read=cleansing.rows_read, rows_valid=valid,

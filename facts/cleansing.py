@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
+from facts.categories import UnmappedBusinessTypes
 from facts.cells import MAX_LENGTH as MAX_LENGTH  # re-exported: these lived here before facts.cells
 from facts.cells import PLACEHOLDERS as PLACEHOLDERS
 from facts.cells import CellProblem as CellProblem
@@ -129,6 +130,7 @@ class RowCleaner(Protocol):
 
     company_id_missing: int  # valid rows so far left without company_id
     pending: PendingCompanyIds  # single-plan rows 年金计划 may still give a company_id
+    unmapped: UnmappedBusinessTypes  # kept rows whose 业务类型 has no 产品线代码
 
     def fact_row(self, values: tuple[Any, ...]) -> dict[str, Any]:
         """The fact row of one sheet row; raises :class:`RowProblem` at its first bad cell."""
@@ -228,12 +230,15 @@ class SheetCleansing:
     def warnings(self) -> list[str]:
         return self.cleaner.warnings()
 
-    def chunks(self, size: int = CHUNK_ROWS) -> Iterator[CleansedChunk]:
-        """The sheet's non-blank rows cleansed, ``size`` rows read per chunk (the last may hold
-        fewer). ``progress(rows read so far)`` is called every PROGRESS_EVERY rows and at the end."""
+    def chunks(
+        self, size: int = CHUNK_ROWS, part: Iterator[tuple[int, tuple[Any, ...]]] | None = None
+    ) -> Iterator[CleansedChunk]:
+        """The sheet's non-blank rows (or ``part`` of them) cleansed, ``size`` rows read
+        per chunk (the last may hold fewer). ``progress(rows read so far)`` is called every
+        PROGRESS_EVERY rows and at the end."""
         sheet, cleaner, progress = self.sheet, self.cleaner, self.progress
         fact_row = cleaner.fact_row
-        stream = sheet.iter_rows()
+        stream = sheet.iter_rows() if part is None else part
         while True:
             rows: list[dict[str, Any]] = []
             numbers: list[int] = []  # the sheet row of each valid row, for the reference limits

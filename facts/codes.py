@@ -141,6 +141,17 @@ class CodeSpellings:
         spelling = text
         if column in CASE_INSENSITIVE:  # x100 is X100 by rule; an upper-case text is kept as it is
             code, spelling = _upper(code), _upper(text)
+        self._add(column, code, spelling, text)
+
+    def merge(self, other: CodeSpellings) -> None:
+        """Add what ``other`` saw after what this one saw, as if its cells had been recorded here
+        in their order (facts/cleansing_worker.py: the second part of a sheet, read elsewhere)."""
+        for column, codes in other.seen.items():
+            for code, held in codes.items():
+                for spelling, text in ((held, held),) if isinstance(held, str) else held.items():
+                    self._add(column, code, spelling, text)
+
+    def _add(self, column: str, code: str, spelling: str, text: str) -> None:
         codes = self.seen.get(column)
         if codes is None:
             codes = self.seen[column] = {}

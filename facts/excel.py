@@ -16,6 +16,7 @@ cleansing step must know about those types:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from facts.sheet_header import (
     header_columns,
     is_blank,
 )
+from facts.sheet_pieces import PiecedSheet
 from facts.workbook import (
     EXCEL_SUFFIXES,
     UNCALCULATED,
@@ -77,6 +79,7 @@ class SheetData:
     _stream: _RowStream = field(repr=False, compare=False)
     warnings: list[str] = field(default_factory=list, compare=False)
     renames: Mapping[str, str] = field(default_factory=dict, compare=False)  # the header renames applied
+    worker_from: int | None = None  # the row from which a worker may read the rest (facts/sheet_pieces.py)
 
     def iter_rows(self) -> Iterator[tuple[int, tuple[Any, ...]]]:
         """``(Excel row number, values aligned to header)`` for each non-blank row; once only.
@@ -85,10 +88,38 @@ class SheetData:
         """
         return self._stream.take()
 
+    def rows_before(self, number: int) -> Iterator[tuple[int, tuple[Any, ...]]]:
+        """:meth:`iter_rows`, only the rows above Excel row ``number`` (which is below the header
+        row): the first of two parts read by two processes (facts/cleansing_worker.py); the row
+        ``number`` itself is never asked of calamine here. The other's :meth:`rows_from` and
+        :meth:`rows_tally` complete the counts and warnings by :meth:`rows_joined`."""
+        return self._stream.take(count=number - self.header_row - 1)
+
+    def rows_from(self, number: int) -> Iterator[tuple[int, tuple[Any, ...]]]:
+        """:meth:`iter_rows` from Excel row ``number`` on (the second part)."""
+        return self._stream.take(start=number)
+
+    def rows_tally(self) -> RowsTally:
+        """What the second part's rows add to the counts and warnings, once they are read."""
+        return self._stream.tally()
+
+    def rows_joined(self, tally: RowsTally) -> None:
+        """The first part read here, the second's ``tally`` added: counts and warnings as
+        :meth:`iter_rows` leaves them."""
+        self._stream.joined(tally)
+
     @property
     def blank_rows(self) -> int:
         """Blank rows below the header skipped so far (all of them once iteration is done)."""
         return self._stream.blank_rows
+
+
+@dataclass(frozen=True)
+class RowsTally:
+    """The blank rows and the cells outside the table of a sheet's second part."""
+
+    blank_rows: int
+    outside: list[str]
 
 
 class _RowStream:
@@ -113,17 +144,34 @@ class _RowStream:
         self._taken = False
         self.blank_rows = 0
         self.outside: list[str] = []  # references of non-blank cells outside the header's columns
+        self._given = 0  # outside cells named before the rows: not the second part's own
 
-    def take(self) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    def take(self, *, count: int | None = None, start: int | None = None) -> Iterator[tuple[int, tuple[Any, ...]]]:
+        """The rows (the next ``count`` of calamine's, or those from row ``start`` on) once only."""
         if self._taken:
             raise RuntimeError("the rows of a SheetData can be iterated only once; call read_sheet() again")
         self._taken = True
-        return self._generate()
+        rows = self._rows
+        if count is not None:
+            rows = itertools.islice(rows, count)  # no row beyond is pulled: calamine may not have it
+        if start is not None:
+            self._given = len(self.outside)
+            rows = itertools.dropwhile(lambda row: row[0] < start, rows)
+        return self._generate(rows, last=count is None)
 
-    def _generate(self) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    def tally(self) -> RowsTally:
+        return RowsTally(self.blank_rows, self.outside[self._given :])
+
+    def joined(self, tally: RowsTally) -> None:
+        self.blank_rows += tally.blank_rows
+        self.outside += tally.outside
+        self._warnings.extend(_outside_warnings(self.outside, self._letters))
+
+    def _generate(self, rows: Iterator[tuple[int, list[Any]]], *, last: bool) -> Iterator[tuple[int, tuple[Any, ...]]]:
+        """The rows; the warnings about cells outside the table once the ``last`` part is read."""
         columns, errors = self._columns, self._errors
         width = columns.stop - columns.start
-        for number, row in self._rows:
+        for number, row in rows:
             if len(row) > width:
                 self._note_outside(number, row)
             # calamine's "" is an empty cell; a row without one (most rows) is sliced as it is
@@ -138,7 +186,8 @@ class _RowStream:
                 self.blank_rows += 1
                 continue
             yield number, tuple(values)
-        self._warnings.extend(_outside_warnings(self.outside, self._letters))
+        if last:
+            self._warnings.extend(_outside_warnings(self.outside, self._letters))
 
     def _note_outside(self, number: int, row: list[Any]) -> None:
         start, stop = self._columns.start, self._columns.stop
@@ -191,7 +240,12 @@ def read_sheet(
     positions = _error_positions(loaded.marks, first=first, width=len(header))
     stream = _RowStream(rows, columns, positions, offset=offset, letters=letters, warnings=loaded.warnings)
     stream.outside.extend(f"{column_letter(column)}{row}" for row, column in loaded.dropped)
-    return SheetData(path, name, header, raw_header, letters, header_row, stream, loaded.warnings, dict(renames or {}))
+    worker_from = None  # a sheet shared with a worker: the rows its first piece does not give are the worker's
+    if isinstance(calamine_sheet, PiecedSheet) and calamine_sheet.plan.worker_from is not None:
+        worker_from = calamine_sheet.first_end + 1
+    return SheetData(
+        path, name, header, raw_header, letters, header_row, stream, loaded.warnings, dict(renames or {}), worker_from
+    )
 
 
 def _error_positions(errors: ErrorCells, *, first: int, width: int) -> ErrorCells:

@@ -11,7 +11,11 @@ shared strings — with the sheet's XML cut to its head (without ``<dimension>``
 only sizes its buffer by), the piece's ``<row>`` elements and its tail (``</sheetData>`` and what
 follows, as it is). calamine reads one piece at a time, so the reader holds one piece, not the
 sheet. A shorter sheet is read whole: each piece costs its shared strings' parse and its package,
-and two pieces of a sheet just over :data:`PIECE_ROWS` rows save less memory than that is worth.
+and two pieces of a sheet just over :data:`PIECE_ROWS` rows save less memory than that is worth —
+except for time: a sheet from :data:`SHARED_ROWS` rows on is cut in two, where
+:data:`WORKER_SHARE` of its cells with content follow (facts/sheet_rows.py counts them), so that
+a worker process parses and cleanses the second piece while this process cleanses the first
+(facts/cleansing_worker.py; :attr:`PiecePlan.worker_from`).
 
 Where to cut comes from the pre-scan's extent pass (facts/sheet_rows.py), which places rows on
 its way: there is no pass of its own. The rows come out as :meth:`CalamineSheet.iter_rows` gives
@@ -42,11 +46,14 @@ from typing import IO, Any
 from python_calamine import CalamineError, CalamineWorkbook
 
 from facts.duplicates import FileState, file_state
+from facts.sheet_rows import RowPlaces
 from facts.sheet_scan import CHUNK, SheetScan
 from wdh.errors import InputError
 
 PIECE_ROWS = 100_000  # most rows of one piece; tests set it small
 WHOLE_PIECES = 1.5  # a sheet whose last row is no further down than so many times PIECE_ROWS is read whole
+SHARED_ROWS = 20_000  # … or, from so many rows on, in two pieces, the second by a worker process; tests set it small
+WORKER_SHARE = 0.4  # the worker's share of such a sheet's cells with content: this process hands its rows on too
 
 _WORKSHEETS = "xl/worksheets/"
 _EMPTY_SHEET = (
@@ -72,6 +79,7 @@ class PiecePlan:
     head: bytes  # up to and with the <sheetData …> tag, <dimension …/> left out
     tail: bytes  # from </sheetData> to the end
     pieces: tuple[Piece, ...]
+    worker_from: int | None = None  # a sheet shared with a worker: the first row of its piece, the second
 
 
 def plan_pieces(scan: SheetScan, piece_rows: int | None = None) -> PiecePlan | None:
@@ -80,12 +88,13 @@ def plan_pieces(scan: SheetScan, piece_rows: int | None = None) -> PiecePlan | N
     (:data:`PIECE_ROWS`) row numbers, about the same size; ``None`` when the sheet's last row is no
     further down than :data:`WHOLE_PIECES` × that, or it cannot be cut (module docstring; before
     the marks pass has answered, its rows are taken to be in order). A piece spans more only where
-    two places lie further apart (a sheet of more than 16,384 pieces)."""
+    two places lie further apart (a sheet of more than 16,384 pieces). A sheet that would be read
+    whole is cut in two for a worker when it has :data:`SHARED_ROWS` rows or more."""
     size, places = piece_rows or PIECE_ROWS, scan.places
     if not (places.cuttable and scan.order.kept and places.stop is not None and places.numbers):
         return None
     if places.last <= WHOLE_PIECES * size:
-        return None
+        return _shared(places)
     numbers = places.numbers
     first, end = numbers[0], places.last + 1  # the rows to cut: first … end - 1
     # A cut aimed at a row lands on the place at or before it: at most ``short`` rows before it.
@@ -104,6 +113,28 @@ def plan_pieces(scan: SheetScan, piece_rows: int | None = None) -> PiecePlan | N
         for cut, stop, following in zip(cuts, stops, bounds, strict=True)
     )
     return PiecePlan(places.head, places.tail, tuple(pieces))
+
+
+def _shared(places: RowPlaces) -> PiecePlan | None:
+    """Two pieces cut where :data:`WORKER_SHARE` of the cells with content follow (at the row place
+    nearest that point), the second for a worker (facts/cleansing_worker.py); ``None`` (read whole)
+    for a sheet of fewer than :data:`SHARED_ROWS` rows, or one whose cut would leave a piece without
+    rows."""
+    numbers, cells = places.numbers, places.cells
+    if places.stop is None or places.last - numbers[0] < SHARED_ROWS:
+        return None
+    target = round(places.content * (1 - WORKER_SHARE))
+    after = bisect.bisect_left(cells, target)
+    cut = min(
+        (at for at in (after - 1, after) if 0 < at < len(cells)), key=lambda at: abs(cells[at] - target), default=0
+    )
+    if not cut:
+        return None
+    pieces = (
+        Piece(places.offsets[0], places.offsets[cut], numbers[0], numbers[cut] - 1),
+        Piece(places.offsets[cut], places.stop, numbers[cut], places.last),
+    )
+    return PiecePlan(places.head, places.tail, pieces, worker_from=numbers[cut])
 
 
 def _even_cuts(numbers: Sequence[int], first: int, end: int, count: int) -> list[int]:
@@ -127,6 +158,8 @@ class PiecedSheet:
         self._parsed = _parsed_pieces(path, name, part, plan, identity)  # holds no reference to this sheet
         self._first: tuple[Piece, Any] | None = next(self._parsed)  # parsed now, while the pre-scan's worker runs
         self.pieces_read = 1  # for the tests: how many pieces calamine parsed
+        end = self._first[1].end
+        self.first_end = end[0] + 1 if end is not None else 0  # the last row the first piece gives (Excel number)
 
     @property
     def start(self) -> tuple[int, int]:

@@ -10,7 +10,9 @@ at the part's size ÷ :data:`PLACES_KEPT` (the pre-scan knows it from the packag
 a place for each row, when it does not) and doubles whenever more than :data:`PLACES_KEPT`
 places would be kept, the places then thinned as if it had been that from the start: memory
 stays bounded, and two places lie at most a step and a row apart. facts/sheet_pieces.py cuts at
-these places.
+these places. With each place it counts the cells with content (``</c>``) before it: a worker's
+share of a sheet is cut by those, not by bytes, because the formatted empty cells of the blank rows
+below a table (``<c r="A120000" s="3"/>``, tens of thousands in real files) cost little to read.
 
 Whether the rows can be cut safely is found by the marks pass, which looks at every row anyway
 (:class:`facts.sheet_form.RowOrder`: every ``<row`` carries ``r="…"``, the numbers increase);
@@ -35,6 +37,7 @@ _ROW = b"<row"  # within <sheetData> only a row's tag starts so (text holds no "
 _TAG_ENDS = frozenset((b" ", b"\t", b"\r", b"\n", b"/", b">"))  # what follows a row tag's name
 _NUMBER = re.compile(rb'<row(?=[\s/>])(?:\s(?:[^<>]*?\s)?r="([0-9]{1,7})")?')
 _END = b"</sheetData>"
+_CONTENT_END = b"</c>"  # a cell with content ends so; a formatted empty one is ``<c … />``
 
 
 @dataclass
@@ -50,6 +53,8 @@ class RowPlaces:
     numbers: array[int] = field(default_factory=lambda: array("q"))  # and their row numbers
     stop: int | None = None  # offset of </sheetData>
     tail: bytes = b""  # from </sheetData> on
+    cells: array[int] = field(default_factory=lambda: array("q"))  # the cells with content before each place
+    content: int = 0  # cells with content (``</c>``) among the rows seen so far
     _next: int = 0  # the offset the next block should start at
     _target: int = 0  # the offset at or after which the next place's row is looked for
 
@@ -84,8 +89,9 @@ class RowPlaces:
             self.stop, self.tail = offset + end, block[end:]
             self._tail_checked(contiguous=True)
         if last >= 0:
-            self._places(offset, block, start, end)
+            start = self._places(offset, block, start, end)
             self.last = self._number(block, last)
+        self.content += block.count(_CONTENT_END, start, end)
 
     def _tail_checked(self, contiguous: bool) -> None:
         """Not cuttable after a gap in the tail, or a tail longer than HEAD_LIMIT (every piece
@@ -93,17 +99,22 @@ class RowPlaces:
         if not contiguous or len(self.tail) > HEAD_LIMIT:
             self.cuttable, self.tail = False, b""
 
-    def _places(self, offset: int, block: bytes, start: int, end: int) -> None:
-        """A place for the first row tag at or after each target offset within ``start``–``end``."""
+    def _places(self, offset: int, block: bytes, start: int, end: int) -> int:
+        """A place for the first row tag at or after each target offset within ``start``–``end``,
+        with the cells with content before it. Returns where the count stopped."""
         while (position := block.find(_ROW, max(start, self._target - offset), end)) >= 0:
             number = self._number(block, position)
             if self.numbers and number <= self.numbers[-1]:
                 self.cuttable = False  # out of order (the marks pass would say so too, later)
+            self.content += block.count(_CONTENT_END, start, position)
+            start = position
             self.offsets.append(offset + position)
             self.numbers.append(number)
+            self.cells.append(self.content)
             self._target = offset + position + self.step
             while len(self.offsets) > PLACES_KEPT:
                 self._thin()
+        return start
 
     def _thin(self) -> None:
         """Twice the step, and only the places it keeps: each the first at least a step after the one
@@ -116,6 +127,7 @@ class RowPlaces:
                 after = place + self.step
         self.offsets = array("q", (self.offsets[index] for index in kept))
         self.numbers = array("q", (self.numbers[index] for index in kept))
+        self.cells = array("q", (self.cells[index] for index in kept))
         self._target = max(self._target, after)
 
     def _number(self, block: bytes, position: int) -> int:

@@ -27,6 +27,7 @@ from facts.fact_staging import FactStaging
 
 IN_FLIGHT = 2  # chunks handed over and not yet copied: one being copied, one waiting
 WAKE_SECONDS = 0.05  # how often an idle writer looks whether the reading is done
+WRITER = "wdh-staging-writer"  # the thread's name (facts/cleansing_worker.py forks beside it)
 
 _Chunk = tuple[int, Sequence[dict[str, Any]], Sequence[str | None]]
 
@@ -44,7 +45,7 @@ class StagingWriter:
         self._done = threading.Event()  # the reading handed over its last chunk
         self._finished = threading.Event()  # the writer took its last chunk: the session is free
         self._abandoned = False
-        self._thread = threading.Thread(target=self._run, name="wdh-staging-writer", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=WRITER, daemon=True)
         self.error: BaseException | None = None
         self.copied = 0
 

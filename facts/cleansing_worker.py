@@ -1,0 +1,200 @@
+"""A sheet's reading and cleansing on both cores: its second piece parsed and cleansed by a
+worker process while this process cleanses the first (issue 13 item 2).
+
+A sheet of :data:`~facts.sheet_pieces.SHARED_ROWS` rows or more that would be read whole is cut
+into two pieces (facts/sheet_pieces.py), the second holding about
+:data:`~facts.sheet_pieces.WORKER_SHARE` of its cells with content. calamine parses the first here
+(during the check, beside the pre-scan's worker); when the cleansing starts, a worker forked from
+this process parses the second and cleanses its rows while this process cleanses the rows of the
+first and hands them on. The worker writes its chunks, pickled, to an unnamed temporary file —
+so that it never waits for this process, and neither holds more than a chunk of its rows — and
+says on a pipe as each is written; once done with its own rows, this process takes the
+worker's chunks in order as they come, then adds what the worker's rows added to the counts and
+warnings: the row cleaner's (rows without a company_id, pending plans, unmapped 业务类型), the code
+spellings, the blank rows and the cells outside the table — in that order, so that everything
+that follows sees exactly what one process reading the whole sheet gives: the same rows, errors
+and pending codes in sheet order (only where one chunk ends differs), the same counts and the
+same warnings in the same order.
+
+A failure in the worker's rows (an exception, or the worker's death) is raised here when its
+chunks are due, as one process would have met it: after every row above. A failure here ends the
+worker. The worker ignores SIGINT (the parent decides), dies by SIGTERM, touches neither the
+database session it inherits nor the staging writer's queue, and ends as multiprocessing's
+forked processes do (``os._exit``), closing nothing of this process's: a fork beside the run's
+signal watcher and its staging writer (idle, or in a COPY) is safe. It leaves behind no file but
+what the first piece's reading removes (facts/sheet_pieces.py).
+
+A sheet read whole or in more pieces, one whose header lies in its second piece, and a process
+with other threads (or none to spare) are cleansed here alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import multiprocessing
+import os
+import pickle
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import IO
+
+from facts.cleansing import CHUNK_ROWS, CleansedChunk, SheetCleansing
+from facts.codes import CodeSpellings
+from facts.excel import RowsTally
+from facts.staging_writer import WRITER
+from wdh.errors import InputError
+from wdh.interruption import WATCHER
+
+_CONTEXT = multiprocessing.get_context("fork")  # the worker shares the parsed sheet and this process's code
+
+
+@dataclass(frozen=True)
+class PartTally:
+    """What the worker's part added, beside its chunks: sent back when they are all written."""
+
+    company_id_missing: int
+    pending: dict[str, list[int]]  # PendingCompanyIds.counts
+    unmapped: dict[str, int]  # UnmappedBusinessTypes.counts, in first-seen order
+    spellings: CodeSpellings  # the spellings the part saw (a fresh collection in the worker)
+    rows: RowsTally
+
+
+@contextlib.contextmanager
+def cleansed_chunks(cleansing: SheetCleansing, size: int = CHUNK_ROWS) -> Iterator[Iterator[CleansedChunk]]:
+    """``with cleansed_chunks(cleansing) as chunks:`` — :meth:`SheetCleansing.chunks`, the
+    sheet's second piece cleansed by a worker when it has one (module docstring). Leaving the
+    block ends the worker if it still runs."""
+    at = _shared_from(cleansing)
+    if at is None:
+        yield cleansing.chunks(size)
+        return
+    with tempfile.TemporaryFile(prefix="wdh-cleansed-") as spool:
+        receiver, sender = _CONTEXT.Pipe(duplex=False)
+        worker = _CONTEXT.Process(target=_work, args=(cleansing, at, size, spool, sender), daemon=True)
+        gc.freeze()  # the worker's collections then leave this process's objects (and their pages) alone
+        try:
+            worker.start()
+        except OSError:  # no process to be had (a limit on processes, no memory): all of it here
+            receiver.close()
+            yield cleansing.chunks(size)
+            return
+        finally:
+            gc.unfreeze()
+            sender.close()
+        try:
+            own = cleansing.chunks(size, cleansing.sheet.rows_before(at))  # after the fork: the worker takes the rest
+            yield _joined(cleansing, own, _Part(receiver, spool, at))
+        finally:
+            receiver.close()
+            if worker.is_alive():
+                worker.terminate()
+            worker.join()
+
+
+def _shared_from(cleansing: SheetCleansing) -> int | None:
+    """The row the worker's part starts at, or ``None`` when the sheet is cleansed here alone."""
+    sheet = cleansing.sheet
+    at = sheet.worker_from
+    if at is None or at <= sheet.header_row + 1 or not _forkable():
+        return None
+    return at
+
+
+def _forkable() -> bool:
+    """Whether every other thread of this process is the signal watcher or the staging writer."""
+    here = threading.current_thread()
+    return all(thread is here or thread.name in (WATCHER, WRITER) for thread in threading.enumerate())
+
+
+@dataclass(frozen=True)
+class _Part:
+    """The worker's part as this process reads it: the pipe that says what is ready, the spool."""
+
+    receiver: Connection
+    spool: IO[bytes]
+    at: int  # its first row
+
+
+def _joined(cleansing: SheetCleansing, own: Iterator[CleansedChunk], part: _Part) -> Iterator[CleansedChunk]:
+    """This process's chunks, then the worker's as it writes them, then its tally added."""
+    yield from own
+    offset = 0
+    while not isinstance(answer := _received(cleansing, part), PartTally):
+        chunk: CleansedChunk = pickle.loads(_read_at(part.spool, offset, answer))
+        offset += answer
+        cleansing.rows_read += chunk.rows_read
+        if cleansing.progress is not None:
+            cleansing.progress(cleansing.rows_read)
+        yield chunk
+    cleaner = cleansing.cleaner
+    cleaner.company_id_missing += answer.company_id_missing
+    for plan, (rows, missing) in answer.pending.items():
+        count = cleaner.pending.counts.setdefault(plan, [0, 0])
+        count[0] += rows
+        count[1] += missing
+    cleaner.unmapped.counts.update(answer.unmapped)
+    cleansing.spellings.merge(answer.spellings)
+    cleansing.sheet.rows_joined(answer.rows)
+
+
+def _read_at(spool: IO[bytes], offset: int, size: int) -> bytes:
+    """``size`` bytes of ``spool`` from ``offset``, leaving the file's position (the worker's,
+    shared by the fork) alone."""
+    data = b""
+    while len(data) < size:
+        more = os.pread(spool.fileno(), size - len(data), offset + len(data))
+        if not more:
+            raise EOFError(f"the worker's chunk at byte {offset} of its spool is cut short")
+        data += more
+    return data
+
+
+def _received(cleansing: SheetCleansing, part: _Part) -> int | PartTally:
+    """The size of the worker's next chunk in the spool, or its tally once they are all there;
+    raises what stopped it."""
+    try:
+        answer: int | PartTally | BaseException = part.receiver.recv()
+    except EOFError:  # the worker died without a word (killed, out of memory)
+        sheet = cleansing.sheet
+        raise InputError(
+            f"{sheet.path}, sheet {sheet.sheet!r}: the process cleansing its rows from row {part.at} on ended "
+            "without a result (killed, or out of memory); nothing was written — free memory and run again"
+        ) from None
+    if isinstance(answer, BaseException):
+        raise answer
+    return answer
+
+
+def _work(cleansing: SheetCleansing, at: int, size: int, spool: IO[bytes], sender: Connection) -> None:
+    """The worker: the rows from ``at`` on cleansed into ``spool``, the size of each chunk sent
+    as it is written, then the tally (or the exception that stopped it)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.set_wakeup_fd(-1)  # the parent's wake-up pipe (wdh/interruption.py) is not this process's
+    cleansing.progress = None  # the parent reports the rows as it takes them
+    cleansing.spellings.seen = {}  # only this part's: the parent's are its own
+    answer: PartTally | BaseException
+    try:
+        for chunk in cleansing.chunks(size, cleansing.sheet.rows_from(at)):
+            data = pickle.dumps(chunk, pickle.HIGHEST_PROTOCOL)
+            spool.write(data)
+            spool.flush()
+            sender.send(len(data))
+        cleaner = cleansing.cleaner
+        answer = PartTally(
+            cleaner.company_id_missing, cleaner.pending.counts, dict(cleaner.unmapped.counts),
+            cleansing.spellings, cleansing.sheet.rows_tally(),
+        )  # fmt: skip
+    except BaseException as exc:  # raised by the parent where one process would have met it
+        answer = exc
+    try:
+        sender.send(answer)
+    except (pickle.PicklingError, TypeError, AttributeError) as exc:  # an error that cannot travel
+        sender.send(RuntimeError(f"{type(exc).__name__}: {answer}"))
+    finally:
+        sender.close()

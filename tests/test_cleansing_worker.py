@@ -1,0 +1,245 @@
+"""A sheet's second piece parsed and cleansed by a worker process (issue 13 item 2,
+facts/cleansing_worker.py): what the batch reads is exactly what one process reading the whole
+sheet reads — staged rows in order, row errors with their cells, warnings in order, counts,
+spellings, pending company ids, delete scopes and every target's candidates — and the worker's
+failures and death stop the run as one process would have stopped, with nothing written.
+
+The sheet below holds in both of its pieces: row errors (a bad month, an uncalculated formula),
+unmapped 业务类型, a code spelled two ways, single-plan rows waiting for a company_id, blank rows
+and cells outside the table. ``SHARED_ROWS`` is set small so that it is shared at all.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from django.db import connection
+
+from facts import excel, sheet_pieces
+from facts.batch import FactBatch, batch_read
+from facts.cleansing import SheetCleansing
+from facts.domain import domain_get
+from facts.fact_staging import FactStaging
+from facts.sheet_pieces import PiecedSheet
+from facts.workbook import LoadedSheet, load_sheet
+from refs.conflicts import expected_shared
+from refs.derivation import CandidateFold
+from refs.lookup_reading import lookups_read
+from refs.models import BackfillRun, RunStatus
+from tests.processes import warehouse_contents
+from tests.test_backfill import run_failing
+from tests.workbooks import DEFAULTS, HEADER
+from wdh.config import get_config
+from wdh.errors import InputError
+
+ROWS = 400
+
+
+def cells(index: int) -> list[Any]:
+    """The sheet row of data row ``index``: odd rows of every kind in both pieces."""
+    row = dict(DEFAULTS)
+    row.update(
+        {
+            "计划代码": f"P{index % 23:04d}",
+            "计划名称": f"计划{index % 23}",
+            "组合代码": f"Q{index % 11:03d}",
+            "客户名称": f"客户{index % 29}有限公司",
+            "集团企业客户号": f"C{index % 29:018d}",
+            "期末资产规模": 1000.0 + index * 3.25,
+        }
+    )
+    if index % 50 == 7:
+        row["计划代码"] = "Ｐ０００７"  # a second spelling of P0007
+    if index % 60 == 11:
+        row["业务类型"] = "未知业务A" if index < 250 else "未知业务B"
+    if index % 70 == 13:
+        row["业务类型"] = "未知业务A"
+    if index % 37 == 5:
+        row["月度"] = "上个月"  # a row error
+    if index % 89 == 17:
+        row["期末资产规模"] = "=1/0"  # never calculated: a row error
+    if index % 45 == 9:
+        row.update({"计划类型": "单一计划", "客户名称": f"新客户{index}"})  # waits for a company_id
+    values = [row.get(name) for name in HEADER]
+    if index % 97 == 3:
+        values += [None, f"note {index}"]  # a cell outside the table
+    return values
+
+
+def write_sheet(path: Path) -> Path:
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "规模明细"
+    sheet.append(list(HEADER))
+    for index in range(ROWS):
+        sheet.append(cells(index))
+        if index % 41 == 40:
+            sheet.append([" "])  # a blank row
+    workbook.create_sheet("收入明细").append(["月度", "收入"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    workbook.save(path)
+    return path
+
+
+@pytest.fixture
+def shared(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[PiecedSheet]]:
+    """Sheets from 50 rows on shared with a worker; the pieced sheets read are collected."""
+    monkeypatch.setattr(sheet_pieces, "SHARED_ROWS", 50)
+    loaded: list[PiecedSheet] = []
+    load = load_sheet
+
+    def loading(*args: Any) -> LoadedSheet:
+        sheet = load(*args)
+        if isinstance(sheet.cells, PiecedSheet):
+            loaded.append(sheet.cells)
+        return sheet
+
+    monkeypatch.setattr("facts.excel.load_sheet", loading)
+    yield loaded
+
+
+def read(path: Path) -> tuple[FactBatch, dict[str, Any]]:
+    """The batch of ``path`` read as run_job reads it, and what it staged and derived."""
+    domain = get_config().domain("annuity_performance")
+    targets = domain.targets("all")
+    folds = [CandidateFold(target, shared=expected_shared(domain)) for target in targets]
+    staging = FactStaging.create(domain.name, domain.facts.qualified, domain_columns(domain.name))
+    try:
+        batch = batch_read(
+            domain, data_dir=None, files=[path], max_files=None, sheet=None, lookups=lookups_read(domain),
+            sinks=folds, staging=staging,
+        )  # fmt: skip
+        staged = [row for part in staging.read_back() for row in part]
+        pending = staged_pending(staging)
+    finally:
+        staging.drop()
+    return batch, {
+        "staged": staged,
+        "pending": pending,
+        "derived": [(fold.derivation().candidates, fold.derivation().warnings) for fold in folds],
+    }
+
+
+def domain_columns(name: str) -> tuple[str, ...]:
+    return domain_get(name).fact_columns
+
+
+def staged_pending(staging: FactStaging) -> list[Any]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT wdh_pending FROM {staging.table} ORDER BY wdh_seq")
+        return [value for (value,) in cursor.fetchall()]
+
+
+def summary(batch: FactBatch) -> dict[str, Any]:
+    return {
+        "errors": [(e.file, e.sheet, e.row, e.column, e.value, e.message, e.source) for e in batch.errors],
+        "warnings": batch.warnings,
+        "counts": (batch.rows_read, batch.rows_valid, batch.company_id_missing),
+        "spellings": pickle.dumps(batch.spellings.seen),  # their order too
+        "spelling warnings": batch.spellings.warnings(),
+        "pending": batch.pending_company_ids.counts,
+        "scopes": batch.scopes,
+        "files": [(f.rows_read, f.rows_valid, f.header) for f in batch.files],
+    }
+
+
+def test_a_shared_sheet_reads_exactly_as_one_process_reads_it(
+    warehouse: None, tmp_path: Path, shared: list[PiecedSheet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_sheet(tmp_path / "2026年2月规模明细.xlsx")
+    batch, read_shared = read(path)
+    assert len(shared) == 1 and shared[0].plan.worker_from is not None
+    assert shared[0].pieces_read == 1  # this process parsed the first piece only: the worker read the rest
+
+    monkeypatch.setattr(sheet_pieces, "SHARED_ROWS", 10**6)  # read whole, in this process alone
+    whole, read_whole = read(path)
+    assert len(shared) == 1  # not pieced
+
+    assert summary(batch) == summary(whole)
+    assert read_shared == read_whole
+    # the sheet had every kind of row on both sides of the cut
+    cut = shared[0].plan.worker_from
+    rows = [error.row for error in whole.errors]
+    assert min(rows) < cut < max(rows)
+    assert any("未知业务A" in warning and "未知业务B" in warning for warning in whole.warnings)
+    assert any("outside the table" in warning for warning in whole.warnings)
+    assert whole.spellings.warnings() and whole.pending_company_ids.counts
+
+
+def test_the_workers_death_refuses_the_run_and_writes_nothing(
+    warehouse: None, tmp_path: Path, shared: list[PiecedSheet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed (the out-of-memory killer, a kill -9): exit 2 naming the file, the rows and what to
+    do; the audit record failed; no process left behind."""
+    path = write_sheet(tmp_path / "data" / "2026年2月规模明细.xlsx")
+    before = warehouse_contents()
+
+    parent, dumps = os.getpid(), pickle.dumps
+
+    def dying(*args: Any, **kwargs: Any) -> bytes:
+        if os.getpid() != parent:
+            os._exit(9)  # the worker, as it writes its first chunk
+        return dumps(*args, **kwargs)
+
+    monkeypatch.setattr(pickle, "dumps", dying)
+    error, summary = run_failing("run_job", "--execute", "--backfill-refs", "all", "--file", str(path))
+
+    assert error.returncode == 2, error
+    assert str(path) in str(error) and "ended without a result" in str(error) and "nothing was written" in str(error)
+    assert summary["status"] == "failed"
+    assert warehouse_contents() == before
+    assert BackfillRun.objects.latest("pk").status == RunStatus.FAILED
+    assert not multiprocessing.active_children()
+
+
+def test_an_error_in_the_workers_rows_is_raised_after_every_row_above(
+    warehouse: None, tmp_path: Path, shared: list[PiecedSheet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unexpected error in the worker's piece comes back as it was, once this process has
+    handed on every row above the cut, as one process would have met it."""
+    path = write_sheet(tmp_path / "2026年2月规模明细.xlsx")
+    taken: list[int] = []
+    chunks = SheetCleansing.chunks
+
+    def failing(self: Any, size: int = 10_000, part: Any = None) -> Iterator[Any]:
+        if part is not None and os.getpid() != parent:
+            raise OSError("disk on fire")  # the worker's rows
+        for chunk in chunks(self, size, part):
+            taken.append(chunk.rows_read)
+            yield chunk
+
+    parent = os.getpid()
+    monkeypatch.setattr(SheetCleansing, "chunks", failing)
+    domain = get_config().domain("annuity_performance")
+    with pytest.raises(OSError, match="disk on fire"):
+        batch_read(domain, data_dir=None, files=[path], max_files=None, sheet=None, lookups=lookups_read(domain))
+    cut = shared[0].plan.worker_from
+    assert cut is not None
+    above = sum(1 for number, _ in excel.read_sheet(path, "规模明细").iter_rows() if number < cut)
+    assert 0 < sum(taken) == above
+    assert not multiprocessing.active_children()
+
+
+def test_a_failure_here_ends_the_worker(
+    warehouse: None, tmp_path: Path, shared: list[PiecedSheet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_sheet(tmp_path / "2026年2月规模明细.xlsx")
+    domain = get_config().domain("annuity_performance")
+
+    class Refusing:
+        def add(self, rows: list[dict[str, Any]]) -> None:
+            raise InputError("refused by a sink")
+
+    with pytest.raises(InputError, match="refused by a sink"):
+        batch_read(
+            domain, data_dir=None, files=[path], max_files=None, sheet=None, lookups=lookups_read(domain),
+            sinks=[Refusing()],
+        )  # fmt: skip
+    assert not multiprocessing.active_children()
