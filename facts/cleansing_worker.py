@@ -31,8 +31,10 @@ with other threads (or none to spare) are cleansed here alone.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import multiprocessing
+import operator
 import os
 import pickle
 import signal
@@ -40,8 +42,9 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from multiprocessing.connection import Connection
-from typing import IO
+from typing import IO, Any, cast
 
 from facts.cleansing import CHUNK_ROWS, CleansedChunk, SheetCleansing
 from facts.codes import CodeSpellings
@@ -125,7 +128,7 @@ def _joined(cleansing: SheetCleansing, own: Iterator[CleansedChunk], part: _Part
     yield from own
     offset = 0
     while not isinstance(answer := _received(cleansing, part), PartTally):
-        chunk: CleansedChunk = pickle.loads(_read_at(part.spool, offset, answer))
+        chunk = _unpacked(_read_at(part.spool, offset, answer))
         offset += answer
         cleansing.rows_read += chunk.rows_read
         if cleansing.progress is not None:
@@ -140,6 +143,40 @@ def _joined(cleansing: SheetCleansing, own: Iterator[CleansedChunk], part: _Part
     cleaner.unmapped.counts.update(answer.unmapped)
     cleansing.spellings.merge(answer.spellings)
     cleansing.sheet.rows_joined(answer.rows)
+
+
+def _packed(chunk: CleansedChunk) -> bytes:
+    """``chunk`` pickled, its rows column by column when they all have the same columns in the
+    same order (a row cleaner's do), and a column of Decimals (and NULLs) as their texts: about
+    half the work of pickling each row's dict and each Decimal (exact both ways: ``str`` of a
+    Decimal gives it back, exponent and sign included)."""
+    rows = chunk.rows
+    keys = tuple(rows[0]) if rows else ()
+    if not all(tuple(row) == keys for row in rows):
+        return pickle.dumps((chunk, None), pickle.HIGHEST_PROTOCOL)
+    columns: list[list[Any]] = []
+    texts: list[bool] = []
+    for key in keys:
+        values = list(map(operator.itemgetter(key), rows))
+        decimals = any(type(value) is Decimal for value in values) and all(
+            type(value) is Decimal or value is None for value in values
+        )
+        columns.append([None if value is None else str(value) for value in values] if decimals else values)
+        texts.append(decimals)
+    bare = dataclasses.replace(chunk, rows=[])
+    return pickle.dumps((bare, (keys, texts, columns)), pickle.HIGHEST_PROTOCOL)
+
+
+def _unpacked(data: bytes) -> CleansedChunk:
+    """The chunk :func:`_packed` pickled."""
+    chunk, packed = pickle.loads(data)
+    if packed is None:
+        return cast(CleansedChunk, chunk)
+    keys, texts, columns = packed
+    values = [[None if text is None else Decimal(text) for text in column] if decimals else column
+              for decimals, column in zip(texts, columns, strict=True)]  # fmt: skip
+    chunk.rows = [dict(zip(keys, row, strict=True)) for row in zip(*values, strict=True)]
+    return cast(CleansedChunk, chunk)
 
 
 def _read_at(spool: IO[bytes], offset: int, size: int) -> bytes:
@@ -181,7 +218,7 @@ def _work(cleansing: SheetCleansing, at: int, size: int, spool: IO[bytes], sende
     answer: PartTally | BaseException
     try:
         for chunk in cleansing.chunks(size, cleansing.sheet.rows_from(at)):
-            data = pickle.dumps(chunk, pickle.HIGHEST_PROTOCOL)
+            data = _packed(chunk)
             spool.write(data)
             spool.flush()
             sender.send(len(data))

@@ -145,6 +145,7 @@ class _RowStream:
         self.blank_rows = 0
         self.outside: list[str] = []  # references of non-blank cells outside the header's columns
         self._given = 0  # outside cells named before the rows: not the second part's own
+        self._rest: tuple[int, PiecedSheet] | None = None  # a sheet in pieces: where its first ends, and it
 
     def take(self, *, count: int | None = None, start: int | None = None) -> Iterator[tuple[int, tuple[Any, ...]]]:
         """The rows (the next ``count`` of calamine's, or those from row ``start`` on) once only."""
@@ -156,8 +157,15 @@ class _RowStream:
             rows = itertools.islice(rows, count)  # no row beyond is pulled: calamine may not have it
         if start is not None:
             self._given = len(self.outside)
-            rows = itertools.dropwhile(lambda row: row[0] < start, rows)
+            if self._rest is not None and start == self._rest[0]:  # the next piece's rows: those above are not read
+                rows = enumerate(self._rest[1].rest(), start=start)
+            else:
+                rows = itertools.dropwhile(lambda row: row[0] < start, rows)
         return self._generate(rows, last=count is None)
+
+    def rest_at(self, number: int, sheet: PiecedSheet) -> None:
+        """Row ``number`` starts the piece after the one ``sheet`` reads first (:meth:`take`)."""
+        self._rest = number, sheet
 
     def tally(self) -> RowsTally:
         return RowsTally(self.blank_rows, self.outside[self._given :])
@@ -243,6 +251,7 @@ def read_sheet(
     worker_from = None  # a sheet shared with a worker: the rows its first piece does not give are the worker's
     if isinstance(calamine_sheet, PiecedSheet) and calamine_sheet.plan.worker_from is not None:
         worker_from = calamine_sheet.first_end + 1
+        stream.rest_at(worker_from, calamine_sheet)
     return SheetData(
         path, name, header, raw_header, letters, header_row, stream, loaded.warnings, dict(renames or {}), worker_from
     )

@@ -158,6 +158,7 @@ class PiecedSheet:
         self._parsed = _parsed_pieces(path, name, part, plan, identity)  # holds no reference to this sheet
         self._first: tuple[Piece, Any] | None = next(self._parsed)  # parsed now, while the pre-scan's worker runs
         self.pieces_read = 1  # for the tests: how many pieces calamine parsed
+        self._pieces_rows: Iterator[Iterator[list[Any]]] = iter(())  # each piece's rows, once iter_rows is asked
         end = self._first[1].end
         self.first_end = end[0] + 1 if end is not None else 0  # the last row the first piece gives (Excel number)
 
@@ -168,7 +169,14 @@ class PiecedSheet:
 
     def iter_rows(self) -> Iterator[list[Any]]:
         """The sheet's rows from row 1, as calamine gives them whole, but from column A."""
-        return itertools.chain.from_iterable(self._runs())
+        self._pieces_rows = self._runs()
+        return itertools.chain.from_iterable(self._pieces_rows)
+
+    def rest(self) -> Iterator[list[Any]]:
+        """The rows of :meth:`iter_rows` after those of the piece being read: from the row after
+        the last it gave (:attr:`first_end`, for the first piece), with those of the following
+        pieces — its own rows not asked of calamine (a worker reads the second piece so)."""
+        return itertools.chain.from_iterable(self._pieces_rows)
 
     def _runs(self) -> Iterator[Iterator[list[Any]]]:
         """Each piece's rows not given yet (the rows themselves pass in C, one piece after another)."""

@@ -15,6 +15,8 @@ import multiprocessing
 import os
 import pickle
 from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,8 @@ from django.db import connection
 
 from facts import excel, sheet_pieces
 from facts.batch import FactBatch, batch_read
-from facts.cleansing import SheetCleansing
+from facts.cleansing import CleansedChunk, RowError, SheetCleansing
+from facts.cleansing_worker import _packed, _unpacked
 from facts.domain import domain_get
 from facts.fact_staging import FactStaging
 from facts.sheet_pieces import PiecedSheet
@@ -243,3 +246,26 @@ def test_a_failure_here_ends_the_worker(
             sinks=[Refusing()],
         )  # fmt: skip
     assert not multiprocessing.active_children()
+
+
+def test_a_chunk_comes_back_from_the_worker_as_it_was() -> None:
+    """The worker's chunks travel column by column, a column of Decimals as their texts: every
+    value comes back equal and of its type — exponent, sign and NULLs kept — and rows that differ
+    in their columns or their order travel as they are."""
+    amounts = [Decimal("1.10"), Decimal("-0"), Decimal("1E+3"), None, Decimal("0.000001"), Decimal("123456789.123456")]
+    rows = [
+        {"月度": date(2026, 2, 1), "计划代码": f"P{index}", "期末资产规模": amount, "当期收益率": None, "n": index}
+        for index, amount in enumerate(amounts)
+    ]
+    mixed = [{**rows[0], "期末资产规模": "1.10"}, *rows[1:]]  # a text among Decimals: not read as one
+    shuffled = [rows[0], {"n": 1, **{k: v for k, v in rows[1].items() if k != "n"}}]
+    error = RowError("f.xlsx", "规模明细", 9, "月度", "x", "bad", source=("x", 1.0))
+    for chunk_rows in (rows, mixed, shuffled, []):
+        chunk = CleansedChunk(chunk_rows, ["P1"] * len(chunk_rows), [error], len(chunk_rows) + 1)
+        back = _unpacked(_packed(chunk))
+        assert back == chunk
+        for was, now in zip(chunk.rows, back.rows, strict=True):
+            assert list(now.items()) == list(was.items())
+            assert [type(value) for value in now.values()] == [type(value) for value in was.values()]
+            assert [str(value) for value in now.values()] == [str(value) for value in was.values()]
+        assert back.errors[0].source == ("x", 1.0)
