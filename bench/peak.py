@@ -9,7 +9,9 @@ OUT receives JSON: ``peak_rss_bytes`` and ``seconds``, the wall time of the comm
 set-up included) or of the read. The peak comes from the process itself (``VmHWM`` of
 ``/proc/self/status``): the ``ru_maxrss`` a parent gets from ``wait4()`` would include the
 parent's own resident memory, which a child started by fork or vfork inherits into its
-high-water mark before it execs.
+high-water mark before it execs. To it is added the most that a cleansing worker the run forked
+held of its own (:func:`facts.cleansing_worker.workers_peak`: its ``VmHWM`` less what it shared
+with the run when forked), so that a sheet read by two processes is weighed whole.
 """
 
 from __future__ import annotations
@@ -67,7 +69,12 @@ def main() -> None:
 
             execute_from_command_line(["manage.py", *args])
     finally:
-        report = {"peak_rss_bytes": peak_rss_bytes(), "seconds": time.perf_counter() - started}
+        from facts.cleansing_worker import workers_peak
+
+        report = {
+            "peak_rss_bytes": peak_rss_bytes() + workers_peak(),  # a cleansing worker's own memory too
+            "seconds": time.perf_counter() - started,
+        }
         Path(out).write_text(json.dumps(report), encoding="utf-8")
 
 

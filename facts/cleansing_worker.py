@@ -53,6 +53,7 @@ from facts.staging_writer import WRITER
 from wdh.errors import InputError
 from wdh.interruption import WATCHER
 
+_peaks: list[int] = []  # each worker's own peak memory (workers_peak)
 _CONTEXT = multiprocessing.get_context("fork")  # the worker shares the parsed sheet and this process's code
 
 
@@ -65,6 +66,7 @@ class PartTally:
     unmapped: dict[str, int]  # UnmappedBusinessTypes.counts, in first-seen order
     spellings: CodeSpellings  # the spellings the part saw (a fresh collection in the worker)
     rows: RowsTally
+    peak: int  # the worker's peak resident memory (VmHWM), bytes
 
 
 @contextlib.contextmanager
@@ -80,6 +82,7 @@ def cleansed_chunks(cleansing: SheetCleansing, size: int = CHUNK_ROWS) -> Iterat
         receiver, sender = _CONTEXT.Pipe(duplex=False)
         worker = _CONTEXT.Process(target=_work, args=(cleansing, at, size, spool, sender), daemon=True)
         gc.freeze()  # the worker's collections then leave this process's objects (and their pages) alone
+        shared = _status_bytes("VmRSS")  # what the worker starts with, all of it this process's too
         try:
             worker.start()
         except OSError:  # no process to be had (a limit on processes, no memory): all of it here
@@ -91,7 +94,7 @@ def cleansed_chunks(cleansing: SheetCleansing, size: int = CHUNK_ROWS) -> Iterat
             sender.close()
         try:
             own = cleansing.chunks(size, cleansing.sheet.rows_before(at))  # after the fork: the worker takes the rest
-            yield _joined(cleansing, own, _Part(receiver, spool, at))
+            yield _joined(cleansing, own, _Part(receiver, spool, at, shared))
         finally:
             receiver.close()
             if worker.is_alive():
@@ -121,6 +124,7 @@ class _Part:
     receiver: Connection
     spool: IO[bytes]
     at: int  # its first row
+    shared: int  # this process's resident memory when it forked the worker (bytes)
 
 
 def _joined(cleansing: SheetCleansing, own: Iterator[CleansedChunk], part: _Part) -> Iterator[CleansedChunk]:
@@ -143,6 +147,26 @@ def _joined(cleansing: SheetCleansing, own: Iterator[CleansedChunk], part: _Part
     cleaner.unmapped.counts.update(answer.unmapped)
     cleansing.spellings.merge(answer.spellings)
     cleansing.sheet.rows_joined(answer.rows)
+    _peaks.append(max(0, answer.peak - part.shared))
+
+
+def workers_peak() -> int:
+    """The most memory a cleansing worker of this process held of its own, in bytes: its peak
+    resident memory less this process's when it forked it (the pages they shared then; the
+    benchmark adds it to this process's peak, bench/peak.py)."""
+    return max(_peaks, default=0)
+
+
+def _status_bytes(name: str) -> int:
+    """Field ``name`` (``VmRSS``, ``VmHWM``) of ``/proc/self/status`` in bytes; 0 where there is none."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith(name + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def _packed(chunk: CleansedChunk) -> bytes:
@@ -225,7 +249,7 @@ def _work(cleansing: SheetCleansing, at: int, size: int, spool: IO[bytes], sende
         cleaner = cleansing.cleaner
         answer = PartTally(
             cleaner.company_id_missing, cleaner.pending.counts, dict(cleaner.unmapped.counts),
-            cleansing.spellings, cleansing.sheet.rows_tally(),
+            cleansing.spellings, cleansing.sheet.rows_tally(), _status_bytes("VmHWM"),
         )  # fmt: skip
     except BaseException as exc:  # raised by the parent where one process would have met it
         answer = exc
