@@ -241,7 +241,7 @@ def _errors(block: bytes, scan: SheetScan) -> None:
         if start < 0:
             raise ScanRefusal(f"the sheet XML holds a tag longer than {TAG_LIMIT >> 10} KiB")
         attributes, end = _cell_at(block, start)
-        position = end
+        position = max(end, found + len(_ERROR_MARK))  # a mark in text after the tag: on past it
         if block.startswith(b"<c", start) and attributes.get(b"t") == b"e":
             match = _VALUE_AFTER_TAG.match(block, end)
             if match and match[2] is not None:

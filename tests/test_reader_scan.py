@@ -5,6 +5,7 @@ lies about a part's size is a damaged file, never a larger read."""
 from __future__ import annotations
 
 import io
+import multiprocessing
 import struct
 import zipfile
 from pathlib import Path
@@ -32,6 +33,19 @@ def test_many_repeated_attributes_are_parsed_once_per_cell() -> None:
     marks = scan_marks(io.BytesIO(b'<sheetData><row r="2">' + cells + b"</row></sheetData>"))
 
     assert [(mark.row, mark.column, mark.error) for mark in marks] == [(2, column, "#REF!") for column in range(1, 201)]
+
+
+def test_an_error_mark_in_a_cells_text_is_passed_over() -> None:
+    """``t="e"`` in an inline text, after the tag before it, was found again and again: the
+    pre-scan never ended (found by a randomised test; run in a child process with a time limit)."""
+    xml = (
+        b'<sheetData><row r="2"><c r="A2" t="inlineStr"><is><t>t="e"</t></is></c>'
+        b'<c r="B2" t="e"><v>#N/A</v></c></row></sheetData>'
+    )
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        marks = pool.apply_async(scan_marks, (io.BytesIO(xml),)).get(timeout=30)
+
+    assert [(mark.row, mark.column, mark.error) for mark in marks] == [(2, 1, "#N/A")]
 
 
 def test_far_and_unusually_placed_cells_are_found() -> None:
