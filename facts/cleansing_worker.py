@@ -18,11 +18,13 @@ same warnings in the same order.
 
 A failure in the worker's rows (an exception, or the worker's death) is raised here when its
 chunks are due, as one process would have met it: after every row above. A failure here ends the
-worker. The worker ignores SIGINT (the parent decides), dies by SIGTERM, touches neither the
-database session it inherits nor the staging writer's queue, and ends as multiprocessing's
-forked processes do (``os._exit``), closing nothing of this process's: a fork beside the run's
-signal watcher and its staging writer (idle, or in a COPY) is safe. It leaves behind no file but
-what the first piece's reading removes (facts/sheet_pieces.py).
+worker. The worker ignores SIGINT (the parent decides), dies by SIGTERM, drops its copy of the
+run's database session without a word to the server (wdh/worker_start.py) and of the pipe's
+reading end — so that a run killed outright (``kill -9``) ends its session, its advisory lock
+with it, at once, and its worker's next hand-off fails and ends it — never touches the staging
+writer's queue, and ends as multiprocessing's forked processes do (``os._exit``): a fork beside
+the run's signal watcher and its staging writer (idle, or in a COPY) is safe. It leaves behind no
+file but what the first piece's reading removes (facts/sheet_pieces.py).
 
 A sheet read whole or in more pieces, one whose header lies in its second piece, and a process
 with other threads (or none to spare) are cleansed here alone.
@@ -37,7 +39,6 @@ import multiprocessing
 import operator
 import os
 import pickle
-import signal
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -52,6 +53,7 @@ from facts.excel import RowsTally
 from facts.staging_writer import WRITER
 from wdh.errors import InputError
 from wdh.interruption import WATCHER
+from wdh.worker_start import worker_started
 
 _peaks: list[int] = []  # each worker's own peak memory (workers_peak)
 _CONTEXT = multiprocessing.get_context("fork")  # the worker shares the parsed sheet and this process's code
@@ -80,7 +82,7 @@ def cleansed_chunks(cleansing: SheetCleansing, size: int = CHUNK_ROWS) -> Iterat
         return
     with tempfile.TemporaryFile(prefix="wdh-cleansed-") as spool:
         receiver, sender = _CONTEXT.Pipe(duplex=False)
-        worker = _CONTEXT.Process(target=_work, args=(cleansing, at, size, spool, sender), daemon=True)
+        worker = _CONTEXT.Process(target=_work, args=(cleansing, at, size, spool, receiver, sender), daemon=True)
         gc.freeze()  # the worker's collections then leave this process's objects (and their pages) alone
         shared = _status_bytes("VmRSS")  # what the worker starts with, all of it this process's too
         try:
@@ -231,12 +233,13 @@ def _received(cleansing: SheetCleansing, part: _Part) -> int | PartTally:
     return answer
 
 
-def _work(cleansing: SheetCleansing, at: int, size: int, spool: IO[bytes], sender: Connection) -> None:
+def _work(
+    cleansing: SheetCleansing, at: int, size: int, spool: IO[bytes], receiver: Connection, sender: Connection
+) -> None:
     """The worker: the rows from ``at`` on cleansed into ``spool``, the size of each chunk sent
     as it is written, then the tally (or the exception that stopped it)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.set_wakeup_fd(-1)  # the parent's wake-up pipe (wdh/interruption.py) is not this process's
+    worker_started()  # signals, and no copy of the run's database session (wdh/worker_start.py)
+    receiver.close()  # this process only sends: a send to a run that died fails, it does not wait for ever
     cleansing.progress = None  # the parent reports the rows as it takes them
     cleansing.spellings.seen = {}  # only this part's: the parent's are its own
     answer: PartTally | BaseException

@@ -13,16 +13,17 @@ same bounded blocks, sends back only its marks and whether the rows can be cut i
 (:class:`~facts.sheet_form.RowOrder`: ``meanwhile`` runs before it is known), and is always
 reaped — on success, on failure, and when SIGTERM or SIGINT interrupts the run
 (wdh/interruption.py: the exception it raises in this process ends the worker on its way up).
-The worker leaves the signals to this process, and the database session it inherits by the fork
-too: it only reads the file, and ends as multiprocessing's forked processes do (``os._exit``),
-closing nothing of this process's. Reads files only.
+The worker leaves the signals to this process, drops its copy of the database session it
+inherits by the fork without a word to the server (wdh/worker_start.py: a run killed while it
+scans ends its session at once), closes its copy of the pipe's reading end (a run that died
+makes its send fail, never wait), only reads the file, and ends as multiprocessing's forked
+processes do (``os._exit``). Reads files only.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import pickle
-import signal
 import threading
 import zipfile
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from typing import Generic, TypeVar
 from facts.sheet_form import RowOrder
 from facts.sheet_scan import READING, Mark, ScanStop, SheetScan, scan_pass
 from wdh.interruption import WATCHER
+from wdh.worker_start import worker_started
 
 T = TypeVar("T")
 _CONTEXT = multiprocessing.get_context("fork")  # the worker shares this process's code and settings
@@ -56,7 +58,7 @@ def scan_split(path: Path, part: str, meanwhile: Callable[[SheetScan], T] | None
     if not _forkable():
         return _one_pass(path, part, meanwhile)
     receiver, sender = _CONTEXT.Pipe(duplex=False)
-    worker = _CONTEXT.Process(target=_marks_worker, args=(path, part, sender), daemon=True)
+    worker = _CONTEXT.Process(target=_marks_worker, args=(path, part, receiver, sender), daemon=True)
     worker.start()
     sender.close()
     try:
@@ -111,12 +113,11 @@ def _reap(worker: multiprocessing.process.BaseProcess) -> None:
     worker.join()
 
 
-def _marks_worker(path: Path, part: str, sender: Connection) -> None:
+def _marks_worker(path: Path, part: str, receiver: Connection, sender: Connection) -> None:
     """The worker: the marks pass, its result (the marks and whether the rows can be cut), or
     where and why it stopped, sent back."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.set_wakeup_fd(-1)  # the parent's wake-up pipe (interruption.py) is not this process's
+    worker_started()  # signals, and no copy of the run's database session (wdh/worker_start.py)
+    receiver.close()  # this process only sends: a send to a run that died fails, it does not wait for ever
     answer: tuple[list[Mark], RowOrder] | ScanStop
     try:
         with zipfile.ZipFile(path) as archive, archive.open(part) as stream:

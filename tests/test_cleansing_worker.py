@@ -36,8 +36,10 @@ from refs.conflicts import expected_shared
 from refs.derivation import CandidateFold
 from refs.lookup_reading import lookups_read
 from refs.models import BackfillRun, RunStatus
-from tests.processes import warehouse_contents
+from tests.processes import backend_gone, lock_holder, run_holder, start_job, wait_until, warehouse_contents
+from tests.scenario import job_args
 from tests.test_backfill import run_failing
+from tests.test_faults import big_workbook  # noqa: F401 — a fixture
 from tests.workbooks import DEFAULTS, HEADER
 from wdh.config import get_config
 from wdh.errors import InputError
@@ -269,3 +271,47 @@ def test_a_chunk_comes_back_from_the_worker_as_it_was() -> None:
             assert [type(value) for value in now.values()] == [type(value) for value in was.values()]
             assert [str(value) for value in now.values()] == [str(value) for value in was.values()]
         assert back.errors[0].source == ("x", 1.0)
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_a_killed_runs_worker_lets_its_session_go_and_ends(
+    seeded: dict[str, Any],
+    big_workbook: Path,  # noqa: F811
+    observer: Any,
+    subprocess_env: dict[str, str],
+) -> None:
+    """``kill -9`` of a run while its worker cleanses: the worker held a copy of the run's database
+    socket and waited for ever to hand on its next chunk, so the run's backend — and its advisory
+    lock — lived on (every later run was refused as locked). Now the session ends with the run
+    and the worker ends by itself."""
+    process = start_job(subprocess_env, *job_args(big_workbook))
+    workers: list[int] = []
+
+    def forked() -> bool:
+        workers[:] = children(process.pid)
+        return bool(workers)
+
+    try:
+        pid = run_holder(observer, process)
+        wait_until(forked, what="the worker is forked")
+    finally:
+        process.kill()
+        process.wait()
+    wait_until(lambda: backend_gone(observer, pid), what="killed run's backend ends")
+    assert lock_holder(observer) is None
+    wait_until(lambda: not any(map(alive, workers)), what="the worker ends")
+    assert warehouse_contents() == seeded
