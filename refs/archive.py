@@ -46,8 +46,9 @@ RUNS = quote_ident(BackfillRun._meta.db_table)
 # The ids an ``inserted`` archive row names: its array, or (archived before 0009) its one id.
 INSERTED_IDS = "unnest(coalesce(a.fact_ids, ARRAY[a.fact_id]))"
 BLOCK = 100_000  # ids per archive row of deleted rows (id / BLOCK): its array stays far below 1 GB
-# The settings a value's text depends on, pinned for the text of the deleted rows: ISO dates (the
-# day before the month otherwise), and floats with every digit.
+# The settings a value's text depends on, pinned while the deleted rows are written as text and
+# read back: ISO dates and timestamps (not read back by another DateStyle as another day), every
+# digit of a float, intervals in the style that reads back the same.
 TEXT_SETTINGS = (("DateStyle", "ISO, YMD"), ("IntervalStyle", "postgres"), ("extra_float_digits", "3"))
 
 
@@ -132,9 +133,11 @@ def _text_settings(cursor: Any) -> Iterator[None]:
     cursor.execute("SELECT " + pinned, [part for pair in zip(names, before, strict=True) for part in pair])
 
 
-# A table's columns in order: name, type (castable text), whether an INSERT may name it.
+# A table's columns in order: name, type without its modifier (the INSERT's assignment applies it
+# as it would to any value: an explicit cast to varchar(n) would cut a longer text silently),
+# whether an INSERT may name it.
 _COLUMNS = (
-    "SELECT attname, format_type(atttypid, atttypmod), attgenerated = '' FROM pg_attribute "
+    "SELECT attname, format_type(atttypid, NULL), attgenerated = '' FROM pg_attribute "
     "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
 )
 
