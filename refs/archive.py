@@ -8,9 +8,10 @@ Raw SQL, because the ORM cannot express what this needs:
   about to be deleted, copied by the server (100,000 rows never pass through Python) as one array
   per row of each column's text (its type's output function: exact, NULL kept as NULL), in
   blocks of at most :data:`BLOCK` ids per archive row, with the table's column names. One
-  ``to_jsonb`` per row (as runs before migration 0010 kept them) cost a re-load of a 100,000-row
-  month ≈ 1.1 s of server CPU, this ≈ 0.4 s (mostly the output functions); ``ORDER BY id`` in the
-  aggregate makes the server group sorted input, one block in memory at a time. The settings
+  ``to_jsonb`` archive row per fact row (as runs before migration 0010 kept them) added 1.4 s to
+  the fact load of a 100,000-row month loaded again, this 0.7 s (the output functions, the sort
+  by id, 47 MB written; 2026-12-06); ``ORDER BY id`` in the aggregate makes the server group
+  sorted input, one block in memory at a time, where a hash would hold them all. The settings
   that change a value's text (``DateStyle``, ``IntervalStyle``, ``extra_float_digits``) are
   pinned while writing and reading it (:func:`_text_settings`);
 - ``INSERT … SELECT array_agg(id) … GROUP BY`` the scope's columns: the inserted rows' ids, one
