@@ -143,6 +143,18 @@ def table_digest(cursor: Any, qualified_name: str, columns: Sequence[str]) -> Di
     return Digest(int(count), str(md5))
 
 
+def archived_deleted_rows(cursor: Any, run_id: int) -> int:
+    """How many deleted fact rows run ``run_id``'s fact archive holds (``refs.archive``)."""
+    from refs.models import ArchiveKind, FactArchive
+
+    cursor.execute(
+        f'SELECT coalesce(sum(coalesce(cardinality("fact_ids"), 1)), 0) FROM "{FactArchive._meta.db_table}" '
+        'WHERE "run_id" = %s AND "kind" = %s',
+        [run_id, ArchiveKind.DELETED.value],
+    )
+    return int(cursor.fetchone()[0])
+
+
 def table_columns(cursor: Any, qualified_name: str) -> list[tuple[str, str]]:
     """``(column, SQL type)`` of a table, in order."""
     cursor.execute(

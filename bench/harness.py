@@ -20,7 +20,7 @@ from typing import Any
 from django.db import connection
 
 from bench import floors, stages
-from bench.database import Digest, Seed, raw_connection, state_reset, table_digest
+from bench.database import Digest, Seed, archived_deleted_rows, raw_connection, state_reset, table_digest
 from bench.memory import ChildRun, job_child_run
 from bench.network import Traffic
 from bench.workbook import Workbook, workbook_for
@@ -53,6 +53,7 @@ class SizeRun:
     statements: dict[str, int] = field(default_factory=dict)  # stage → SQL statements (last repetition)
     job_timings: dict[str, list[float]] = field(default_factory=dict)  # the execute job's own timings
     plan_timings: dict[str, list[float]] = field(default_factory=dict)  # the plan-only job's own timings
+    reload_timings: dict[str, list[float]] = field(default_factory=dict)  # the re-load's own timings
     counts: dict[str, Any] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
     child: ChildRun | None = None
@@ -103,7 +104,8 @@ def _size_run(workbook: Workbook, options: BenchOptions, say: Progress) -> SizeR
     seed = Seed.half_of(workbook.plan_codes, workbook.portfolio_codes)
     for repetition in range(options.repeat):
         say(f"{workbook.spec.rows:,} rows: repetition {repetition + 1}/{options.repeat}")
-        _repetition(run, domain, seed, options, wdh_first=bool(repetition % 2))
+        last = repetition == options.repeat - 1
+        _repetition(run, domain, seed, options, wdh_first=bool(repetition % 2), revert=last)
     if options.child_database_url:
         say(f"{workbook.spec.rows:,} rows: peak RSS of run_job in a child process")
         state_reset(domain, seed)
@@ -113,7 +115,7 @@ def _size_run(workbook: Workbook, options: BenchOptions, say: Progress) -> SizeR
     return run
 
 
-def _repetition(run: SizeRun, domain: Any, seed: Seed, options: BenchOptions, *, wdh_first: bool) -> None:
+def _repetition(run: SizeRun, domain: Any, seed: Seed, options: BenchOptions, *, wdh_first: bool, revert: bool) -> None:
     floor_rows, (data, raw_rows) = _read_pair(run, domain, wdh_first=wdh_first)
     state_reset(domain, seed)  # the lookups cleansing reads come from the starting state
     cleansed = run.measure("cleanse", lambda: stages.cleanse_stage(domain, data, raw_rows)).value
@@ -126,7 +128,7 @@ def _repetition(run: SizeRun, domain: Any, seed: Seed, options: BenchOptions, *,
     for mode in BackfillMode:
         _pair(run, domain, seed, wdh_first, _backfill_pair(domain, mode, derived, candidates, options))
     _pair(run, domain, seed, wdh_first, _facts_pair(domain, rows))
-    _jobs(run, domain, seed)
+    _jobs(run, domain, seed, revert=revert)
 
 
 # --- floor against wdh, on identical states ----------------------------------------------------
@@ -298,7 +300,7 @@ def _defaults(derivations: Sequence[Any]) -> set[str]:
     return set(derivations[1].candidates) & DEFAULT_PORTFOLIOS
 
 
-def _jobs(run: SizeRun, domain: Any, seed: Seed) -> None:
+def _jobs(run: SizeRun, domain: Any, seed: Seed, *, revert: bool) -> None:
     tables = [(t.qualified_name, _columns(t.qualified_name)) for t in domain.targets("plans,portfolios")]
     tables.append((domain.facts.qualified, list(FACT_COLUMNS)))
     state_reset(domain, seed)
@@ -324,9 +326,55 @@ def _jobs(run: SizeRun, domain: Any, seed: Seed) -> None:
         _job_counts(plan_only.value) == _job_counts(execute.value),
         f"plan-only {_job_counts(plan_only.value)}, execute {_job_counts(execute.value)}",
     )
-    for timings, summary in ((run.plan_timings, plan_only.value), (run.job_timings, execute.value)):
+    reload = _reload(run, tables, expected, execute.value, revert=revert)
+    for timings, summary in (
+        (run.plan_timings, plan_only.value), (run.job_timings, execute.value), (run.reload_timings, reload)
+    ):  # fmt: skip
         for step, seconds in summary["timings"].items():
             timings.setdefault(step, []).append(seconds)
+
+
+RELOAD = "whole job, re-load"
+
+
+def _reload(
+    run: SizeRun, tables: list[tuple[str, list[str]]], expected: list[str], first: dict[str, Any], *, revert: bool
+) -> dict[str, Any]:
+    """The whole job again on the month it just loaded, as a monthly re-load of a corrected
+    workbook runs: delete_insert deletes every row the first run inserted, keeping them in the
+    run's fact archive. With ``revert``, then ``revert_run`` of it (once per size: its time is
+    printed as information), which must leave every table as the first run did, ids included.
+    Returns the re-load's JSON summary."""
+    facts = tables[-1]  # the fact table, last of the job's tables
+    with connection.cursor() as cursor:
+        loaded = table_digest(cursor, facts[0], ["id", *facts[1]])
+    measured = run.measure(RELOAD, lambda: stages.job_stage(run.workbook, execute=True))
+    summary: dict[str, Any] = measured.value
+    with connection.cursor() as cursor:
+        after = [table_digest(cursor, name, columns) for name, columns in tables]
+        archived = archived_deleted_rows(cursor, int(summary["audit_id"]))
+    run.check(
+        f"{RELOAD}: tables identical to the whole job's",
+        [d.md5 for d in after] == expected and summary["status"] == "succeeded",
+        f"status {summary['status']}; {[d.rows for d in after]} rows",
+    )
+    counts = (summary["facts"]["deleted"], summary["facts"]["inserted"], archived)
+    rows = first["facts"]["inserted"]
+    run.check(
+        f"{RELOAD}: deletes, archives and inserts every row of the month",
+        counts == (rows, rows, rows),
+        f"deleted, inserted, archived {counts}; the whole job inserted {rows}",
+    )
+    if revert:
+        undone = run.measure("revert of the re-load", lambda: stages.revert_stage(int(summary["audit_id"])))
+        with connection.cursor() as cursor:
+            restored = table_digest(cursor, facts[0], ["id", *facts[1]])
+        run.check(
+            "revert of the re-load: the whole job's fact rows back, ids included",
+            restored == loaded and undone.value["facts_restored"] == rows,
+            f"{restored.rows} rows md5 {restored.md5[:12]}; before the re-load {loaded.rows} md5 {loaded.md5[:12]}",
+        )
+    return summary
 
 
 def _job_counts(summary: dict[str, Any]) -> dict[str, Any]:

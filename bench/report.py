@@ -36,6 +36,8 @@ STAGES: tuple[tuple[str, str | None], ...] = (
     ("plan-only preview", "insert floor"),
     ("whole job", "read floor"),
     ("plan-only job", None),
+    ("whole job, re-load", None),  # information: the month loaded again (delete_insert deletes it first)
+    ("revert of the re-load", None),  # information, one repetition: revert_run of that re-load
 )
 FLOORS = ("read floor", "insert floor", "fill floor", "facts floor")
 PLAN_ONLY_RATIOS = ("plan-only job / execute job (database stages)", "plan-only job / execute job (whole)")
@@ -218,6 +220,7 @@ def _size_json(run: SizeRun) -> dict[str, Any]:
         "database_stages_s": database_seconds(run),
         "job_timings_s": {step: median(values) for step, values in run.job_timings.items()},
         "plan_only_timings_s": {step: median(values) for step, values in run.plan_timings.items()},
+        "reload_timings_s": {step: median(values) for step, values in run.reload_timings.items()},
         "peak_rss_bytes": run.child.peak_rss_bytes if run.child else None,
         "child_job_s": run.child.seconds if run.child else None,
         "counts": run.counts,
@@ -277,6 +280,11 @@ def _size_table(run: SizeRun) -> list[str]:
     lines.append(
         f"  whole job / (read floor + facts floor): {medians['whole job']:.3f} s / "
         f"({medians['read floor']:.3f} + {medians['facts floor']:.3f}) s = {ratios(run)[BOTH_FLOORS]:.2f}×"
+    )
+    reload, facts = medians["whole job, re-load"], median(run.job_timings.get("facts", []))
+    lines.append(
+        f"  re-load of the loaded month: {reload:.3f} s = {reload / medians['whole job']:.2f}× the whole job; "
+        f"its facts step {median(run.reload_timings.get('facts', [])):.3f} s, the first load's {facts:.3f} s"
     )
     db = database_seconds(run)
     lines.append(

@@ -167,3 +167,13 @@ def job_stage(workbook: Workbook, *, execute: bool) -> Measured:
         call_command(*args, stdout=out, stderr=StringIO())
     measured.value = json.loads(out.getvalue())
     return measured
+
+
+def revert_stage(run_id: int) -> Measured:
+    """``manage.py revert_run RUN_ID --execute`` in-process. Value: its JSON summary. Raises
+    ``CommandError`` when the revert fails or is refused."""
+    out = StringIO()
+    with measuring() as measured:
+        call_command("revert_run", str(run_id), "--execute", "--format", "json", stdout=out, stderr=StringIO())
+    measured.value = json.loads(out.getvalue())
+    return measured

@@ -196,8 +196,8 @@ def _plan_facts(plan: RevertPlan, run: BackfillRun, later: QuerySet[BackfillRun]
     for kind, fact_id, fact_ids, scope in entries.iterator(10_000):
         name = _scope_name(scope)
         scopes.setdefault(name, scope)
-        if kind != ArchiveKind.INSERTED:
-            deleted[name] += 1
+        if kind != ArchiveKind.INSERTED:  # the scope's rows, or (archived before migration 0010) one row
+            deleted[name] += 1 if fact_ids is None else len(fact_ids)
         elif fact_ids is not None:  # the scope's ids
             inserted[name].extend(fact_ids)
         elif fact_id is not None:  # one row's id (archived before migration 0009)

@@ -40,7 +40,17 @@ def test_bench_harness_checks_itself_and_reports_every_ratio(warehouse: None, tm
     # Single plans' rows that take their company_id from the plans this run inserts (as run_job
     # completes them): the floors must load those rows too, or the whole-job check fails.
     assert size["counts"]["company_ids_completed"] > 0
+    # The month loaded again (information, no target): it deletes, archives and reinserts every
+    # row, and its revert puts the first load's rows back, ids included — each a self-check.
+    assert {"whole job, re-load", "revert of the re-load"} <= set(size["stages"])
+    assert size["reload_timings_s"]["facts"] > 0
+    names = {check["name"] for check in size["checks"]}
+    assert {
+        "whole job, re-load: tables identical to the whole job's",
+        "whole job, re-load: deletes, archives and inserts every row of the month",
+        "revert of the re-load: the whole job's fact rows back, ids included",
+    } <= names
     checks = sum(len(run.checks) for run in runs)
     table = "\n".join(bench_table(runs, machine_info=machine()))
     assert f"self-checks: {checks}/{checks} passed" in table
-    assert "whole job" in table and "read floor" in table
+    assert "whole job" in table and "read floor" in table and "re-load of the loaded month" in table

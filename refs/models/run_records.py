@@ -276,27 +276,41 @@ class ArchiveKind(models.TextChoices):
 
 
 class FactArchive(models.Model):
-    """What an execute run's load did to a fact table, so ``revert_run`` can take it back: a row
-    it deleted (one archive row each, every column, to put it back as it was), or the rows it
-    inserted (one archive row per delete scope, with their ids, to delete them). Append-only,
-    written in the run's transaction (``refs.archive``), so an archive row carries the run's
-    ``xmin`` as the fact rows it wrote do. Runs archived before the ids were kept per scope have
-    one ``inserted`` row per fact row (``fact_id``); both forms are read."""
+    """What an execute run's load did to a fact table, so ``revert_run`` can take it back: the
+    rows it deleted (one archive row per delete scope and block of ids, every column of every
+    row as text, to put them back as they were), or the rows it inserted (one archive row per
+    delete scope, with their ids, to delete them). Append-only, written in the run's transaction
+    (``refs.archive``), so an archive row carries the run's ``xmin`` as the fact rows it wrote
+    do. Earlier runs have one ``inserted`` row per fact row (``fact_id``, before migration 0009)
+    or one ``deleted`` row per fact row (``fact_id`` and the row as JSON, before 0010); every
+    form is read."""
 
     run = models.ForeignKey(BackfillRun, on_delete=models.CASCADE, related_name="fact_archive")
     table = models.CharField(max_length=400, help_text="Quoted, qualified fact table.")
     kind = models.CharField(max_length=10, choices=ArchiveKind.choices)
     fact_id = models.BigIntegerField(
-        null=True, blank=True, help_text="Deleted rows (and inserted rows archived one per row): the fact row's id."
+        null=True, blank=True, help_text="Runs before migrations 0009/0010: the one fact row's id."
     )
     fact_ids = ArrayField(
         models.BigIntegerField(),
         null=True,
         blank=True,
-        help_text="Inserted rows: the ids of the scope's fact rows the run inserted.",
+        help_text="The ids of the scope's fact rows the run inserted, or deleted (in the order of rows).",
     )
     scope = models.JSONField(help_text="The delete_insert scope: its pk columns and values.")
-    row = models.JSONField(null=True, blank=True, help_text="Deleted rows: every column (to_jsonb); else empty.")
+    row = models.JSONField(null=True, blank=True, help_text="Runs before migration 0010: the deleted row (to_jsonb).")
+    columns = ArrayField(
+        models.TextField(),
+        null=True,
+        blank=True,
+        help_text="Deleted rows: the fact table's columns when the run deleted them, in table order.",
+    )
+    rows = ArrayField(
+        ArrayField(models.TextField()),
+        null=True,
+        blank=True,
+        help_text="Deleted rows: one array per row (ids as in fact_ids), each column's value as text, NULL as NULL.",
+    )
 
     class Meta:
         ordering = ["id"]
@@ -305,7 +319,12 @@ class FactArchive(models.Model):
             models.CheckConstraint(
                 condition=models.Q(fact_id__isnull=False) ^ models.Q(fact_ids__isnull=False),
                 name="factarchive_one_id_or_ids",
-            )
+            ),
+            models.CheckConstraint(
+                condition=models.Q(columns__isnull=True, rows__isnull=True)
+                | models.Q(columns__isnull=False, rows__isnull=False),
+                name="factarchive_rows_with_columns",
+            ),
         ]
 
     def __str__(self) -> str:
