@@ -19,7 +19,7 @@ same warnings in the same order.
 A failure in the worker's rows (an exception, or the worker's death) is raised here when its
 chunks are due, as one process would have met it: after every row above. A failure here ends the
 worker. The worker ignores SIGINT (the parent decides), dies by SIGTERM, drops its copy of the
-run's database session without a word to the server (wdh/worker_start.py) and of the pipe's
+run's database session without a word to the server (wdh/worker_process.py) and of the pipe's
 reading end — so that a run killed outright (``kill -9``) ends its session, its advisory lock
 with it, at once, and its worker's next hand-off fails and ends it — never touches the staging
 writer's queue, and ends as multiprocessing's forked processes do (``os._exit``): a fork beside
@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import gc
 import multiprocessing
 import operator
 import os
@@ -53,7 +52,7 @@ from facts.excel import RowsTally
 from facts.staging_writer import WRITER
 from wdh.errors import InputError
 from wdh.interruption import WATCHER
-from wdh.worker_start import worker_started
+from wdh.worker_process import reap_worker, start_worker, worker_started
 
 _peaks: list[int] = []  # each worker's own peak memory (workers_peak)
 _CONTEXT = multiprocessing.get_context("fork")  # the worker shares the parsed sheet and this process's code
@@ -83,25 +82,23 @@ def cleansed_chunks(cleansing: SheetCleansing, size: int = CHUNK_ROWS) -> Iterat
     with tempfile.TemporaryFile(prefix="wdh-cleansed-") as spool:
         receiver, sender = _CONTEXT.Pipe(duplex=False)
         worker = _CONTEXT.Process(target=_work, args=(cleansing, at, size, spool, receiver, sender), daemon=True)
-        gc.freeze()  # the worker's collections then leave this process's objects (and their pages) alone
-        shared = _status_bytes("VmRSS")  # what the worker starts with, all of it this process's too
         try:
-            worker.start()
-        except OSError:  # no process to be had (a limit on processes, no memory): all of it here
-            receiver.close()
-            yield cleansing.chunks(size)
-            return
-        finally:
-            gc.unfreeze()
-            sender.close()
-        try:
+            shared = _status_bytes("VmRSS")  # what the worker starts with, all of it this process's too
+            try:
+                start_worker(worker)
+                started = True
+            except OSError:  # no process to be had (a limit on processes, no memory): all of it here
+                started = False
+            finally:
+                sender.close()
+            if not started:
+                yield cleansing.chunks(size)
+                return
             own = cleansing.chunks(size, cleansing.sheet.rows_before(at))  # after the fork: the worker takes the rest
             yield _joined(cleansing, own, _Part(receiver, spool, at, shared))
         finally:
             receiver.close()
-            if worker.is_alive():
-                worker.terminate()
-            worker.join()
+            reap_worker(worker)
 
 
 def _shared_from(cleansing: SheetCleansing) -> int | None:
@@ -238,7 +235,7 @@ def _work(
 ) -> None:
     """The worker: the rows from ``at`` on cleansed into ``spool``, the size of each chunk sent
     as it is written, then the tally (or the exception that stopped it)."""
-    worker_started()  # signals, and no copy of the run's database session (wdh/worker_start.py)
+    worker_started()  # signals, and no copy of the run's database session (wdh/worker_process.py)
     receiver.close()  # this process only sends: a send to a run that died fails, it does not wait for ever
     cleansing.progress = None  # the parent reports the rows as it takes them
     cleansing.spellings.seen = {}  # only this part's: the parent's are its own
@@ -257,8 +254,11 @@ def _work(
     except BaseException as exc:  # raised by the parent where one process would have met it
         answer = exc
     try:
-        sender.send(answer)
-    except (pickle.PicklingError, TypeError, AttributeError) as exc:  # an error that cannot travel
-        sender.send(RuntimeError(f"{type(exc).__name__}: {answer}"))
+        try:
+            sender.send(answer)
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:  # an error that cannot travel
+            sender.send(RuntimeError(f"{type(exc).__name__}: {answer}"))
+    except OSError:  # the run stopped listening (it failed, or was stopped): there is no one to tell
+        pass
     finally:
         sender.close()

@@ -14,7 +14,7 @@ same bounded blocks, sends back only its marks and whether the rows can be cut i
 reaped — on success, on failure, and when SIGTERM or SIGINT interrupts the run
 (wdh/interruption.py: the exception it raises in this process ends the worker on its way up).
 The worker leaves the signals to this process, drops its copy of the database session it
-inherits by the fork without a word to the server (wdh/worker_start.py: a run killed while it
+inherits by the fork without a word to the server (wdh/worker_process.py: a run killed while it
 scans ends its session at once), closes its copy of the pipe's reading end (a run that died
 makes its send fail, never wait), only reads the file, and ends as multiprocessing's forked
 processes do (``os._exit``). Reads files only.
@@ -35,7 +35,7 @@ from typing import Generic, TypeVar
 from facts.sheet_form import RowOrder
 from facts.sheet_scan import READING, Mark, ScanStop, SheetScan, scan_pass
 from wdh.interruption import WATCHER
-from wdh.worker_start import worker_started
+from wdh.worker_process import reap_worker, start_worker, worker_started
 
 T = TypeVar("T")
 _CONTEXT = multiprocessing.get_context("fork")  # the worker shares this process's code and settings
@@ -59,9 +59,11 @@ def scan_split(path: Path, part: str, meanwhile: Callable[[SheetScan], T] | None
         return _one_pass(path, part, meanwhile)
     receiver, sender = _CONTEXT.Pipe(duplex=False)
     worker = _CONTEXT.Process(target=_marks_worker, args=(path, part, receiver, sender), daemon=True)
-    worker.start()
-    sender.close()
     try:
+        try:
+            start_worker(worker)
+        finally:
+            sender.close()
         stop: ScanStop | None = None
         try:
             with zipfile.ZipFile(path) as archive, archive.open(part) as stream:
@@ -79,7 +81,7 @@ def scan_split(path: Path, part: str, meanwhile: Callable[[SheetScan], T] | None
         return SplitScan(scan, value)
     finally:
         receiver.close()
-        _reap(worker)
+        reap_worker(worker)
 
 
 def _forkable() -> bool:
@@ -106,17 +108,10 @@ def _received(receiver: Connection) -> tuple[list[Mark], RowOrder] | ScanStop:
     return answer
 
 
-def _reap(worker: multiprocessing.process.BaseProcess) -> None:
-    """End the worker if it still runs (the run stopped early) and wait for it."""
-    if worker.is_alive():
-        worker.terminate()
-    worker.join()
-
-
 def _marks_worker(path: Path, part: str, receiver: Connection, sender: Connection) -> None:
     """The worker: the marks pass, its result (the marks and whether the rows can be cut), or
     where and why it stopped, sent back."""
-    worker_started()  # signals, and no copy of the run's database session (wdh/worker_start.py)
+    worker_started()  # signals, and no copy of the run's database session (wdh/worker_process.py)
     receiver.close()  # this process only sends: a send to a run that died fails, it does not wait for ever
     answer: tuple[list[Mark], RowOrder] | ScanStop
     try:
@@ -128,9 +123,12 @@ def _marks_worker(path: Path, part: str, receiver: Connection, sender: Connectio
     except Exception as exc:  # opening the package, which the parent has just opened itself
         answer = ScanStop(0, READING, exc)
     try:
-        sender.send(answer)
-    except (pickle.PicklingError, TypeError, AttributeError) as exc:  # an error that cannot travel
-        assert isinstance(answer, ScanStop)
-        sender.send(ScanStop(answer.block, answer.step, RuntimeError(f"{type(exc).__name__}: {answer.error}")))
+        try:
+            sender.send(answer)
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:  # an error that cannot travel
+            assert isinstance(answer, ScanStop)
+            sender.send(ScanStop(answer.block, answer.step, RuntimeError(f"{type(exc).__name__}: {answer.error}")))
+    except OSError:  # the run stopped listening (it failed, or was stopped): there is no one to tell
+        pass
     finally:
         sender.close()

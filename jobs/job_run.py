@@ -155,7 +155,7 @@ def _run(
         if result.mode is RunMode.EXECUTE:  # the one branch between plan-only and execute
             _execute(domains, request, result, run, progress, interruption, reads)
         else:
-            _plan_only(domains, request, result, run, progress, reads)
+            _plan_only(domains, request, result, run, progress, interruption, reads)
     finally:
         for read in reads:
             read.discard()
@@ -167,6 +167,7 @@ def _plan_only(
     result: RunResult,
     run: BackfillRun,
     progress: Progress | None,
+    interruption: Interruption,
     reads: list[DomainRead],
 ) -> None:
     _read(domains, request, result, progress, reads)
@@ -177,6 +178,7 @@ def _plan_only(
         result.at("preflight")
         job_preflight(plan)  # the plan stays shown when it fails
     result.saved = plan.saved
+    interruption.check()  # a signal whose exception was lost on the way (wdh/interruption.py)
     result.status = RunStatus.PLANNED
     result.finished_at = timezone.now()
     result.exit_code = _success_code(request, result)
@@ -228,6 +230,7 @@ def _execute(
             result.at("audit record", quote_ident(BackfillRun._meta.db_table))
             with result.timed("audit"):
                 audit_finish(run, result.audit_end(record_json(result)))  # commits with the warehouse
+            interruption.check()  # a signal whose exception was lost on the way (wdh/interruption.py)
             interruption.hold()  # a signal from here on must not stop the COMMIT half-way
     finally:
         batch_check_forget()  # a run that ended before its reading took what the check kept

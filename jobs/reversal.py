@@ -53,6 +53,7 @@ def revert_run(request: RevertRequest) -> RevertResult:
                 with read_only_transaction():
                     result.plan = revert_plan(reverted, config=get_config())
                 _refuse_unless_partial(result.plan, request)
+                interruption.check()  # a signal whose exception was lost on the way (wdh/interruption.py)
                 result.status = RunStatus.PLANNED
                 interruption.hold()
                 _finish(record, result)
@@ -106,6 +107,7 @@ def _execute(
             revert_apply(result.plan, config=get_config(), domain=reverted.domain)
             result.status = RunStatus.SUCCEEDED
             _record(record, result)  # commits with the revert
+            interruption.check()  # a signal whose exception was lost on the way (wdh/interruption.py)
             interruption.hold()  # a signal from here on must not stop the COMMIT half-way
     finally:
         try:

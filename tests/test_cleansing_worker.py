@@ -14,6 +14,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import tempfile
+import threading
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
@@ -24,13 +26,14 @@ import openpyxl
 import pytest
 from django.db import connection
 
-from facts import excel, sheet_pieces
+from facts import cleansing_worker, excel, sheet_pieces
 from facts.batch import FactBatch, batch_read
 from facts.cleansing import CleansedChunk, RowError, SheetCleansing
 from facts.cleansing_worker import _packed, _unpacked
 from facts.domain import domain_get
 from facts.fact_staging import FactStaging
 from facts.sheet_pieces import PiecedSheet
+from facts.staging_writer import WRITER
 from facts.workbook import LoadedSheet, load_sheet
 from refs.conflicts import expected_shared
 from refs.derivation import CandidateFold
@@ -43,6 +46,7 @@ from tests.test_faults import big_workbook  # noqa: F401 — a fixture
 from tests.workbooks import DEFAULTS, HEADER
 from wdh.config import get_config
 from wdh.errors import InputError
+from wdh.interruption import WATCHER
 
 ROWS = 400
 
@@ -97,6 +101,8 @@ def write_sheet(path: Path) -> Path:
 def shared(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[PiecedSheet]]:
     """Sheets from 50 rows on shared with a worker; the pieced sheets read are collected."""
     monkeypatch.setattr(sheet_pieces, "SHARED_ROWS", 50)
+    # a test session runs threads of its own (the admin's live server): the worker forks beside them
+    monkeypatch.setattr(cleansing_worker, "_forkable", lambda: True)
     loaded: list[PiecedSheet] = []
     load = load_sheet
 
@@ -315,3 +321,41 @@ def test_a_killed_runs_worker_lets_its_session_go_and_ends(
     assert lock_holder(observer) is None
     wait_until(lambda: not any(map(alive, workers)), what="the worker ends")
     assert warehouse_contents() == seeded
+
+
+def test_the_worker_is_forked_beside_the_runs_own_threads_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run's threads are its signal watcher and its staging writer; beside any other (a web
+    server's, a library's), which may hold a lock the fork copies, the sheet is read here alone."""
+    here = threading.current_thread()
+    watcher, writer, other = (threading.Thread(name=name) for name in (WATCHER, WRITER, "other"))
+    monkeypatch.setattr(threading, "enumerate", lambda: [here, watcher, writer])
+    assert cleansing_worker._forkable()
+    monkeypatch.setattr(threading, "enumerate", lambda: [here, watcher, writer, other])
+    assert not cleansing_worker._forkable()
+
+
+def test_a_worker_whose_run_stopped_listening_ends_quietly(
+    warehouse: None, tmp_path: Path, shared: list[PiecedSheet]
+) -> None:
+    """The run failed or was stopped and closed its end of the pipe: the worker's next hand-off
+    fails, and it ends without a word — before, the broken pipe escaped it, and multiprocessing
+    printed its traceback on the run's stderr, under the run's own one-line error."""
+    path = write_sheet(tmp_path / "2026年2月规模明细.xlsx")
+    domain = get_config().domain("annuity_performance")
+    rules = domain_get(domain.name).sheet
+    sheet = excel.read_sheet(path, "规模明细", renames=rules.renames)
+    cleansing = SheetCleansing(sheet, rules=rules, mappings=domain.mappings, lookups=lookups_read(domain))
+    assert sheet.worker_from is not None
+    receiver, sender = multiprocessing.Pipe(duplex=False)
+    receiver.close()  # the run is gone
+    with tempfile.TemporaryFile() as spool:
+        pid = os.fork()
+        if pid == 0:  # the worker, as multiprocessing would run it
+            code = 1
+            try:
+                cleansing_worker._work(cleansing, sheet.worker_from, 50, spool, receiver, sender)
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

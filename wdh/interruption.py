@@ -50,6 +50,13 @@ class Interruption:
         """From now on a signal is only noted: the run is committing or recording its end."""
         self.armed = False
 
+    def check(self) -> None:
+        """Raise :class:`RunInterrupted` if a signal came while armed and its exception was lost
+        — raised where Python ignores exceptions (an at-fork hook, a finalizer): called before the
+        run commits or records its end, so that no signal is lost whatever it interrupted."""
+        if self.signal_name and self.armed:
+            raise RunInterrupted(self.signal_name)
+
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signal_name:
             return  # a second Ctrl-C while the run rolls back and records its end
@@ -62,6 +69,19 @@ class Interruption:
             if self.armed:
                 with contextlib.suppress(Exception):  # no statement running, or the connection is gone
                     self.cancel()
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """SIGTERM and SIGINT held back (pending) inside the block, delivered as it ends: around a
+    fork, whose at-fork hooks (logging's, multiprocessing's) would swallow the exception the
+    handler raises. A worker forked inside it starts with them held: it lets them through once
+    its own handlers are set (wdh/worker_process.py)."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextlib.contextmanager
