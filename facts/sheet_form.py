@@ -52,6 +52,8 @@ def check_form(block: bytes) -> None:
             "a processing instruction" if match[0] == b"<?" else "markup",
         )
         raise ScanRefusal(f"the sheet XML holds {what}, which Excel never writes there; {_SAVE_AGAIN}")
+    if b":" not in block:  # one more one-byte search: rows without spans="1:5" or x14ac:dyDescent have none
+        return
     cells_end: int | None = None  # where </sheetData> is: the last block holds all that follows the cells
     for match in _PREFIXED.finditer(block):
         start = block.rfind(b"<", 0, match.start())
