@@ -2,8 +2,8 @@
 worker process while this process cleanses the first (issue 13 item 2).
 
 A sheet of :data:`~facts.sheet_pieces.SHARED_ROWS` rows or more that would be read whole is cut
-into two pieces (facts/sheet_pieces.py), the second holding about
-:data:`~facts.sheet_pieces.WORKER_SHARE` of its cells with content. calamine parses the first here
+into two pieces (facts/sheet_pieces.py) where the two processes' work below comes out about
+even. calamine parses the first here
 (during the check, beside the pre-scan's worker); when the cleansing starts, a worker forked from
 this process parses the second and cleanses its rows while this process cleanses the rows of the
 first and hands them on. The worker writes its chunks, pickled, to an unnamed temporary file —

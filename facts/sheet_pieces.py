@@ -12,10 +12,10 @@ only sizes its buffer by), the piece's ``<row>`` elements and its tail (``</shee
 follows, as it is). calamine reads one piece at a time, so the reader holds one piece, not the
 sheet. A shorter sheet is read whole: each piece costs its shared strings' parse and its package,
 and two pieces of a sheet just over :data:`PIECE_ROWS` rows save less memory than that is worth —
-except for time: a sheet from :data:`SHARED_ROWS` rows on is cut in two, where
-:data:`WORKER_SHARE` of its cells with content follow (facts/sheet_rows.py counts them), so that
-a worker process parses and cleanses the second piece while this process cleanses the first
-(facts/cleansing_worker.py; :attr:`PiecePlan.worker_from`).
+except for time: a sheet from :data:`SHARED_ROWS` rows on is cut in two, where the work of a
+worker process that parses and cleanses the second piece evens out this process's, which
+cleanses the first and hands all rows on — weighed by the sheet's bytes and its cells with
+content (facts/sheet_rows.py counts them) — (facts/cleansing_worker.py; :attr:`PiecePlan.worker_from`).
 
 Where to cut comes from the pre-scan's extent pass (facts/sheet_rows.py), which places rows on
 its way: there is no pass of its own. The rows come out as :meth:`CalamineSheet.iter_rows` gives
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 import shutil
 import tempfile
 import zipfile
@@ -53,7 +54,12 @@ from wdh.errors import InputError
 PIECE_ROWS = 100_000  # most rows of one piece; tests set it small
 WHOLE_PIECES = 1.5  # a sheet whose last row is no further down than so many times PIECE_ROWS is read whole
 SHARED_ROWS = 20_000  # … or, from so many rows on, in two pieces, the second by a worker process; tests set it small
-WORKER_SHARE = 0.4  # the worker's share of such a sheet's cells with content: this process hands its rows on too
+# What a shared sheet's reading costs each process, in ns (measured on the benchmark's 2-vCPU machine;
+# only their ratios matter): the worker parses its piece's XML, every byte of it, formatted empty
+# cells too, and cleanses its cells with content; this process cleanses its own and hands them on
+# (candidate folds, staging text), then hands on the worker's. The cut evens the two out.
+WORKER_BYTE, WORKER_CELL = 27, 1_700
+OWN_CELL, HANDED_CELL = 1_600, 900
 
 _WORKSHEETS = "xl/worksheets/"
 _EMPTY_SHEET = (
@@ -116,18 +122,20 @@ def plan_pieces(scan: SheetScan, piece_rows: int | None = None) -> PiecePlan | N
 
 
 def _shared(places: RowPlaces) -> PiecePlan | None:
-    """Two pieces cut where :data:`WORKER_SHARE` of the cells with content follow (at the row place
-    nearest that point), the second for a worker (facts/cleansing_worker.py); ``None`` (read whole)
-    for a sheet of fewer than :data:`SHARED_ROWS` rows, or one whose cut would leave a piece without
-    rows."""
-    numbers, cells = places.numbers, places.cells
-    if places.stop is None or places.last - numbers[0] < SHARED_ROWS:
+    """Two pieces, the second for a worker (facts/cleansing_worker.py), cut at the row place where
+    the two processes' work is nearest even (:func:`_work_apart`); ``None`` (read whole) for a sheet
+    of fewer than :data:`SHARED_ROWS` rows, or one whose cut would leave a piece without rows."""
+    numbers = places.numbers
+    if places.stop is None or places.last - numbers[0] < SHARED_ROWS or len(numbers) < 2:
         return None
-    target = round(places.content * (1 - WORKER_SHARE))
-    after = bisect.bisect_left(cells, target)
-    cut = min(
-        (at for at in (after - 1, after) if 0 < at < len(cells)), key=lambda at: abs(cells[at] - target), default=0
-    )
+    low, high = 1, len(numbers) - 1  # the first place where this process's work is the more
+    while low < high:
+        middle = (low + high) // 2
+        if _work_apart(places, middle) >= 0:
+            high = middle
+        else:
+            low = middle + 1
+    cut = min((low - 1, low), key=lambda at: abs(_work_apart(places, at)) if at else math.inf)
     if not cut:
         return None
     pieces = (
@@ -135,6 +143,15 @@ def _shared(places: RowPlaces) -> PiecePlan | None:
         Piece(places.offsets[cut], places.stop, numbers[cut], places.last),
     )
     return PiecePlan(places.head, places.tail, pieces, worker_from=numbers[cut])
+
+
+def _work_apart(places: RowPlaces, cut: int) -> int:
+    """This process's work in the reading minus the worker's, the sheet cut at place ``cut``
+    (:data:`WORKER_BYTE` and the other weights): it grows with ``cut``."""
+    assert places.stop is not None
+    before, after = places.cells[cut], places.content - places.cells[cut]
+    worker = WORKER_BYTE * (places.stop - places.offsets[cut]) + WORKER_CELL * after
+    return OWN_CELL * before + HANDED_CELL * after - worker
 
 
 def _even_cuts(numbers: Sequence[int], first: int, end: int, count: int) -> list[int]:
