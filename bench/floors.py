@@ -13,8 +13,6 @@ the rows included) to the commit — exactly the span wdh's stage is timed over.
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 import operator
 import time
@@ -26,6 +24,7 @@ from typing import Any
 from python_calamine import CalamineWorkbook
 
 from bench.database import table_columns
+from wdh.copy_text import copy_text
 
 
 @dataclass
@@ -52,28 +51,25 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-class _Csv:
-    """Rows as CSV, written by the csv module's C writer a batch per ``read()``, so the server
-    parses one batch while the next is written. None becomes the unquoted empty field,
-    PostgreSQL's NULL; ``str()`` renders dates and decimals as PostgreSQL reads them. (So would an
-    empty string: cleansing and derivation never produce one, and the checksums would show it.)"""
+class _Text:
+    """Rows in PostgreSQL's text COPY format, a batch per ``read()``, so the server parses one
+    batch while the next is written; built column by column by :func:`wdh.copy_text.copy_text`,
+    the fastest way this project knows to write them (faster than the csv module's C writer:
+    0.37 s against 0.45 s for the 100,000 fact rows; its exactness: tests/test_copy_text.py).
+    None is ``\\N``, NULL; ``str()`` renders dates and decimals as PostgreSQL reads them."""
 
     def __init__(self, rows: Iterable[Sequence[Any]]) -> None:
         self.rows = iter(rows)
-        self.buffer = io.StringIO()
-        self.writer = csv.writer(self.buffer, lineterminator="\n")
 
     def read(self, size: int = -1) -> str:
-        self.buffer.seek(0)
-        self.buffer.truncate()
-        self.writer.writerows(itertools.islice(self.rows, 2000))
-        return self.buffer.getvalue()
+        batch = list(itertools.islice(self.rows, 2000))
+        return copy_text(list(zip(*batch, strict=True))) if batch else ""
 
 
 def _stage(cursor: Any, name: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     column_sql = ", ".join(f"{_quote(column)} text" for column in columns)
     cursor.execute(f"CREATE TEMPORARY TABLE {_quote(name)} ({column_sql}) ON COMMIT DROP")
-    cursor.copy_expert(f"COPY {_quote(name)} FROM STDIN WITH (FORMAT csv)", _Csv(rows), size=1 << 16)
+    cursor.copy_expert(f"COPY {_quote(name)} FROM STDIN", _Text(rows), size=1 << 16)
 
 
 def insert_floor(raw: Any, targets: Sequence[Any], candidates: Sequence[Mapping[str, Mapping[str, Any]]]) -> Floor:
@@ -152,8 +148,8 @@ def facts_floor(raw: Any, table: Any, rows: Sequence[Mapping[str, Any]], columns
         cursor.execute(f"DELETE FROM {table.qualified} f USING unnest({unnest}) AS s({aliases}) WHERE {match}", arrays)
         deleted = cursor.rowcount
         cursor.copy_expert(
-            f"COPY {table.qualified} ({', '.join(map(_quote, columns))}) FROM STDIN WITH (FORMAT csv)",
-            _Csv(map(operator.itemgetter(*columns), rows)),
+            f"COPY {table.qualified} ({', '.join(map(_quote, columns))}) FROM STDIN",
+            _Text(map(operator.itemgetter(*columns), rows)),
             size=1 << 16,
         )
         inserted = cursor.rowcount
