@@ -134,8 +134,10 @@ class _RowStream:
         offset: int,
         letters: tuple[str, ...],
         warnings: list[str],
+        header_row: int,
     ) -> None:
         self._rows = rows
+        self._header_row = header_row
         self._letters = letters  # of the header's columns, for the warnings
         self._warnings = warnings  # the SheetData's, extended once the rows are done
         self._columns = columns
@@ -161,7 +163,7 @@ class _RowStream:
                 rows = enumerate(self._rest[1].rest(), start=start)
             else:
                 rows = itertools.dropwhile(lambda row: row[0] < start, rows)
-        return self._generate(rows, last=count is None)
+        return self._generate(rows, last=count is None, after=self._header_row if start is None else start - 1)
 
     def rest_at(self, number: int, sheet: PiecedSheet) -> None:
         """Row ``number`` starts the piece after the one ``sheet`` reads first (:meth:`take`)."""
@@ -175,10 +177,15 @@ class _RowStream:
         self.outside += tally.outside
         self._warnings.extend(_outside_warnings(self.outside, self._letters))
 
-    def _generate(self, rows: Iterator[tuple[int, list[Any]]], *, last: bool) -> Iterator[tuple[int, tuple[Any, ...]]]:
-        """The rows; the warnings about cells outside the table once the ``last`` part is read."""
+    def _generate(
+        self, rows: Iterator[tuple[int, list[Any]]], *, last: bool, after: int
+    ) -> Iterator[tuple[int, tuple[Any, ...]]]:
+        """The rows below row ``after``; once the ``last`` part is read, the rows below calamine's
+        last that hold error cells only (:meth:`_beyond`), and the warnings about cells outside
+        the table."""
         columns, errors = self._columns, self._errors
         width = columns.stop - columns.start
+        number = after
         for number, row in rows:
             if len(row) > width:
                 self._note_outside(number, row)
@@ -195,7 +202,19 @@ class _RowStream:
                 continue
             yield number, tuple(values)
         if last:
+            yield from self._beyond(number, width)
             self._warnings.extend(_outside_warnings(self.outside, self._letters))
+
+    def _beyond(self, last: int, width: int) -> Iterator[tuple[int, tuple[Any, ...]]]:
+        """The rows below ``last``, calamine's last row, that hold error cells in the table's
+        columns: calamine's range ends at its last value, so a row whose every cell is a formula
+        never calculated (no cached value) lies beyond it when no value follows — such rows were
+        not read at all, where one amid the table is a row error."""
+        for number in sorted(number for number in self._errors if number > last):
+            values: list[Any] = [None] * width
+            for position, error in self._errors[number].items():
+                values[position] = error
+            yield number, tuple(values)
 
     def _note_outside(self, number: int, row: list[Any]) -> None:
         start, stop = self._columns.start, self._columns.stop
@@ -246,7 +265,9 @@ def read_sheet(
     first = offset + columns.start
     check_dropped(path, name, loaded.dropped, first=first, stop=offset + columns.stop)
     positions = _error_positions(loaded.marks, first=first, width=len(header))
-    stream = _RowStream(rows, columns, positions, offset=offset, letters=letters, warnings=loaded.warnings)
+    stream = _RowStream(
+        rows, columns, positions, offset=offset, letters=letters, warnings=loaded.warnings, header_row=header_row
+    )
     stream.outside.extend(f"{column_letter(column)}{row}" for row, column in loaded.dropped)
     worker_from = None  # a sheet shared with a worker: the rows its first piece does not give are the worker's
     if isinstance(calamine_sheet, PiecedSheet) and calamine_sheet.plan.worker_from is not None:

@@ -91,6 +91,8 @@ def write_sheet(path: Path) -> Path:
         sheet.append(cells(index))
         if index % 41 == 40:
             sheet.append([" "])  # a blank row
+    for index in range(3):  # below the last value, rows of formulas never calculated: row errors
+        sheet.append([f"={index + 1}" for _ in HEADER])
     workbook.create_sheet("收入明细").append(["月度", "收入"])
     path.parent.mkdir(parents=True, exist_ok=True)
     workbook.save(path)
@@ -182,6 +184,8 @@ def test_a_shared_sheet_reads_exactly_as_one_process_reads_it(
     assert any("未知业务A" in warning and "未知业务B" in warning for warning in whole.warnings)
     assert any("outside the table" in warning for warning in whole.warnings)
     assert whole.spellings.warnings() and whole.pending_company_ids.counts
+    last = max(number for number, _ in excel.read_sheet(path, "规模明细").iter_rows())
+    assert rows[-3:] == [last - 2, last - 1, last]  # the rows of formulas, past calamine's last row
 
 
 def test_the_workers_death_refuses_the_run_and_writes_nothing(

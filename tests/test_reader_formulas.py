@@ -69,3 +69,18 @@ def _rewrite_formulas(path: Path, replacements: dict[bytes, bytes]) -> None:
         return xml
 
     rewrite_part(path, SHEET, edit)
+
+
+def test_trailing_rows_of_uncalculated_formulas_are_row_errors(seeded: Contents, tmp_path: Path) -> None:  # noqa: F811
+    """Rows below the last value whose every cell is a formula never calculated lie beyond
+    calamine's range, which ends at its last value: they were not read at all — "6 rows, 6 valid",
+    exit 0 — where such a row amid the table is a row error (found by a hostile pass)."""
+    rows: list[dict[str, Any]] = good_rows(6)
+    formulas = {name: f"={index + 1}" for index, name in enumerate(LOADED)}
+    summary = loaded(write_workbook(tmp_path / FILE_NAME, [*rows, formulas, formulas, formulas, formulas]))
+
+    assert [number for number, *_ in row_errors(summary)] == [8, 9, 10, 11]
+    assert {item["message"] for item in summary["row_errors"]["items"]} == {UNCALCULATED}
+    assert summary["facts"]["inserted"] == 6
+    data = read_sheet(tmp_path / FILE_NAME, "规模明细")
+    assert [number for number, _ in data.iter_rows()] == list(range(2, 12))

@@ -206,7 +206,9 @@ def test_the_row_stream_reads_every_row_as_the_cell_by_cell_rule_does() -> None:
     errors = {number: {generator.randint(0, 3): CellError("#N/A")} for number in range(2, 3000, 7)}
     columns = slice(1, 5)
 
-    stream = excel._RowStream(iter(rows), columns, errors, offset=0, letters=("B", "C", "D", "E"), warnings=[])
+    stream = excel._RowStream(
+        iter(rows), columns, errors, offset=0, letters=("B", "C", "D", "E"), warnings=[], header_row=1
+    )
     streamed = list(stream.take())
 
     assert (streamed, stream.blank_rows) == _rows_as_before(rows, columns, errors)
