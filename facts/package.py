@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import posixpath
 import shutil
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +20,8 @@ from typing import IO
 from xml.etree import ElementTree
 
 from django.conf import settings
+
+from wdh.temp_folder import temp_folder
 
 TEXT_LIMIT = 256 << 10  # bytes of one shared text; Excel's 32,767 characters take at most 192 KiB
 _PARTS_CALAMINE_READS = ("xl/workbook.xml", "xl/_rels/workbook.xml.rels", "xl/sharedStrings.xml", "xl/styles.xml")
@@ -104,7 +105,7 @@ def _check_texts(stream: IO[bytes], name: str) -> None:
 def copy_with_part(path: Path, part: str, rewrite: Callable[[IO[bytes], IO[bytes]], None]) -> Iterator[Path]:
     """A temporary copy of the workbook at ``path`` whose ``part`` is ``rewrite(original, out)``;
     removed when the context ends."""
-    with tempfile.TemporaryDirectory(prefix="wdh-") as folder:
+    with temp_folder("copy") as folder:
         copy = Path(folder) / f"sanitised{path.suffix.lower()}"
         with zipfile.ZipFile(path) as source, zipfile.ZipFile(copy, "w", zipfile.ZIP_DEFLATED) as target:
             check_directory(source)

@@ -50,6 +50,7 @@ from facts.duplicates import FileState, file_state
 from facts.sheet_rows import RowPlaces
 from facts.sheet_scan import CHUNK, SheetScan
 from wdh.errors import InputError
+from wdh.temp_folder import temp_folder
 
 PIECE_ROWS = 100_000  # most rows of one piece; tests set it small
 WHOLE_PIECES = 1.5  # a sheet whose last row is no further down than so many times PIECE_ROWS is read whole
@@ -230,7 +231,7 @@ def _parsed_pieces(
         with (
             zipfile.ZipFile(path) as archive,
             archive.open(part) as stream,
-            tempfile.TemporaryDirectory(prefix="wdh-pieces-") as folder,
+            temp_folder("pieces") as folder,
         ):
             if file_state(path) != identity:
                 raise InputError(f"{path}: the file changed while it was being read; run again")
