@@ -259,7 +259,7 @@ def _parse(path: Path, name: str, package: Path) -> Any:
             return workbook.get_sheet_by_name(name)
     except (CalamineError, ValueError) as exc:
         raise InputError(
-            f"{path}: cannot be read as an Excel workbook ({exc}); the file may be damaged — "
+            f"{path}: cannot be read as an Excel workbook ({exc}); the file may be damaged or truncated — "
             "copy it again, or open it in Excel and save it again"
         ) from None
 
