@@ -67,7 +67,7 @@ class PartTally:
     unmapped: dict[str, int]  # UnmappedBusinessTypes.counts, in first-seen order
     spellings: CodeSpellings  # the spellings the part saw (a fresh collection in the worker)
     rows: RowsTally
-    peak: int  # the worker's peak resident memory (VmHWM), bytes
+    peak: int  # the worker's own peak memory, bytes (:func:`workers_peak`)
 
 
 @contextlib.contextmanager
@@ -83,7 +83,6 @@ def cleansed_chunks(cleansing: SheetCleansing, size: int = CHUNK_ROWS) -> Iterat
         receiver, sender = _CONTEXT.Pipe(duplex=False)
         worker = _CONTEXT.Process(target=_work, args=(cleansing, at, size, spool, receiver, sender), daemon=True)
         try:
-            shared = _status_bytes("VmRSS")  # what the worker starts with, all of it this process's too
             try:
                 start_worker(worker)
                 started = True
@@ -95,7 +94,7 @@ def cleansed_chunks(cleansing: SheetCleansing, size: int = CHUNK_ROWS) -> Iterat
                 yield cleansing.chunks(size)
                 return
             own = cleansing.chunks(size, cleansing.sheet.rows_before(at))  # after the fork: the worker takes the rest
-            yield _joined(cleansing, own, _Part(receiver, spool, at, shared))
+            yield _joined(cleansing, own, _Part(receiver, spool, at))
         finally:
             receiver.close()
             reap_worker(worker)
@@ -123,7 +122,6 @@ class _Part:
     receiver: Connection
     spool: IO[bytes]
     at: int  # its first row
-    shared: int  # this process's resident memory when it forked the worker (bytes)
 
 
 def _joined(cleansing: SheetCleansing, own: Iterator[CleansedChunk], part: _Part) -> Iterator[CleansedChunk]:
@@ -146,14 +144,26 @@ def _joined(cleansing: SheetCleansing, own: Iterator[CleansedChunk], part: _Part
     cleaner.unmapped.counts.update(answer.unmapped)
     cleansing.spellings.merge(answer.spellings)
     cleansing.sheet.rows_joined(answer.rows)
-    _peaks.append(max(0, answer.peak - part.shared))
+    _peaks.append(answer.peak)
 
 
 def workers_peak() -> int:
-    """The most memory a cleansing worker of this process held of its own, in bytes: its peak
-    resident memory less this process's when it forked it (the pages they shared then; the
-    benchmark adds it to this process's peak, bench/peak.py)."""
+    """The most memory a cleansing worker of this process held of its own, in bytes (the benchmark
+    adds it to this process's peak, bench/peak.py): its peak resident memory, counted from its
+    start (the fork copies the high-water mark of this process, which the worker resets), less
+    what it held then — the pages it shares with this process."""
     return max(_peaks, default=0)
+
+
+def _peak_reset() -> int:
+    """Reset this process's high-water mark of resident memory (Linux: ``5`` to
+    ``/proc/self/clear_refs``) to what it holds now, and return that; 0 where it cannot."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
+            refs.write("5")
+    except OSError:
+        return 0
+    return _status_bytes("VmRSS")
 
 
 def _status_bytes(name: str) -> int:
@@ -237,6 +247,7 @@ def _work(
     as it is written, then the tally (or the exception that stopped it)."""
     worker_started()  # signals, and no copy of the run's database session (wdh/worker_process.py)
     receiver.close()  # this process only sends: a send to a run that died fails, it does not wait for ever
+    shared = _peak_reset()  # what it holds now is the run's, shared: its own comes on top
     cleansing.progress = None  # the parent reports the rows as it takes them
     cleansing.spellings.seen = {}  # only this part's: the parent's are its own
     answer: PartTally | BaseException
@@ -249,7 +260,7 @@ def _work(
         cleaner = cleansing.cleaner
         answer = PartTally(
             cleaner.company_id_missing, cleaner.pending.counts, dict(cleaner.unmapped.counts),
-            cleansing.spellings, cleansing.sheet.rows_tally(), _status_bytes("VmHWM"),
+            cleansing.spellings, cleansing.sheet.rows_tally(), max(0, _status_bytes("VmHWM") - shared),
         )  # fmt: skip
     except BaseException as exc:  # raised by the parent where one process would have met it
         answer = exc

@@ -17,7 +17,7 @@ cleansing step must know about those types:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,7 +147,7 @@ class _RowStream:
         self.blank_rows = 0
         self.outside: list[str] = []  # references of non-blank cells outside the header's columns
         self._given = 0  # outside cells named before the rows: not the second part's own
-        self._rest: tuple[int, PiecedSheet] | None = None  # a sheet in pieces: where its first ends, and it
+        self._rest: tuple[int, Callable[[], Iterator[list[Any]]]] | None = None  # where the first piece ends, the rest
 
     def take(self, *, count: int | None = None, start: int | None = None) -> Iterator[tuple[int, tuple[Any, ...]]]:
         """The rows (the next ``count`` of calamine's, or those from row ``start`` on) once only."""
@@ -160,14 +160,14 @@ class _RowStream:
         if start is not None:
             self._given = len(self.outside)
             if self._rest is not None and start == self._rest[0]:  # the next piece's rows: those above are not read
-                rows = enumerate(self._rest[1].rest(), start=start)
+                rows = enumerate(self._rest[1](), start=start)
             else:
                 rows = itertools.dropwhile(lambda row: row[0] < start, rows)
         return self._generate(rows, last=count is None, after=self._header_row if start is None else start - 1)
 
-    def rest_at(self, number: int, sheet: PiecedSheet) -> None:
-        """Row ``number`` starts the piece after the one ``sheet`` reads first (:meth:`take`)."""
-        self._rest = number, sheet
+    def rest_at(self, number: int, rest: Callable[[], Iterator[list[Any]]]) -> None:
+        """Row ``number`` starts the rows ``rest()`` gives: those after the first piece (:meth:`take`)."""
+        self._rest = number, rest
 
     def tally(self) -> RowsTally:
         return RowsTally(self.blank_rows, self.outside[self._given :])
@@ -254,7 +254,12 @@ def read_sheet(
     check_file(path)
     loaded = load_sheet(path, sheet, sheet_key)
     name, calamine_sheet = loaded.name, loaded.cells
-    rows = enumerate(calamine_sheet.iter_rows(), start=1)  # calamine pads the rows above its data
+    rest = None  # a sheet in pieces: what gives the rows after its first piece
+    if isinstance(calamine_sheet, PiecedSheet):
+        raw, rest = calamine_sheet.rows_and_rest()
+    else:
+        raw = calamine_sheet.iter_rows()
+    rows = enumerate(raw, start=1)  # calamine pads the rows above its data
     header_row, cells = find_header_row(rows, path, name)
     offset = calamine_sheet.start[1] if calamine_sheet.start else 0  # column of calamine's first cell
     check_storable(path, name, cells, offset)
@@ -270,9 +275,9 @@ def read_sheet(
     )
     stream.outside.extend(f"{column_letter(column)}{row}" for row, column in loaded.dropped)
     worker_from = None  # a sheet shared with a worker: the rows its first piece does not give are the worker's
-    if isinstance(calamine_sheet, PiecedSheet) and calamine_sheet.plan.worker_from is not None:
+    if isinstance(calamine_sheet, PiecedSheet) and calamine_sheet.plan.worker_from is not None and rest:
         worker_from = calamine_sheet.first_end + 1
-        stream.rest_at(worker_from, calamine_sheet)
+        stream.rest_at(worker_from, rest)
     return SheetData(
         path, name, header, raw_header, letters, header_row, stream, loaded.warnings, dict(renames or {}), worker_from
     )

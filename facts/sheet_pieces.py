@@ -39,7 +39,7 @@ import math
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -176,7 +176,6 @@ class PiecedSheet:
         self._parsed = _parsed_pieces(path, name, part, plan, identity)  # holds no reference to this sheet
         self._first: tuple[Piece, Any] | None = next(self._parsed)  # parsed now, while the pre-scan's worker runs
         self.pieces_read = 1  # for the tests: how many pieces calamine parsed
-        self._pieces_rows: Iterator[Iterator[list[Any]]] = iter(())  # each piece's rows, once iter_rows is asked
         end = self._first[1].end
         self.first_end = end[0] + 1 if end is not None else 0  # the last row the first piece gives (Excel number)
 
@@ -187,14 +186,17 @@ class PiecedSheet:
 
     def iter_rows(self) -> Iterator[list[Any]]:
         """The sheet's rows from row 1, as calamine gives them whole, but from column A."""
-        self._pieces_rows = self._runs()
-        return itertools.chain.from_iterable(self._pieces_rows)
+        return itertools.chain.from_iterable(self._runs())
 
-    def rest(self) -> Iterator[list[Any]]:
-        """The rows of :meth:`iter_rows` after those of the piece being read: from the row after
-        the last it gave (:attr:`first_end`, for the first piece), with those of the following
-        pieces — its own rows not asked of calamine (a worker reads the second piece so)."""
-        return itertools.chain.from_iterable(self._pieces_rows)
+    def rows_and_rest(self) -> tuple[Iterator[list[Any]], Callable[[], Iterator[list[Any]]]]:
+        """:meth:`iter_rows`, and what gives its rows after those of the piece being read: from
+        the row after the last that piece gave (:attr:`first_end`, for the first), with those of
+        the following pieces — the rest of its rows not asked of calamine (a worker reads the
+        second piece so). Neither is kept here: a sheet that held the pieces' generator, which
+        holds the sheet, would be a reference cycle, freed only by the cycle collector, which a
+        run turns off — each file's first piece stayed in memory to the run's end."""
+        runs = self._runs()
+        return itertools.chain.from_iterable(runs), lambda: itertools.chain.from_iterable(runs)
 
     def _runs(self) -> Iterator[Iterator[list[Any]]]:
         """Each piece's rows not given yet (the rows themselves pass in C, one piece after another)."""
