@@ -26,7 +26,7 @@ from facts.company_ids import PendingCompanyIds
 from facts.discovery import SourceFile, discover, discover_files
 from facts.domain import domain_get
 from facts.duplicates import Scope, ScopeClaims, check_unchanged, distinct_digests, file_state
-from facts.excel import CellError, check_workbooks, checks_forget, read_sheet
+from facts.excel import CellError, SheetData, check_workbooks, checks_forget, read_sheet
 from facts.fact_staging import FactStaging
 from facts.lookups import Lookups
 from facts.row_errors import RowErrors
@@ -148,6 +148,26 @@ def _file_read(
         source.path, domain.sheet if sheet is None else sheet, sheet_key=f"domains.{domain.name}.sheet",
         renames=rules.renames,
     )  # fmt: skip
+    try:
+        _sheet_read(domain, source, data, lookups, progress, reference_limits, sinks, claims, writer, batch)
+    finally:
+        data.close()  # its cells and temporary files let go now, not by the garbage collector (facts/sheet_pieces.py)
+
+
+def _sheet_read(
+    domain: DomainConfig,
+    source: SourceFile,
+    data: SheetData,
+    lookups: Lookups,
+    progress: Progress | None,
+    reference_limits: Sequence[ReferenceLimit],
+    sinks: Sequence[RowSink],
+    claims: ScopeClaims,
+    writer: StagingWriter | _Unstaged,
+    batch: FactBatch,
+) -> None:
+    """:func:`_file_read` once the sheet is open."""
+    rules = domain_get(domain.name).sheet
     check_columns(data, rules)
     cleansing = SheetCleansing(
         data, rules=rules, mappings=domain.mappings, lookups=lookups, spellings=batch.spellings,

@@ -113,6 +113,10 @@ class SheetData:
         """Blank rows below the header skipped so far (all of them once iteration is done)."""
         return self._stream.blank_rows
 
+    def close(self) -> None:
+        """Let go of the sheet's cells (no more rows) and its temporary files, now."""
+        self._stream.close()
+
 
 @dataclass(frozen=True)
 class RowsTally:
@@ -148,6 +152,7 @@ class _RowStream:
         self.outside: list[str] = []  # references of non-blank cells outside the header's columns
         self._given = 0  # outside cells named before the rows: not the second part's own
         self._rest: tuple[int, Callable[[], Iterator[list[Any]]]] | None = None  # where the first piece ends, the rest
+        self._closing: Callable[[], None] | None = None  # what lets go of the cells (a sheet in pieces)
 
     def take(self, *, count: int | None = None, start: int | None = None) -> Iterator[tuple[int, tuple[Any, ...]]]:
         """The rows (the next ``count`` of calamine's, or those from row ``start`` on) once only."""
@@ -164,6 +169,11 @@ class _RowStream:
             else:
                 rows = itertools.dropwhile(lambda row: row[0] < start, rows)
         return self._generate(rows, last=count is None, after=self._header_row if start is None else start - 1)
+
+    def close(self) -> None:
+        self._rows, self._rest = iter(()), None
+        if self._closing is not None:
+            self._closing()
 
     def rest_at(self, number: int, rest: Callable[[], Iterator[list[Any]]]) -> None:
         """Row ``number`` starts the rows ``rest()`` gives: those after the first piece (:meth:`take`)."""
@@ -275,6 +285,8 @@ def read_sheet(
     )
     stream.outside.extend(f"{column_letter(column)}{row}" for row, column in loaded.dropped)
     worker_from = None  # a sheet shared with a worker: the rows its first piece does not give are the worker's
+    if isinstance(calamine_sheet, PiecedSheet):
+        stream._closing = calamine_sheet.close
     if isinstance(calamine_sheet, PiecedSheet) and calamine_sheet.plan.worker_from is not None and rest:
         worker_from = calamine_sheet.first_end + 1
         stream.rest_at(worker_from, rest)

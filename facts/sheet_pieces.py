@@ -39,7 +39,7 @@ import math
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -188,6 +188,14 @@ class PiecedSheet:
         """The sheet's rows from row 1, as calamine gives them whole, but from column A."""
         return itertools.chain.from_iterable(self._runs())
 
+    def close(self) -> None:
+        """Let go of the piece being read and remove the pieces' temporary files now, in the
+        caller's own code: left to the garbage collector, that clean-up ran where Python ignores
+        exceptions — the run's RunInterrupted, a signal landing then, was lost (the run went on to
+        its end; wdh/interruption.py caught it only before the commit)."""
+        self._first = None
+        self._parsed.close()
+
     def rows_and_rest(self) -> tuple[Iterator[list[Any]], Callable[[], Iterator[list[Any]]]]:
         """:meth:`iter_rows`, and what gives its rows after those of the piece being read: from
         the row after the last that piece gave (:attr:`first_end`, for the first), with those of
@@ -226,7 +234,7 @@ class PiecedSheet:
 
 def _parsed_pieces(
     path: Path, name: str, part: str, plan: PiecePlan, identity: FileState | None
-) -> Iterator[tuple[Piece, Any]]:
+) -> Generator[tuple[Piece, Any], None, None]:
     """Each piece with calamine's cells of it, parsed when asked for (the previous one let go); its
     temporary files are removed as soon as the generator ends or is dropped."""
     try:
