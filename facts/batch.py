@@ -11,6 +11,7 @@ writes only the session's staging table.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import operator
 from collections import Counter
@@ -26,7 +27,7 @@ from facts.company_ids import PendingCompanyIds
 from facts.discovery import SourceFile, discover, discover_files
 from facts.domain import domain_get
 from facts.duplicates import Scope, ScopeClaims, check_unchanged, distinct_digests, file_state
-from facts.excel import CellError, SheetData, check_workbooks, checks_forget, read_sheet
+from facts.excel import CellError, check_workbooks, checks_forget, read_sheet
 from facts.fact_staging import FactStaging
 from facts.lookups import Lookups
 from facts.row_errors import RowErrors
@@ -142,66 +143,48 @@ def _file_read(
     writer: StagingWriter | _Unstaged,
     batch: FactBatch,
 ) -> None:
-    """One workbook's sheet, chunk by chunk, into ``batch``'s counts and the sinks and writer."""
+    """One workbook's sheet, chunk by chunk, into ``batch``'s counts and the sinks and writer. The
+    sheet is closed as its read ends — its cells and temporary files let go in this code, not by
+    the garbage collector, where a signal's exception would be lost (facts/sheet_pieces.py)."""
     rules = domain_get(domain.name).sheet
-    data = read_sheet(
-        source.path, domain.sheet if sheet is None else sheet, sheet_key=f"domains.{domain.name}.sheet",
-        renames=rules.renames,
-    )  # fmt: skip
-    try:
-        _sheet_read(domain, source, data, lookups, progress, reference_limits, sinks, claims, writer, batch)
-    finally:
-        data.close()  # its cells and temporary files let go now, not by the garbage collector (facts/sheet_pieces.py)
-
-
-def _sheet_read(
-    domain: DomainConfig,
-    source: SourceFile,
-    data: SheetData,
-    lookups: Lookups,
-    progress: Progress | None,
-    reference_limits: Sequence[ReferenceLimit],
-    sinks: Sequence[RowSink],
-    claims: ScopeClaims,
-    writer: StagingWriter | _Unstaged,
-    batch: FactBatch,
-) -> None:
-    """:func:`_file_read` once the sheet is open."""
-    rules = domain_get(domain.name).sheet
-    check_columns(data, rules)
-    cleansing = SheetCleansing(
-        data, rules=rules, mappings=domain.mappings, lookups=lookups, spellings=batch.spellings,
-        progress=_row_progress(progress, f"cleansing {source.path.name}"), reference_limits=reference_limits,
-    )  # fmt: skip
-    months: Counter[tuple[int, int]] = Counter()
-    valid = 0
-    errors = RowErrors()  # the file's, completed with their rows' cells below
-    with cleansed_chunks(cleansing, CHUNK_ROWS) as chunks:  # the sheet's second part by a worker, when big
-        for chunk in chunks:
-            for sink in sinks:
-                sink.add(chunk.rows)
-            claims.claim(source.path, chunk.rows)
-            if source.year_month is not None:
-                for day, count in Counter(map(_MONTH, chunk.rows)).items():  # a pass in C, then per distinct 月度
-                    months[day.year, day.month] += count
-            valid += len(chunk.rows)
-            errors += chunk.errors
-            writer.put(chunk.rows, chunk.pending)
-            del chunk  # its rows live on only in the writer's queue, until copied
-    batch.files.append(
-        SourceSummary(
-            path=source.path, size=0, sha256="", sheet=data.sheet, rows_read=cleansing.rows_read, rows_valid=valid,
-            header=data.raw_header,
-        )
-    )  # fmt: skip
-    batch.warnings += _other_months(source, months, valid)
-    batch.errors.extend(source_rows_complete(data, errors))
-    batch.rows_read += cleansing.rows_read
-    batch.rows_valid += valid
-    batch.company_id_missing += cleansing.company_id_missing
-    batch.warnings += data.warnings
-    batch.warnings += (f"{source.path.name}, sheet {data.sheet!r}: {warning}" for warning in cleansing.warnings())
-    batch.pending_company_ids.merge(cleansing.pending)
+    sheet_name = domain.sheet if sheet is None else sheet
+    with contextlib.closing(
+        read_sheet(source.path, sheet_name, sheet_key=f"domains.{domain.name}.sheet", renames=rules.renames)
+    ) as data:
+        check_columns(data, rules)
+        cleansing = SheetCleansing(
+            data, rules=rules, mappings=domain.mappings, lookups=lookups, spellings=batch.spellings,
+            progress=_row_progress(progress, f"cleansing {source.path.name}"), reference_limits=reference_limits,
+        )  # fmt: skip
+        months: Counter[tuple[int, int]] = Counter()
+        valid = 0
+        errors = RowErrors()  # the file's, completed with their rows' cells below
+        with cleansed_chunks(cleansing, CHUNK_ROWS) as chunks:  # the sheet's second part by a worker, when big
+            for chunk in chunks:
+                for sink in sinks:
+                    sink.add(chunk.rows)
+                claims.claim(source.path, chunk.rows)
+                if source.year_month is not None:
+                    for day, count in Counter(map(_MONTH, chunk.rows)).items():  # a pass in C, then per distinct 月度
+                        months[day.year, day.month] += count
+                valid += len(chunk.rows)
+                errors += chunk.errors
+                writer.put(chunk.rows, chunk.pending)
+                del chunk  # its rows live on only in the writer's queue, until copied
+        batch.files.append(
+            SourceSummary(
+                path=source.path, size=0, sha256="", sheet=data.sheet, rows_read=cleansing.rows_read, rows_valid=valid,
+                header=data.raw_header,
+            )
+        )  # fmt: skip
+        batch.warnings += _other_months(source, months, valid)
+        batch.errors.extend(source_rows_complete(data, errors))
+        batch.rows_read += cleansing.rows_read
+        batch.rows_valid += valid
+        batch.company_id_missing += cleansing.company_id_missing
+        batch.warnings += data.warnings
+        batch.warnings += (f"{source.path.name}, sheet {data.sheet!r}: {warning}" for warning in cleansing.warnings())
+        batch.pending_company_ids.merge(cleansing.pending)
 
 
 class _Unstaged:

@@ -39,7 +39,6 @@ import operator
 import os
 import pickle
 import tempfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -48,11 +47,12 @@ from typing import IO, Any, cast
 
 from facts.cleansing import CHUNK_ROWS, CleansedChunk, SheetCleansing
 from facts.codes import CodeSpellings
+from facts.company_ids import PendingCompanyIds
 from facts.excel import RowsTally
 from facts.staging_writer import WRITER
 from wdh.errors import InputError
 from wdh.interruption import WATCHER
-from wdh.worker_process import reap_worker, start_worker, worker_started
+from wdh.worker_process import forkable_beside, reap_worker, start_worker, worker_started
 
 _peaks: list[int] = []  # each worker's own peak memory (workers_peak)
 _CONTEXT = multiprocessing.get_context("fork")  # the worker shares the parsed sheet and this process's code
@@ -63,7 +63,7 @@ class PartTally:
     """What the worker's part added, beside its chunks: sent back when they are all written."""
 
     company_id_missing: int
-    pending: dict[str, list[int]]  # PendingCompanyIds.counts
+    pending: PendingCompanyIds  # its counts per plan (its chunks carry their rows' plan codes)
     unmapped: dict[str, int]  # UnmappedBusinessTypes.counts, in first-seen order
     spellings: CodeSpellings  # the spellings the part saw (a fresh collection in the worker)
     rows: RowsTally
@@ -111,8 +111,7 @@ def _shared_from(cleansing: SheetCleansing) -> int | None:
 
 def _forkable() -> bool:
     """Whether every other thread of this process is the signal watcher or the staging writer."""
-    here = threading.current_thread()
-    return all(thread is here or thread.name in (WATCHER, WRITER) for thread in threading.enumerate())
+    return forkable_beside(WATCHER, WRITER)
 
 
 @dataclass(frozen=True)
@@ -137,10 +136,7 @@ def _joined(cleansing: SheetCleansing, own: Iterator[CleansedChunk], part: _Part
         yield chunk
     cleaner = cleansing.cleaner
     cleaner.company_id_missing += answer.company_id_missing
-    for plan, (rows, missing) in answer.pending.items():
-        count = cleaner.pending.counts.setdefault(plan, [0, 0])
-        count[0] += rows
-        count[1] += missing
+    cleaner.pending.merge(answer.pending)
     cleaner.unmapped.counts.update(answer.unmapped)
     cleansing.spellings.merge(answer.spellings)
     cleansing.sheet.rows_joined(answer.rows)
@@ -259,7 +255,7 @@ def _work(
             sender.send(len(data))
         cleaner = cleansing.cleaner
         answer = PartTally(
-            cleaner.company_id_missing, cleaner.pending.counts, dict(cleaner.unmapped.counts),
+            cleaner.company_id_missing, cleaner.pending, dict(cleaner.unmapped.counts),
             cleansing.spellings, cleansing.sheet.rows_tally(), max(0, _status_bytes("VmHWM") - shared),
         )  # fmt: skip
     except BaseException as exc:  # raised by the parent where one process would have met it

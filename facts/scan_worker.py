@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import multiprocessing
 import pickle
-import threading
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from typing import Generic, TypeVar
 from facts.sheet_form import RowOrder
 from facts.sheet_scan import READING, Mark, ScanStop, SheetScan, scan_pass
 from wdh.interruption import WATCHER
-from wdh.worker_process import reap_worker, start_worker, worker_started
+from wdh.worker_process import forkable_beside, reap_worker, start_worker, worker_started
 
 T = TypeVar("T")
 _CONTEXT = multiprocessing.get_context("fork")  # the worker shares this process's code and settings
@@ -86,8 +85,7 @@ def scan_split(path: Path, part: str, meanwhile: Callable[[SheetScan], T] | None
 
 def _forkable() -> bool:
     """Whether every other thread of this process is the signal watcher."""
-    here = threading.current_thread()
-    return all(thread is here or thread.name == WATCHER for thread in threading.enumerate())
+    return forkable_beside(WATCHER)
 
 
 def _one_pass(path: Path, part: str, meanwhile: Callable[[SheetScan], T] | None) -> SplitScan[T]:

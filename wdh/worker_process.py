@@ -24,11 +24,20 @@ from __future__ import annotations
 import gc
 import os
 import signal
+import threading
 from multiprocessing.process import BaseProcess
 
 from django.db import connections
 
 from wdh.interruption import SIGNALS, signals_held
+
+
+def forkable_beside(*threads: str) -> bool:
+    """Whether every other thread of this process is one of ``threads`` (by name): threads whose
+    state a forked copy of this process may hold without harm (one that held a lock as the fork
+    happened would leave it held in the worker for ever)."""
+    here = threading.current_thread()
+    return all(thread is here or thread.name in threads for thread in threading.enumerate())
 
 
 def start_worker(worker: BaseProcess) -> None:
