@@ -139,6 +139,7 @@ class _RowStream:
         letters: tuple[str, ...],
         warnings: list[str],
         header_row: int,
+        closing: Callable[[], None] | None = None,
     ) -> None:
         self._rows = rows
         self._header_row = header_row
@@ -152,7 +153,7 @@ class _RowStream:
         self.outside: list[str] = []  # references of non-blank cells outside the header's columns
         self._given = 0  # outside cells named before the rows: not the second part's own
         self._rest: tuple[int, Callable[[], Iterator[list[Any]]]] | None = None  # where the first piece ends, the rest
-        self._closing: Callable[[], None] | None = None  # what lets go of the cells (a sheet in pieces)
+        self._closing = closing  # what lets go of the cells (a sheet in pieces)
 
     def take(self, *, count: int | None = None, start: int | None = None) -> Iterator[tuple[int, tuple[Any, ...]]]:
         """The rows (the next ``count`` of calamine's, or those from row ``start`` on) once only."""
@@ -280,14 +281,14 @@ def read_sheet(
     first = offset + columns.start
     check_dropped(path, name, loaded.dropped, first=first, stop=offset + columns.stop)
     positions = _error_positions(loaded.marks, first=first, width=len(header))
+    closing = calamine_sheet.close if isinstance(calamine_sheet, PiecedSheet) else None
     stream = _RowStream(
-        rows, columns, positions, offset=offset, letters=letters, warnings=loaded.warnings, header_row=header_row
-    )
+        rows, columns, positions, offset=offset, letters=letters, warnings=loaded.warnings, header_row=header_row,
+        closing=closing,
+    )  # fmt: skip
     stream.outside.extend(f"{column_letter(column)}{row}" for row, column in loaded.dropped)
     worker_from = None  # a sheet shared with a worker: the rows its first piece does not give are the worker's
-    if isinstance(calamine_sheet, PiecedSheet):
-        stream._closing = calamine_sheet.close
-    if isinstance(calamine_sheet, PiecedSheet) and calamine_sheet.plan.worker_from is not None and rest:
+    if isinstance(calamine_sheet, PiecedSheet) and calamine_sheet.plan.worker_from is not None and rest is not None:
         worker_from = calamine_sheet.first_end + 1
         stream.rest_at(worker_from, rest)
     return SheetData(
