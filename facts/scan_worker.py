@@ -5,7 +5,9 @@ its form and far cells (the *extent*, which must be known before calamine may re
 and its values and marks (which only the cells' use needs). :func:`scan_split` runs the marks
 pass in a forked worker process while this process runs the extent pass and then, still while
 the worker scans, whatever the caller has to do next (calamine's parse of the sheet): reading a
-sheet costs about the longer of the two instead of their sum.
+sheet costs about the longer of the two instead of their sum. :class:`ScanBegun` is the same
+scan in two steps, so that a caller can begin the next sheet's while this one's worker still runs
+(facts/workbook.py checks a batch's workbooks so).
 
 Exactly as one pass would: the failure reported is the one a single pass over both would have
 met first (the least block, then the step), raised as it was; the worker reads the part in the
@@ -28,6 +30,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -54,48 +57,82 @@ def scan_split(path: Path, part: str, meanwhile: Callable[[SheetScan], T] | None
     Raises the first failure of a single pass over both (the package's error, or a
     :class:`~facts.sheet_form.ScanRefusal`); an error of ``meanwhile`` is raised as it is, once
     the worker has ended (the scan found nothing before it, or it would not have run)."""
-    if not _forkable():
-        return _one_pass(path, part, meanwhile)
-    receiver, sender = _CONTEXT.Pipe(duplex=False)
-    worker = _CONTEXT.Process(target=_marks_worker, args=(path, part, receiver, sender), daemon=True)
+    begun = ScanBegun(path, part)
     try:
+        value = meanwhile(begun.scan) if begun.stop is None and meanwhile is not None else None
+    except BaseException:
+        begun.abandon()
+        raise
+    return SplitScan(begun.finished(), value)
+
+
+class ScanBegun:
+    """A sheet's pre-scan begun: its extent pass done here, its marks pass under way in a worker
+    process (or done here too, where no worker can be forked). :meth:`finished` waits for the
+    worker and gives the scan or raises its first failure; :meth:`abandon` ends the worker. One
+    or the other must be called: several scans can be under way at once, each with its worker
+    (facts/workbook.py checks the next workbook while the worker scans the one before)."""
+
+    def __init__(self, path: Path, part: str) -> None:
+        """Fork the marks pass's worker, then run the extent pass here (:attr:`stop`: where it
+        stopped, if it did)."""
+        self.stop: ScanStop | None = None
+        self._receiver: Connection | None = None
+        self._worker: BaseProcess | None = None
+        if not _forkable():
+            try:
+                with zipfile.ZipFile(path) as archive, archive.open(part) as stream:
+                    self.scan = scan_pass(stream, extent=True, marks=True, size=archive.getinfo(part).file_size)
+            except ScanStop as stop:
+                self.stop, self.scan = stop, SheetScan()
+            return
+        receiver, sender = _CONTEXT.Pipe(duplex=False)
+        self._receiver = receiver
+        self._worker = _CONTEXT.Process(target=_marks_worker, args=(path, part, receiver, sender), daemon=True)
         try:
-            start_worker(worker)
+            try:
+                start_worker(self._worker)
+            finally:
+                sender.close()
+            try:
+                with zipfile.ZipFile(path) as archive, archive.open(part) as stream:
+                    self.scan = scan_pass(stream, extent=True, marks=False, size=archive.getinfo(part).file_size)
+            except ScanStop as own:
+                self.stop, self.scan = own, SheetScan()
+        except BaseException:
+            self.abandon()
+            raise
+
+    def finished(self) -> SheetScan:
+        """The whole scan, once the worker has answered; raises the first failure of a single
+        pass over both. The worker has ended when it returns or raises."""
+        try:
+            stop, answer = self.stop, None
+            if self._receiver is not None:
+                answer = _received(self._receiver)
+                if isinstance(answer, ScanStop) and (stop is None or answer.position < stop.position):
+                    stop = answer
+            if stop is not None:
+                raise stop.error from None
+            if answer is not None:
+                assert not isinstance(answer, ScanStop)
+                self.scan.marks, self.scan.order = answer
+            return self.scan
         finally:
-            sender.close()
-        stop: ScanStop | None = None
-        try:
-            with zipfile.ZipFile(path) as archive, archive.open(part) as stream:
-                scan = scan_pass(stream, extent=True, marks=False, size=archive.getinfo(part).file_size)
-        except ScanStop as own:
-            stop, scan = own, SheetScan()
-        value = meanwhile(scan) if stop is None and meanwhile is not None else None
-        answer = _received(receiver)
-        if isinstance(answer, ScanStop) and (stop is None or answer.position < stop.position):
-            stop = answer
-        if stop is not None:
-            raise stop.error from None
-        assert not isinstance(answer, ScanStop)
-        scan.marks, scan.order = answer
-        return SplitScan(scan, value)
-    finally:
-        receiver.close()
-        reap_worker(worker)
+            self.abandon()
+
+    def abandon(self) -> None:
+        """End the worker if it still runs and wait for it (idempotent)."""
+        receiver, worker, self._receiver, self._worker = self._receiver, self._worker, None, None
+        if receiver is not None:
+            receiver.close()
+        if worker is not None:
+            reap_worker(worker)
 
 
 def _forkable() -> bool:
     """Whether every other thread of this process is the signal watcher."""
     return forkable_beside(WATCHER)
-
-
-def _one_pass(path: Path, part: str, meanwhile: Callable[[SheetScan], T] | None) -> SplitScan[T]:
-    """Both passes at once, in this process: what the split gives, with no worker."""
-    try:
-        with zipfile.ZipFile(path) as archive, archive.open(part) as stream:
-            scan = scan_pass(stream, extent=True, marks=True, size=archive.getinfo(part).file_size)
-    except ScanStop as stop:
-        raise stop.error from None
-    return SplitScan(scan, meanwhile(scan) if meanwhile is not None else None)
 
 
 def _received(receiver: Connection) -> tuple[list[Mark], RowOrder] | ScanStop:

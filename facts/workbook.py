@@ -6,7 +6,8 @@ the check an execute run makes before it takes the advisory lock; it scans every
 and what it found is kept for the read that follows, so that the read does not scan again: the
 far cells, the error marks and the pieces' plan of each workbook (unless it has more than
 :data:`KEPT_MARKS` marks), and the parsed cells of the first one, which calamine parses while
-the scan's worker is still at work (facts/scan_worker.py). A kept result is used only for the
+the scan's worker is still at work (facts/scan_worker.py); each workbook's check begins while
+the one before is still being scanned there. A kept result is used only for the
 same file, unchanged (device, inode, size, modification and change times), and only once; the
 next check drops what an earlier one left (a run that stopped between its check and its read).
 Reads files only (and writes temporary files: a big sheet's pieces, facts/sheet_pieces.py; a
@@ -15,6 +16,7 @@ copy without far cells).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import zipfile
@@ -27,7 +29,7 @@ from python_calamine import CalamineError, CalamineSheet, CalamineWorkbook, Pass
 
 from facts.duplicates import FileState, file_state
 from facts.package import PackageRefusal, check_calamine_parts, check_directory, copy_with_part, sheet_part
-from facts.scan_worker import scan_split
+from facts.scan_worker import ScanBegun, scan_split
 from facts.sheet_choice import sheet_choice
 from facts.sheet_form import ScanRefusal
 from facts.sheet_pieces import PiecedSheet, PiecePlan, plan_pieces
@@ -41,6 +43,7 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 _ENCRYPTION_STREAM = "EncryptionInfo".encode("utf-16-le")  # stream of an encrypted OOXML package
 
+SCANS_BESIDE = 1  # workbooks checked ahead while an earlier one's marks pass runs (a worker each)
 KEPT_MARKS = 10_000  # error cells of one workbook the check keeps for its read; beyond: scanned again
 UNCALCULATED = "formula was never calculated (open and save the workbook in Excel)"
 
@@ -104,12 +107,32 @@ def checks_forget() -> None:
 
 def check_workbooks(paths: Sequence[Path], sheet: str | int, *, sheet_key: str = "the configured sheet") -> None:
     """:func:`check_workbook` for each of ``paths``, in the order they will be read; the first
-    one's sheet is parsed too. Keeps what it found for :func:`load_sheet` (module docstring)."""
+    one's sheet is parsed too. Keeps what it found for :func:`load_sheet` (module docstring).
+
+    The check of each workbook begins — its package opened, its sheet found, its extent pass run
+    here — while the workers of the :data:`SCANS_BESIDE` before it may still run their marks
+    passes: the marks pass, three times the longer, no longer leaves this process idle. The
+    failure raised is still the first workbook's: a workbook whose check cannot begin waits for
+    those before it to end theirs."""
     _checked.clear()
+    begun: collections.deque[_CheckBegun] = collections.deque()
     try:
         for index, path in enumerate(paths):
-            check_workbook(path, sheet, sheet_key=sheet_key, parse=index == 0)
+            if len(begun) > SCANS_BESIDE:
+                begun.popleft().finish()
+            try:
+                check = _CheckBegun.of(path, sheet, sheet_key, parse=index == 0)
+            except Exception:
+                while begun:  # an earlier workbook's failure comes first
+                    begun.popleft().finish()
+                raise
+            if check is not None:
+                begun.append(check)
+        while begun:
+            begun.popleft().finish()
     except BaseException:
+        for check in begun:
+            check.abandon()
         _checked.clear()
         raise
 
@@ -123,25 +146,63 @@ def check_workbook(
     beyond the scan's bounds. Raises :class:`~wdh.errors.InputError` naming the file.
     Execute runs call it before taking the advisory lock; :func:`load_sheet` checks the same, or
     takes what this found (with ``parse``, the sheet's cells too, parsed while the scan runs)."""
-    check_file(path)
-    identity = file_state(path)
-    with _guarded(path), _opened(path) as (workbook, archive):
-        name, warnings = sheet_choice(path, workbook.sheets_metadata, sheet, sheet_key)
-        part = sheet_part(archive, name) if archive else None
-        if not (archive and part):
-            return
-        sheet_part_name = part
-        split = scan_split(
-            path,
-            part,
-            (lambda scan: _parsed_or_none(workbook, path, name, sheet_part_name, scan, identity)) if parse else None,
-        )
-    marks = _marks_by_row(split.scan.marks)
-    if len(split.scan.marks) <= KEPT_MARKS:
-        plan, far, cells = plan_pieces(split.scan), sorted(split.scan.far), split.meanwhile
-        if isinstance(cells, PiecedSheet) and plan is None:
-            cells = None  # the marks pass found rows that cannot be cut: the read parses the sheet whole
-        _checked[path] = _Checked(identity, sheet, name, part, far, marks, warnings, plan, cells)
+    check = _CheckBegun.of(path, sheet, sheet_key, parse=parse)
+    if check is not None:
+        check.finish()
+
+
+@dataclass
+class _CheckBegun:
+    """One workbook's check whose sheet's marks pass may still be under way (facts/scan_worker.py)."""
+
+    path: Path
+    identity: FileState | None
+    sheet: str | int  # as asked for
+    name: str
+    part: str
+    warnings: list[str]
+    scan: ScanBegun
+    cells: SheetCells | None  # the sheet parsed meanwhile (asked for the first workbook only)
+
+    @classmethod
+    def of(cls, path: Path, sheet: str | int, sheet_key: str, *, parse: bool) -> _CheckBegun | None:
+        """The check of ``path`` begun (everything but waiting for the marks pass); ``None`` when
+        it is done already: an .xls, or a package without the sheet's part. Raises InputError."""
+        check_file(path)
+        identity = file_state(path)
+        with _guarded(path), _opened(path) as (workbook, archive):
+            name, warnings = sheet_choice(path, workbook.sheets_metadata, sheet, sheet_key)
+            part = sheet_part(archive, name) if archive else None
+            if not (archive and part):
+                return None
+            scan = ScanBegun(path, part)
+            try:
+                cells = None
+                if parse and scan.stop is None:
+                    cells = _parsed_or_none(workbook, path, name, part, scan.scan, identity)
+            except BaseException:
+                scan.abandon()
+                raise
+        return cls(path, identity, sheet, name, part, warnings, scan, cells)
+
+    def finish(self) -> None:
+        """Wait for the marks pass; raise the check's failure, or keep what it found for :func:`load_sheet`."""
+        with _guarded(self.path):
+            scan = self.scan.finished()
+        if len(scan.marks) <= KEPT_MARKS:
+            plan, far, cells = plan_pieces(scan), sorted(scan.far), self.cells
+            if isinstance(cells, PiecedSheet) and plan is None:
+                cells = None  # the marks pass found rows that cannot be cut: the read parses the sheet whole
+            marks = _marks_by_row(scan.marks)
+            _checked[self.path] = _Checked(
+                self.identity, self.sheet, self.name, self.part, far, marks, self.warnings, plan, cells
+            )
+        self.cells = None
+
+    def abandon(self) -> None:
+        """End the marks pass's worker: the check stops (another workbook failed, or a signal)."""
+        self.scan.abandon()
+        self.cells = None
 
 
 def _parsed_or_none(

@@ -4,6 +4,7 @@ always reaped, and a kept check used only for the same, unchanged file. No datab
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import multiprocessing
 import random
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from facts import excel, sheet_scan, workbook
+from facts import excel, scan_worker, sheet_choice, sheet_scan, workbook
 from facts.excel import CellError, check_workbooks, read_sheet
 from facts.scan_worker import scan_split
 from facts.sheet_form import ScanRefusal
@@ -171,6 +172,99 @@ def test_a_refused_check_keeps_nothing(tmp_path: Path) -> None:
         check_workbooks([good, bad], SHEET)
 
     assert workbook._checked == {}
+
+
+def _far_cell(xml: bytes) -> bytes:
+    return xml.replace(b"</row></sheetData>", b'<c r="AB41"><v>1</v></c></row></sheetData>')
+
+
+def _begun_watched(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Watch the check's scans: for each begun, how many earlier ones were still under way."""
+    under_way: list[scan_worker.ScanBegun] = []
+    seen: list[int] = []
+
+    class Watched(scan_worker.ScanBegun):
+        def __init__(self, path: Path, part: str) -> None:
+            seen.append(len(under_way))
+            super().__init__(path, part)
+            under_way.append(self)
+
+        def abandon(self) -> None:
+            if self in under_way:
+                under_way.remove(self)
+            super().abandon()
+
+    monkeypatch.setattr(workbook, "ScanBegun", Watched)
+    return seen
+
+
+def test_workbooks_are_checked_while_the_one_before_is_scanned_and_find_what_one_by_one_finds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = [
+        _workbook(tmp_path / f"m{month}.xlsx", [CellError("#N/A") if index % month else "P1" for index in range(40)])
+        for month in range(2, 7)
+    ]
+    for path in paths[1::2]:  # far cells (the first, without, is parsed ahead)
+        rewrite_part(path, PART, _far_cell)
+    alone = {}
+    for path in paths:
+        check_workbooks([path], SHEET)
+        alone[path] = workbook._checked.pop(path)
+    seen = _begun_watched(monkeypatch)
+
+    check_workbooks(paths, SHEET)
+
+    assert seen == [0, 1, 1, 1, 1]  # each begun beside the one before, never beside two
+    together = dict(workbook._checked)
+    assert list(together) == paths
+    for path in paths:
+        assert dataclasses.replace(together[path], cells=None) == dataclasses.replace(alone[path], cells=None)
+    assert together[paths[0]].cells is not None and all(together[path].cells is None for path in paths[1:])
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.parametrize("later", ["missing", "comment"])
+def test_the_first_workbooks_failure_is_raised_though_a_later_one_fails_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, later: str
+) -> None:
+    """The second workbook's refusal is found by its marks pass, in the worker, while the third
+    fails as its check begins (a missing file) or in its extent pass, here: the second's is raised."""
+    monkeypatch.setattr(sheet_scan, "CHUNK", 64)
+    codes = [f"P{index:04d}" for index in range(1, 80)]
+    first, second = _workbook(tmp_path / "a.xlsx", codes), _workbook(tmp_path / "b.xlsx", codes)
+    rewrite_part(second, PART, lambda xml: xml.replace(b'<c r="B70" t="inlineStr">', b"<c r=\"B70\" t='inlineStr'>"))
+    third = tmp_path / "c.xlsx"
+    if later == "comment":
+        _workbook(third, ["P0001"])
+        rewrite_part(third, PART, lambda xml: xml.replace(b'<c r="A2"', b'<!-- x --><c r="A2"'))
+    seen = _begun_watched(monkeypatch)
+
+    with pytest.raises(InputError) as caught:
+        check_workbooks([first, second, third], SHEET)
+
+    assert str(caught.value).startswith(f"{second}:") and "unlike Excel" in str(caught.value)
+    assert seen == ([0, 1] if later == "missing" else [0, 1, 1])
+    assert workbook._checked == {} and multiprocessing.active_children() == []
+
+
+def test_a_check_stopped_by_a_signal_leaves_no_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = [_workbook(tmp_path / f"{name}.xlsx", ["P0001"] * 50) for name in "abc"]
+    choice = sheet_choice.sheet_choice
+    calls: list[Path] = []
+
+    def interrupted(path: Path, *args: Any) -> Any:
+        calls.append(path)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # as RunInterrupted does, with two scans under way
+        return choice(path, *args)
+
+    monkeypatch.setattr(workbook, "sheet_choice", interrupted)
+
+    with pytest.raises(KeyboardInterrupt):
+        check_workbooks(paths, SHEET)
+
+    assert calls == paths and workbook._checked == {} and multiprocessing.active_children() == []
 
 
 def test_what_the_caller_does_meanwhile_sees_the_extent_pass(tmp_path: Path) -> None:
