@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
 from django.db import connection
 
 from facts.fact_staging import FactStaging
+from wdh.interruption import despite_signals
 
 IN_FLIGHT = 2  # chunks handed over and not yet copied: one being copied, one waiting
 WAKE_SECONDS = 0.05  # how often an idle writer looks whether the reading is done
@@ -66,10 +67,10 @@ class StagingWriter:
     ) -> None:
         if exc_type is not None:
             self._abandoned = True  # the reading failed: what still waits is not copied
-        _despite_signals(self._done.set)  # idempotent, so a signal inside it cannot leave the thread waiting
+        despite_signals(self._done.set)  # idempotent, so a signal inside it cannot leave the thread waiting
         # Not Thread.join alone: a signal's exception inside it (Python 3.11) marks a running
         # thread stopped, and the reading thread would use the session while the COPY runs.
-        _despite_signals(self._finished.wait)
+        despite_signals(self._finished.wait)
         self._thread.join()
         if exc_type is None:
             self._raise_error()
@@ -104,17 +105,3 @@ class StagingWriter:
                 self.copied += self.staging.copy(cursor, start, rows, pending)
         except BaseException as error:  # handed to the reading thread, never lost
             self.error = error
-
-
-def _despite_signals(step: Callable[[], object]) -> None:
-    """Run ``step`` to its end even when a signal's handler raises inside it (the run's
-    RunInterrupted, raised once), then raise what was raised: the thread is always joined."""
-    raised: BaseException | None = None
-    while True:
-        try:
-            step()
-            break
-        except BaseException as error:  # retried; the first is raised once the step is done
-            raised = raised or error
-    if raised is not None:
-        raise raised

@@ -108,3 +108,18 @@ def interruptible() -> Iterator[Interruption]:
         os.close(notify)
         watcher.join(timeout=5)
         os.close(wakeup)
+
+
+def despite_signals(step: Callable[[], object]) -> None:
+    """Run ``step`` to its end even when a signal's handler raises inside it (the run's
+    RunInterrupted, raised once), then raise what was raised: a thread waited for is always
+    waited for to its end (facts/staging_writer.py, facts/sheet_ahead.py)."""
+    raised: BaseException | None = None
+    while True:
+        try:
+            step()
+            break
+        except BaseException as error:  # retried; the first is raised once the step is done
+            raised = raised or error
+    if raised is not None:
+        raise raised
