@@ -31,8 +31,10 @@ from facts.excel import CellError, check_workbooks, checks_forget, read_sheet
 from facts.fact_staging import FactStaging
 from facts.lookups import Lookups
 from facts.row_errors import RowErrors
+from facts.sheet_ahead import SheetAhead
 from facts.source_rows import source_rows_complete
 from facts.staging_writer import StagingWriter
+from facts.workbook import LoadedSheet, check_kept
 from wdh.config import DomainConfig
 from wdh.errors import InputError
 
@@ -114,17 +116,34 @@ def batch_read(
     states = [file_state(source.path) for source in sources]  # before hashing, checked after reading
     digests = distinct_digests([source.path for source in sources])  # before the slow reading
     claims = ScopeClaims(domain.facts.pk)
+    sheet_name = domain.sheet if sheet is None else sheet
+    sheet_key = f"domains.{domain.name}.sheet"
+    ahead: list[SheetAhead] = []  # the next workbook's sheet, loaded while this one is read
     with StagingWriter(staging) if staging is not None else _Unstaged() as writer:
-        for index, (source, digest, state) in enumerate(zip(sources, digests, states, strict=True), start=1):
-            if progress:
-                # calamine parses the sheet in one call with no count to show: its size says how long.
-                size = _size_text(source.path.stat().st_size)
-                progress(f"reading {source.path.name} ({index}/{len(sources)}, {size})", 0, None)
-            if opened:
-                opened(source.path)
-            _file_read(domain, source, sheet, lookups, progress, reference_limits, sinks, claims, writer, batch)
-            check_unchanged(source.path, state)
-            batch.files[-1] = dataclasses.replace(batch.files[-1], size=state[2] if state else 0, sha256=digest)
+        try:
+            for index, (source, digest, state) in enumerate(zip(sources, digests, states, strict=True), start=1):
+                if progress:
+                    # calamine parses the sheet in one call with no count to show: its size says how long.
+                    size = _size_text(source.path.stat().st_size)
+                    progress(f"reading {source.path.name} ({index}/{len(sources)}, {size})", 0, None)
+                if opened:
+                    opened(source.path)
+                loaded = ahead.pop().loaded() if ahead else None
+                following = sources[index].path if index < len(sources) else None
+
+                def load_next(path: Path | None = following) -> None:
+                    if path is not None and check_kept(path):  # else its scan's worker forks then
+                        ahead.append(SheetAhead(path, sheet_name, sheet_key))
+
+                _file_read(
+                    domain, source, sheet_name, lookups, progress, reference_limits, sinks, claims, writer, batch,
+                    loaded, load_next,
+                )  # fmt: skip
+                check_unchanged(source.path, state)
+                batch.files[-1] = dataclasses.replace(batch.files[-1], size=state[2] if state else 0, sha256=digest)
+        finally:
+            for left in ahead:
+                left.abandon()
     batch.scopes = claims.scopes
     _reject_empty(batch)
     _reject_mostly_invalid(batch)
@@ -134,7 +153,7 @@ def batch_read(
 def _file_read(
     domain: DomainConfig,
     source: SourceFile,
-    sheet: str | int | None,
+    sheet_name: str | int,
     lookups: Lookups,
     progress: Progress | None,
     reference_limits: Sequence[ReferenceLimit],
@@ -142,14 +161,18 @@ def _file_read(
     claims: ScopeClaims,
     writer: StagingWriter | _Unstaged,
     batch: FactBatch,
+    loaded: LoadedSheet | None,
+    load_next: Callable[[], None],
 ) -> None:
-    """One workbook's sheet, chunk by chunk, into ``batch``'s counts and the sinks and writer. The
-    sheet is closed as its read ends — its cells and temporary files let go in this code, not by
-    the garbage collector, where a signal's exception would be lost (facts/sheet_pieces.py)."""
+    """One workbook's sheet (``loaded`` already, or loaded now), chunk by chunk, into ``batch``'s
+    counts and the sinks and writer; ``load_next()`` is called once its cleansing is under way
+    (its worker forked: facts/sheet_ahead.py). The sheet is closed as its read ends — its cells
+    and temporary files let go in this code, not by the garbage collector, where a signal's
+    exception would be lost (facts/sheet_pieces.py)."""
     rules = domain_get(domain.name).sheet
-    sheet_name = domain.sheet if sheet is None else sheet
+    sheet_key = f"domains.{domain.name}.sheet"
     with contextlib.closing(
-        read_sheet(source.path, sheet_name, sheet_key=f"domains.{domain.name}.sheet", renames=rules.renames)
+        read_sheet(source.path, sheet_name, sheet_key=sheet_key, renames=rules.renames, loaded=loaded)
     ) as data:
         check_columns(data, rules)
         cleansing = SheetCleansing(
@@ -160,6 +183,7 @@ def _file_read(
         valid = 0
         errors = RowErrors()  # the file's, completed with their rows' cells below
         with cleansed_chunks(cleansing, CHUNK_ROWS) as chunks:  # the sheet's second part by a worker, when big
+            load_next()
             for chunk in chunks:
                 for sink in sinks:
                     sink.add(chunk.rows)

@@ -38,6 +38,7 @@ from facts.workbook import (
     UNCALCULATED,
     CellError,
     ErrorCells,
+    LoadedSheet,
     check_file,
     check_workbook,
     check_workbooks,
@@ -250,6 +251,7 @@ def read_sheet(
     *,
     sheet_key: str = "the configured sheet",
     renames: Mapping[str, str] | None = None,
+    loaded: LoadedSheet | None = None,
 ) -> SheetData:
     """Open ``path`` and read the header of ``sheet`` (a name, or a 0-based index); ``sheet_key``
     is the configuration key a missing sheet's message tells to set; ``renames`` are the sheet
@@ -260,10 +262,12 @@ def read_sheet(
     sheet) when the file is missing, unreadable, not a workbook, damaged, password-protected or
     beyond the reader's limits (:func:`check_workbook`), when the sheet does not exist or has
     no header row, when a header cell holds a NUL, and when two header cells have the same
-    normalised name.
+    normalised name. ``loaded``: the sheet loaded already (facts/sheet_ahead.py), by the same
+    checks.
     """
-    check_file(path)
-    loaded = load_sheet(path, sheet, sheet_key)
+    if loaded is None:
+        check_file(path)
+        loaded = load_sheet(path, sheet, sheet_key)
     name, calamine_sheet = loaded.name, loaded.cells
     rest = None  # a sheet in pieces: what gives the rows after its first piece
     if isinstance(calamine_sheet, PiecedSheet):

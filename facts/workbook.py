@@ -105,6 +105,11 @@ def checks_forget() -> None:
     _checked.clear()
 
 
+def check_kept(path: Path) -> bool:
+    """Whether the last :func:`check_workbooks` kept what it found in ``path`` for its read."""
+    return path in _checked
+
+
 def check_workbooks(paths: Sequence[Path], sheet: str | int, *, sheet_key: str = "the configured sheet") -> None:
     """:func:`check_workbook` for each of ``paths``, in the order they will be read; the first
     one's sheet is parsed too. Keeps what it found for :func:`load_sheet` (module docstring).

@@ -1,0 +1,155 @@
+"""The next workbook's sheet loaded by a thread while this one is read (facts/sheet_ahead.py): the
+batch is exactly what loading each workbook at its turn gives, the next one's failure is raised
+when it is due (after every row of those before), and a read that stops leaves no thread and no
+temporary file behind. The sheets are shared with a worker (``SHARED_ROWS`` set small), as a
+year's monthly workbooks are."""
+
+from __future__ import annotations
+
+import gc
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from facts import batch as batch_module
+from facts import workbook
+from facts.batch import batch_read
+from facts.excel import check_workbooks, checks_forget
+from facts.fact_staging import FactStaging
+from facts.sheet_ahead import LOADER
+from facts.sheet_pieces import PiecedSheet
+from facts.workbook import LoadedSheet
+from refs.conflicts import expected_shared
+from refs.derivation import CandidateFold
+from refs.lookup_reading import lookups_read
+from tests.test_cleansing_worker import (
+    domain_columns,
+    shared,  # noqa: F401 — a fixture
+    staged_pending,
+    summary,
+    write_sheet,
+)
+from wdh.config import get_config
+from wdh.errors import InputError
+
+
+def workbooks(folder: Path) -> list[Path]:
+    return [write_sheet(folder / f"2026年{month}月规模明细.xlsx", 202600 + month) for month in (1, 2, 3)]
+
+
+def loaders(monkeypatch: pytest.MonkeyPatch) -> dict[Path, str]:
+    """Which thread loaded each workbook ahead (the loads at a workbook's turn are not seen)."""
+    seen: dict[Path, str] = {}
+    check = workbook.check_file
+
+    def checking(path: Path) -> None:
+        seen[path] = threading.current_thread().name
+        check(path)
+
+    monkeypatch.setattr("facts.sheet_ahead.check_file", checking)
+    return seen
+
+
+def read_checked(paths: list[Path], opened: Callable[[Path], None] | None = None) -> dict[str, Any]:
+    """What run_job's execute reads of ``paths``: checked first, then read into folds and staging."""
+    domain = get_config().domain("annuity_performance")
+    folds = [CandidateFold(target, shared=expected_shared(domain)) for target in domain.targets("all")]
+    staging = FactStaging.create(domain.name, domain.facts.qualified, domain_columns(domain.name))
+    check_workbooks(paths, "规模明细", sheet_key="domains.annuity_performance.sheet")
+    try:
+        read = batch_read(
+            domain, data_dir=None, files=paths, max_files=None, sheet=None, lookups=lookups_read(domain),
+            sinks=folds, staging=staging, opened=opened,
+        )  # fmt: skip
+        return {
+            **summary(read),
+            "staged": [row for part in staging.read_back() for row in part],
+            "pending staged": staged_pending(staging),
+            "derived": [(fold.derivation().candidates, fold.derivation().warnings) for fold in folds],
+        }
+    finally:
+        checks_forget()
+        staging.drop()
+
+
+def test_a_batch_reads_the_same_with_the_next_workbook_loaded_ahead(
+    warehouse: None,
+    tmp_path: Path,
+    shared: list[PiecedSheet],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    paths = workbooks(tmp_path)
+    seen = loaders(monkeypatch)
+
+    ahead = read_checked(paths)
+    assert seen == {paths[1]: LOADER, paths[2]: LOADER}  # the first was loaded by the check
+    monkeypatch.setattr(batch_module, "check_kept", lambda path: False)  # each loaded at its turn
+    seen.clear()
+    at_its_turn = read_checked(paths)
+
+    assert seen == {}
+    assert ahead == at_its_turn
+    assert len(ahead["staged"]) > 1000 and ahead["errors"] and ahead["warnings"]
+
+
+def test_the_next_workbooks_failure_is_raised_when_it_is_due(
+    warehouse: None,
+    tmp_path: Path,
+    shared: list[PiecedSheet],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    paths = workbooks(tmp_path)
+    opened: list[Path] = []
+    seen = loaders(monkeypatch)
+    real_check = check_workbooks
+
+    def check_then_spoil(checked: list[Path], *args: Any, **kwargs: Any) -> None:
+        real_check(checked, *args, **kwargs)
+        paths[2].write_bytes(b"not a workbook")  # after its check: found as it is loaded ahead
+
+    monkeypatch.setattr(f"{__name__}.check_workbooks", check_then_spoil)
+
+    with pytest.raises(InputError, match="not an Excel workbook") as caught:
+        read_checked(paths, opened.append)
+
+    assert str(caught.value).startswith(str(paths[2]))
+    assert opened == paths  # raised when the third was due, the first two read
+    assert seen == {paths[1]: LOADER, paths[2]: LOADER}
+
+
+def test_a_read_that_stops_leaves_no_loader_and_no_pieces(
+    warehouse: None,
+    tmp_path: Path,
+    shared: list[PiecedSheet],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first workbook's read stops (a signal, here raised by the fold of its first chunk)
+    while the second is loaded ahead: the loader is waited for and its pieces' files removed."""
+    paths = workbooks(tmp_path)
+    loaded: list[LoadedSheet] = []
+    load = workbook.load_sheet
+
+    def loading(*args: Any) -> LoadedSheet:
+        sheet = load(*args)
+        loaded.append(sheet)
+        return sheet
+
+    monkeypatch.setattr("facts.sheet_ahead.load_sheet", loading)
+
+    def stopped(self: CandidateFold, rows: Any) -> None:
+        raise KeyboardInterrupt  # as RunInterrupted does: a BaseException
+
+    monkeypatch.setattr(CandidateFold, "add", stopped)
+    before = set(Path(tempfile.gettempdir()).glob("wdh-pieces-*"))
+
+    with pytest.raises(KeyboardInterrupt):
+        read_checked(paths)
+
+    assert not any(thread.name == LOADER for thread in threading.enumerate())
+    assert len(loaded) == 1 and isinstance(loaded[0].cells, PiecedSheet)  # the second, loaded ahead
+    gc.collect()
+    assert set(Path(tempfile.gettempdir()).glob("wdh-pieces-*")) <= before  # its pieces' folder removed
