@@ -48,8 +48,13 @@ class SheetAhead:
             self._ended.set()
 
     def loaded(self) -> LoadedSheet:
-        """The loaded sheet, once the thread has ended; raises what the loading raised."""
-        self._wait()
+        """The loaded sheet, once the thread has ended; raises what the loading raised (or a
+        signal's exception while it waited: what was loaded is let go then)."""
+        try:
+            self._wait()
+        except BaseException:
+            self.abandon()
+            raise
         if self._error is not None:
             error, self._error = self._error, None
             raise error

@@ -7,8 +7,12 @@ year's monthly workbooks are."""
 from __future__ import annotations
 
 import gc
+import inspect
+import os
+import signal
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +24,7 @@ from facts import workbook
 from facts.batch import batch_read
 from facts.excel import check_workbooks, checks_forget
 from facts.fact_staging import FactStaging
-from facts.sheet_ahead import LOADER
+from facts.sheet_ahead import LOADER, SheetAhead
 from facts.sheet_pieces import PiecedSheet
 from facts.workbook import LoadedSheet
 from refs.conflicts import expected_shared
@@ -153,3 +157,32 @@ def test_a_read_that_stops_leaves_no_loader_and_no_pieces(
     assert len(loaded) == 1 and isinstance(loaded[0].cells, PiecedSheet)  # the second, loaded ahead
     gc.collect()
     assert set(Path(tempfile.gettempdir()).glob("wdh-pieces-*")) <= before  # its pieces' folder removed
+
+
+def test_a_signal_while_the_next_workbook_is_awaited_lets_go_of_it(
+    tmp_path: Path,
+    shared: list[PiecedSheet],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SIGINT lands while the reading waits for the loader: the loading ends, then the signal's
+    exception is raised, and what was loaded (a sheet in pieces, its temporary folder) is let go."""
+    path = write_sheet(tmp_path / "2026年2月规模明细.xlsx")
+    loaded: list[LoadedSheet] = []
+    load = workbook.load_sheet
+
+    def slow(*args: Any) -> LoadedSheet:
+        time.sleep(0.5)  # the signal below lands while the reading waits
+        loaded.append(load(*args))
+        return loaded[-1]
+
+    monkeypatch.setattr("facts.sheet_ahead.load_sheet", slow)
+    ahead = SheetAhead(path, "规模明细", "sheet")
+    timer = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+
+    with pytest.raises(KeyboardInterrupt):
+        ahead.loaded()
+
+    timer.join()
+    assert len(loaded) == 1 and isinstance(loaded[0].cells, PiecedSheet)
+    assert inspect.getgeneratorstate(loaded[0].cells._parsed) == inspect.GEN_CLOSED  # its folder removed
