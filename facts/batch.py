@@ -132,7 +132,7 @@ def batch_read(
                 following = sources[index].path if index < len(sources) else None
 
                 def load_next(path: Path | None = following) -> None:
-                    if path is not None and check_kept(path):  # else its scan's worker forks then
+                    if path is not None and check_kept(path, sheet_name):  # else its scan's worker forks then
                         ahead.append(SheetAhead(path, sheet_name, sheet_key))
 
                 _file_read(

@@ -8,8 +8,9 @@ far cells, the error marks and the pieces' plan of each workbook (unless it has 
 :data:`KEPT_MARKS` marks), and the parsed cells of the first one, which calamine parses while
 the scan's worker is still at work (facts/scan_worker.py); each workbook's check begins while
 the one before is still being scanned there. A kept result is used only for the
-same file, unchanged (device, inode, size, modification and change times), and only once; the
-next check drops what an earlier one left (a run that stopped between its check and its read).
+same file and sheet, unchanged (device, inode, size, modification and change times), and only
+once; the next check of a sheet drops what an earlier one left of it, and a run drops all it
+kept as it ends (a run that stopped between its check and its read).
 Reads files only (and writes temporary files: a big sheet's pieces, facts/sheet_pieces.py; a
 copy without far cells).
 """
@@ -96,18 +97,19 @@ class _Checked:
     cells: SheetCells | None  # parsed during the check (the first workbook only)
 
 
-_checked: dict[Path, _Checked] = {}
+# by file and sheet as asked for: a run of two domains checks two sheets of each workbook
+_checked: dict[tuple[Path, str | int], _Checked] = {}
 
 
 def checks_forget() -> None:
-    """Drop what the last :func:`check_workbooks` kept for the reading (a parsed sheet among it):
+    """Drop what the checks (:func:`check_workbooks`) kept for the reading (parsed sheets among it):
     a run that ends before it reads (the lock was held, a signal) must not leave it to the process."""
     _checked.clear()
 
 
-def check_kept(path: Path) -> bool:
-    """Whether the last :func:`check_workbooks` kept what it found in ``path`` for its read."""
-    return path in _checked
+def check_kept(path: Path, sheet: str | int) -> bool:
+    """Whether a :func:`check_workbooks` kept what it found in ``sheet`` of ``path`` for its read."""
+    return (path, sheet) in _checked
 
 
 def check_workbooks(paths: Sequence[Path], sheet: str | int, *, sheet_key: str = "the configured sheet") -> None:
@@ -118,8 +120,10 @@ def check_workbooks(paths: Sequence[Path], sheet: str | int, *, sheet_key: str =
     here — while the workers of the :data:`SCANS_BESIDE` before it may still run their marks
     passes: the marks pass, three times the longer, no longer leaves this process idle. The
     failure raised is still the first workbook's: a workbook whose check cannot begin waits for
-    those before it to end theirs."""
-    _checked.clear()
+    those before it to end theirs. What an earlier check kept of other sheets (another domain's)
+    stays; :func:`checks_forget` drops it all."""
+    for path in paths:
+        _checked.pop((path, sheet), None)
     begun: collections.deque[_CheckBegun] = collections.deque()
     try:
         for index, path in enumerate(paths):
@@ -199,7 +203,7 @@ class _CheckBegun:
             if isinstance(cells, PiecedSheet) and plan is None:
                 cells = None  # the marks pass found rows that cannot be cut: the read parses the sheet whole
             marks = _marks_by_row(scan.marks)
-            _checked[self.path] = _Checked(
+            _checked[self.path, self.sheet] = _Checked(
                 self.identity, self.sheet, self.name, self.part, far, marks, self.warnings, plan, cells
             )
         self.cells = None
@@ -231,8 +235,8 @@ def load_sheet(path: Path, sheet: str | int, sheet_key: str) -> LoadedSheet:
     1,000,000 on, calamine reads a copy without them (its dense range would otherwise reach
     them). The marks pass runs in a worker process while this one parses (facts/scan_worker.py).
     """
-    checked = _checked.pop(path, None)
-    if checked is not None and (checked.sheet != sheet or checked.identity != file_state(path)):
+    checked = _checked.pop((path, sheet), None)
+    if checked is not None and checked.identity != file_state(path):
         checked = None
     if checked is not None and checked.cells is not None:
         return LoadedSheet(checked.name, checked.cells, checked.marks, checked.far, checked.warnings)

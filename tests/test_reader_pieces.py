@@ -220,7 +220,7 @@ class Checker:
         def checking_load(path, sheet, sheet_key):
             if "busy" not in compared:
                 compared.append("busy")
-                kept = workbook._checked.pop(path, None)
+                kept = workbook._checked.pop((path, sheet), None)
                 try:
                     whole = outcome(path, sheet, WHOLE, sheet_key=sheet_key)
                     for size in sizes_for(path):
@@ -228,7 +228,7 @@ class Checker:
                 finally:
                     compared[compared.index("busy")] = str(path)
                     if kept is not None:
-                        workbook._checked[path] = kept
+                        workbook._checked[path, sheet] = kept
             return real(path, sheet, sheet_key)
 
         facts.excel.load_sheet = checking_load

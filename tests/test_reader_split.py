@@ -150,7 +150,7 @@ def test_a_kept_check_gives_the_read_it_would_have_made(tmp_path: Path) -> None:
     read = [_rows(first), _rows(second)]
 
     assert read == expected and workbook._checked == {}
-    assert kept[first].cells is not None and kept[second].cells is None  # only the first is parsed ahead
+    assert kept[first, SHEET].cells is not None and kept[second, SHEET].cells is None  # only the first is parsed ahead
 
 
 def test_a_file_changed_after_its_check_is_read_afresh(tmp_path: Path) -> None:
@@ -210,14 +210,14 @@ def test_workbooks_are_checked_while_the_one_before_is_scanned_and_find_what_one
     alone = {}
     for path in paths:
         check_workbooks([path], SHEET)
-        alone[path] = workbook._checked.pop(path)
+        alone[path] = workbook._checked.pop((path, SHEET))
     seen = _begun_watched(monkeypatch)
 
     check_workbooks(paths, SHEET)
 
     assert seen == [0, 1, 1, 1, 1]  # each begun beside the one before, never beside two
-    together = dict(workbook._checked)
-    assert list(together) == paths
+    together = {path: kept for (path, _), kept in workbook._checked.items()}
+    assert list(workbook._checked) == [(path, SHEET) for path in paths]
     for path in paths:
         assert dataclasses.replace(together[path], cells=None) == dataclasses.replace(alone[path], cells=None)
     assert together[paths[0]].cells is not None and all(together[path].cells is None for path in paths[1:])
@@ -307,3 +307,23 @@ def test_the_row_stream_reads_every_row_as_the_cell_by_cell_rule_does() -> None:
 
     assert (streamed, stream.blank_rows) == _rows_as_before(rows, columns, errors)
     assert stream.blank_rows and len(streamed) > 1000
+
+
+def test_a_second_sheets_check_keeps_the_firsts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run of two domains checks two sheets of each workbook, one domain after the other: the
+    second check kept only its own before, and the first sheet's read scanned it again."""
+    path = write_workbook(
+        tmp_path / "2026年2月.xlsx",
+        {SHEET: [HEADER, [202602, "P0001", None], [202602, CellError("#N/A"), None]], "收入明细": [["月度"], [202602]]},
+    )
+    expected = [_rows(path), list(read_sheet(path, "收入明细").iter_rows())]
+    check_workbooks([path], SHEET)
+    check_workbooks([path], "收入明细")
+
+    def scanned(*args: Any) -> None:
+        raise AssertionError("a kept check was scanned again")
+
+    monkeypatch.setattr(workbook, "scan_split", scanned)
+    read = [_rows(path), list(read_sheet(path, "收入明细").iter_rows())]
+
+    assert read == expected and workbook._checked == {}

@@ -91,7 +91,7 @@ def test_a_batch_reads_the_same_with_the_next_workbook_loaded_ahead(
 
     ahead = read_checked(paths)
     assert seen == {paths[1]: LOADER, paths[2]: LOADER}  # the first was loaded by the check
-    monkeypatch.setattr(batch_module, "check_kept", lambda path: False)  # each loaded at its turn
+    monkeypatch.setattr(batch_module, "check_kept", lambda path, sheet: False)  # each loaded at its turn
     seen.clear()
     at_its_turn = read_checked(paths)
 
