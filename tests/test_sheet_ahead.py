@@ -148,7 +148,7 @@ def test_a_read_that_stops_leaves_no_loader_and_no_pieces(
         raise KeyboardInterrupt  # as RunInterrupted does: a BaseException
 
     monkeypatch.setattr(CandidateFold, "add", stopped)
-    before = set(Path(tempfile.gettempdir()).glob("wdh-pieces-*"))
+    before = set(Path(tempfile.gettempdir()).glob(f"wdh-pieces-{os.getpid()}-*"))
 
     with pytest.raises(KeyboardInterrupt):
         read_checked(paths)
@@ -156,7 +156,7 @@ def test_a_read_that_stops_leaves_no_loader_and_no_pieces(
     assert not any(thread.name == LOADER for thread in threading.enumerate())
     assert len(loaded) == 1 and isinstance(loaded[0].cells, PiecedSheet)  # the second, loaded ahead
     gc.collect()
-    assert set(Path(tempfile.gettempdir()).glob("wdh-pieces-*")) <= before  # its pieces' folder removed
+    assert set(Path(tempfile.gettempdir()).glob(f"wdh-pieces-{os.getpid()}-*")) <= before  # its pieces' folder removed
 
 
 def test_a_signal_while_the_next_workbook_is_awaited_lets_go_of_it(
