@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import inspect
+import multiprocessing
 import os
 import signal
 import tempfile
@@ -20,12 +21,13 @@ from typing import Any
 import pytest
 
 from facts import batch as batch_module
-from facts import workbook
+from facts import cleansing_worker, workbook
 from facts.batch import batch_read
 from facts.excel import check_workbooks, checks_forget
 from facts.fact_staging import FactStaging
 from facts.sheet_ahead import LOADER, SheetAhead
 from facts.sheet_pieces import PiecedSheet
+from facts.staging_writer import WRITER
 from facts.workbook import LoadedSheet
 from refs.conflicts import expected_shared
 from refs.derivation import CandidateFold
@@ -39,6 +41,8 @@ from tests.test_cleansing_worker import (
 )
 from wdh.config import get_config
 from wdh.errors import InputError
+from wdh.interruption import WATCHER
+from wdh.worker_process import forkable_beside
 
 
 def workbooks(folder: Path) -> list[Path]:
@@ -186,3 +190,66 @@ def test_a_signal_while_the_next_workbook_is_awaited_lets_go_of_it(
     timer.join()
     assert len(loaded) == 1 and isinstance(loaded[0].cells, PiecedSheet)
     assert inspect.getgeneratorstate(loaded[0].cells._parsed) == inspect.GEN_CLOSED  # its folder removed
+
+
+@pytest.mark.parametrize("change", ["deleted", "truncated", "replaced", "emptied"])
+def test_a_workbook_changed_after_it_was_loaded_ahead_is_refused_naming_it(
+    warehouse: None,
+    tmp_path: Path,
+    shared: list[PiecedSheet],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    change: str,
+) -> None:
+    """The second workbook changes after the thread loaded it, while the first is read: as when it
+    changes before its turn, the run is refused naming it (its rows and its SHA-256 could differ)."""
+    paths = workbooks(tmp_path)
+    other = workbooks(tmp_path / "other")[2]
+    load = workbook.load_sheet
+
+    def loading(path: Path, *args: Any) -> LoadedSheet:
+        sheet = load(path, *args)
+        if path == paths[1]:
+            if change == "deleted":
+                path.unlink()
+            elif change == "truncated":
+                with path.open("r+b") as handle:
+                    handle.truncate(path.stat().st_size // 2)
+            elif change == "emptied":
+                path.write_bytes(b"")
+            else:
+                other.replace(path)
+        return sheet
+
+    monkeypatch.setattr("facts.sheet_ahead.load_sheet", loading)
+    before = set(Path(tempfile.gettempdir()).glob(f"wdh-pieces-{os.getpid()}-*"))
+
+    with pytest.raises(InputError) as caught:
+        read_checked(paths)
+
+    assert str(caught.value).startswith(str(paths[1])), caught.value
+    assert not any(thread.name == LOADER for thread in threading.enumerate())
+    assert multiprocessing.active_children() == []
+    assert set(Path(tempfile.gettempdir()).glob(f"wdh-pieces-{os.getpid()}-*")) <= before
+
+
+def test_each_workbooks_cleansing_worker_is_forked_though_the_next_is_loaded_ahead(
+    warehouse: None,
+    tmp_path: Path,
+    shared: list[PiecedSheet],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The ``shared`` fixture lets the worker fork beside any thread; here the real condition is
+    asked (beside the threads the test session ran already): a loader thread still alive as a
+    workbook's worker is to be forked would make that workbook's read fall back to one process."""
+    session = [thread.name for thread in threading.enumerate()]
+    forkable: list[bool] = []
+
+    def asked() -> bool:
+        forkable.append(forkable_beside(WATCHER, WRITER, *session))
+        return forkable[-1]
+
+    monkeypatch.setattr(cleansing_worker, "_forkable", asked)
+
+    read_checked(workbooks(tmp_path))
+
+    assert forkable == [True, True, True]
