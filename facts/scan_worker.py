@@ -24,6 +24,7 @@ processes do (``os._exit``). Reads files only.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import pickle
 import zipfile
@@ -68,13 +69,15 @@ def scan_split(path: Path, part: str, meanwhile: Callable[[SheetScan], T] | None
 
 class ScanBegun:
     """A sheet's pre-scan begun: its extent pass done here, its marks pass under way in a worker
-    process (or done here too, where no worker can be forked). :meth:`finished` waits for the
-    worker and gives the scan or raises its first failure; :meth:`abandon` ends the worker. One
-    or the other must be called: several scans can be under way at once, each with its worker
-    (facts/workbook.py checks the next workbook while the worker scans the one before)."""
+    process (or done here too, where no worker can be forked) — or, not ``here``, both passes
+    under way in the worker, as one pass, for a caller that has nothing to do with the extent
+    meanwhile. :meth:`finished` waits for the worker and gives the scan or raises its first
+    failure; :meth:`abandon` ends the worker. One or the other must be called: several scans can
+    be under way at once, each with its worker (facts/workbook.py checks the workbooks of a
+    batch so, one beside the other)."""
 
-    def __init__(self, path: Path, part: str) -> None:
-        """Fork the marks pass's worker, then run the extent pass here (:attr:`stop`: where it
+    def __init__(self, path: Path, part: str, *, here: bool = True) -> None:
+        """Fork the worker, then run the extent pass here when ``here`` (:attr:`stop`: where it
         stopped, if it did)."""
         self.stop: ScanStop | None = None
         self._receiver: Connection | None = None
@@ -88,12 +91,15 @@ class ScanBegun:
             return
         receiver, sender = _CONTEXT.Pipe(duplex=False)
         self._receiver = receiver
-        self._worker = _CONTEXT.Process(target=_marks_worker, args=(path, part, receiver, sender), daemon=True)
+        self._worker = _CONTEXT.Process(target=_marks_worker, args=(path, part, receiver, sender, here), daemon=True)
+        self.scan = SheetScan()  # not here: the worker's, when it answers
         try:
             try:
                 start_worker(self._worker)
             finally:
                 sender.close()
+            if not here:
+                return
             try:
                 with zipfile.ZipFile(path) as archive, archive.open(part) as stream:
                     self.scan = scan_pass(stream, extent=True, marks=False, size=archive.getinfo(part).file_size)
@@ -114,7 +120,9 @@ class ScanBegun:
                     stop = answer
             if stop is not None:
                 raise stop.error from None
-            if answer is not None:
+            if isinstance(answer, SheetScan):
+                self.scan = answer
+            elif answer is not None:
                 assert not isinstance(answer, ScanStop)
                 self.scan.marks, self.scan.order = answer
             return self.scan
@@ -135,24 +143,26 @@ def _forkable() -> bool:
     return forkable_beside(WATCHER)
 
 
-def _received(receiver: Connection) -> tuple[list[Mark], RowOrder] | ScanStop:
+def _received(receiver: Connection) -> tuple[list[Mark], RowOrder] | SheetScan | ScanStop:
     try:
-        answer: tuple[list[Mark], RowOrder] | ScanStop = receiver.recv()
+        answer: tuple[list[Mark], RowOrder] | SheetScan | ScanStop = receiver.recv()
     except EOFError:  # the worker died without a word (killed, out of memory)
         return ScanStop(0, READING, MemoryError("the sheet's pre-scan ended without a result"))
     return answer
 
 
-def _marks_worker(path: Path, part: str, receiver: Connection, sender: Connection) -> None:
-    """The worker: the marks pass, its result (the marks and whether the rows can be cut), or
-    where and why it stopped, sent back."""
+def _marks_worker(path: Path, part: str, receiver: Connection, sender: Connection, here: bool) -> None:
+    """The worker: the marks pass, its result (the marks and whether the rows can be cut) — or,
+    when the extent pass is not run ``here``, both passes and the whole scan — or where and why
+    it stopped, sent back."""
     worker_started()  # signals, and no copy of the run's database session (wdh/worker_process.py)
     receiver.close()  # this process only sends: a send to a run that died fails, it does not wait for ever
-    answer: tuple[list[Mark], RowOrder] | ScanStop
+    answer: tuple[list[Mark], RowOrder] | SheetScan | ScanStop
     try:
         with zipfile.ZipFile(path) as archive, archive.open(part) as stream:
-            scan = scan_pass(stream, extent=False, marks=True)
-        answer = scan.marks, scan.order
+            scan = scan_pass(stream, extent=not here, marks=True, size=archive.getinfo(part).file_size)
+        # not here: the whole scan, but for the pass's own state (the rows seen, the last row's cells)
+        answer = (scan.marks, scan.order) if here else dataclasses.replace(scan, rows=bytearray(), row_cells=set())
     except ScanStop as stop:
         answer = stop
     except Exception as exc:  # opening the package, which the parent has just opened itself

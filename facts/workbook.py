@@ -116,9 +116,10 @@ def check_workbooks(paths: Sequence[Path], sheet: str | int, *, sheet_key: str =
     """:func:`check_workbook` for each of ``paths``, in the order they will be read; the first
     one's sheet is parsed too. Keeps what it found for :func:`load_sheet` (module docstring).
 
-    The check of each workbook begins — its package opened, its sheet found, its extent pass run
-    here — while the workers of the :data:`SCANS_BESIDE` before it may still run their marks
-    passes: the marks pass, three times the longer, no longer leaves this process idle. The
+    The check of each workbook begins — its package opened, its sheet found, its worker forked —
+    while the workers of the :data:`SCANS_BESIDE` before it may still run: after the first (whose
+    extent pass runs here, for calamine's parse meanwhile), each worker runs both passes as one,
+    so that two workers keep both cores busy while this process waits. The
     failure raised is still the first workbook's: a workbook whose check cannot begin waits for
     those before it to end theirs. What an earlier check kept of other sheets (another domain's)
     stays; :func:`checks_forget` drops it all."""
@@ -184,7 +185,7 @@ class _CheckBegun:
             part = sheet_part(archive, name) if archive else None
             if not (archive and part):
                 return None
-            scan = ScanBegun(path, part)
+            scan = ScanBegun(path, part, here=parse)  # the extent here only for the parse meanwhile
             try:
                 cells = None
                 if parse and scan.stop is None:

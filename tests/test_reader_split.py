@@ -184,9 +184,9 @@ def _begun_watched(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     seen: list[int] = []
 
     class Watched(scan_worker.ScanBegun):
-        def __init__(self, path: Path, part: str) -> None:
+        def __init__(self, path: Path, part: str, *, here: bool = True) -> None:
             seen.append(len(under_way))
-            super().__init__(path, part)
+            super().__init__(path, part, here=here)
             under_way.append(self)
 
         def abandon(self) -> None:
