@@ -61,13 +61,14 @@ def job_run(request: JobRequest, *, progress: Progress | None = None) -> RunResu
     :class:`RunInterrupted` for a signal received before it was."""
     result = RunResult(request=request, mode=RunMode.EXECUTE if request.execute else RunMode.PLAN_ONLY)
     with _no_cycle_collection(), interruptible() as interruption:
+        interruption.where = lambda: result.stage
         run = _start(request, result)  # interrupted here: RunInterrupted, the record is left to abandon_runs
         try:
             _run(request, result, run, progress, interruption)
             interruption.hold()
         except (Exception, RunInterrupted) as exc:  # every failure is recorded before it is reported
             interruption.hold()
-            run_failed(result, exc, interrupted_by=interruption.signal_name)
+            run_failed(result, exc, interrupted_by=interruption.signal_name, during=interruption.signal_stage)
             _finish(run, result)
             if not isinstance(exc, WdhError | DatabaseError | RunInterrupted):
                 logger.exception("run %s failed unexpectedly", run.pk)

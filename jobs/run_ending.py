@@ -44,8 +44,10 @@ class RunNotStartedError(WdhError):
         super().__init__(text)
 
 
-def run_failed(result: RunResult, exc: BaseException, *, interrupted_by: str = "") -> None:
-    """Fill in how the run ended from ``exc`` (and the signal that interrupted it, if any).
+def run_failed(result: RunResult, exc: BaseException, *, interrupted_by: str = "", during: str = "") -> None:
+    """Fill in how the run ended from ``exc`` (and the signal that interrupted it, if any, and the
+    stage it came ``during``: the one named, though its exception may have been lost on the way
+    and the run stopped later, at the check before its commit).
     Reads the database only to name the sessions that blocked a lock-timed-out run."""
     result.finished_at = timezone.now()
     if result.mode is RunMode.EXECUTE:  # rolled back: nothing of it happened
@@ -53,7 +55,7 @@ def run_failed(result: RunResult, exc: BaseException, *, interrupted_by: str = "
     result.exit_code = exc.exit_code if isinstance(exc, WdhError) else ExitCode.FAILURE
     result.error_where = getattr(exc, "path", "")  # a place; the step is result.stage, in words
     if interrupted_by or isinstance(exc, RunInterrupted):
-        _interrupted(result, interrupted_by or getattr(exc, "signal_name", "a signal"))
+        _interrupted(result, interrupted_by or getattr(exc, "signal_name", "a signal"), during)
     elif isinstance(exc, RunLockedError):
         result.status, result.error = RunStatus.REFUSED_LOCKED, str(exc)
     else:
@@ -66,9 +68,9 @@ def run_failed(result: RunResult, exc: BaseException, *, interrupted_by: str = "
         result.rows_read, result.rows_valid = exc.batch.rows_read, exc.batch.rows_valid
 
 
-def _interrupted(result: RunResult, signal_name: str) -> None:
+def _interrupted(result: RunResult, signal_name: str, during: str) -> None:
     result.status, result.exit_code = RunStatus.INTERRUPTED, ExitCode.FAILURE
-    result.error_where = result.stage or "start"
+    result.error_where = during or result.stage or "start"
     done = (
         "the run's transaction was rolled back, so nothing was written"
         if result.mode is RunMode.EXECUTE

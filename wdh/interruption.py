@@ -43,8 +43,10 @@ class Interruption:
 
     def __init__(self) -> None:
         self.signal_name = ""
+        self.signal_stage = ""  # what the run was doing when the signal came (``where``)
         self.armed = True
         self.cancel: Callable[[], None] = lambda: None  # set once the run's session is connected
+        self.where: Callable[[], str] = lambda: ""  # the run's stage: the one an interrupted run names
 
     def hold(self) -> None:
         """From now on a signal is only noted: the run is committing or recording its end."""
@@ -61,6 +63,7 @@ class Interruption:
         if self.signal_name:
             return  # a second Ctrl-C while the run rolls back and records its end
         self.signal_name = signal.Signals(signum).name
+        self.signal_stage = self.where()  # named even if the exception below is lost on the way
         if self.armed:
             raise RunInterrupted(self.signal_name)
 
