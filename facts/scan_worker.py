@@ -59,11 +59,7 @@ def scan_split(path: Path, part: str, meanwhile: Callable[[SheetScan], T] | None
     :class:`~facts.sheet_form.ScanRefusal`); an error of ``meanwhile`` is raised as it is, once
     the worker has ended (the scan found nothing before it, or it would not have run)."""
     begun = ScanBegun(path, part)
-    try:
-        value = meanwhile(begun.scan) if begun.stop is None and meanwhile is not None else None
-    except BaseException:
-        begun.abandon()
-        raise
+    value = begun.meanwhile(meanwhile)
     return SplitScan(begun.finished(), value)
 
 
@@ -82,29 +78,38 @@ class ScanBegun:
         self.stop: ScanStop | None = None
         self._receiver: Connection | None = None
         self._worker: BaseProcess | None = None
-        if not _forkable():
-            try:
+        self.scan = SheetScan()  # not here: the worker's, when it answers
+        try:
+            if _forkable():
+                self._fork(path, part, here)
+                if not here:
+                    return
+            try:  # the extent pass here; the marks pass too where no worker runs it
                 with zipfile.ZipFile(path) as archive, archive.open(part) as stream:
-                    self.scan = scan_pass(stream, extent=True, marks=True, size=archive.getinfo(part).file_size)
-            except ScanStop as stop:
-                self.stop, self.scan = stop, SheetScan()
-            return
+                    size = archive.getinfo(part).file_size
+                    self.scan = scan_pass(stream, extent=True, marks=self._worker is None, size=size)
+            except ScanStop as own:
+                self.stop = own
+        except BaseException:
+            self.abandon()
+            raise
+
+    def _fork(self, path: Path, part: str, here: bool) -> None:
         receiver, sender = _CONTEXT.Pipe(duplex=False)
         self._receiver = receiver
         self._worker = _CONTEXT.Process(target=_marks_worker, args=(path, part, receiver, sender, here), daemon=True)
-        self.scan = SheetScan()  # not here: the worker's, when it answers
         try:
-            try:
-                start_worker(self._worker)
-            finally:
-                sender.close()
-            if not here:
-                return
-            try:
-                with zipfile.ZipFile(path) as archive, archive.open(part) as stream:
-                    self.scan = scan_pass(stream, extent=True, marks=False, size=archive.getinfo(part).file_size)
-            except ScanStop as own:
-                self.stop, self.scan = own, SheetScan()
+            start_worker(self._worker)
+        finally:
+            sender.close()
+
+    def meanwhile(self, step: Callable[[SheetScan], T] | None) -> T | None:
+        """``step(extent scan)`` while the worker goes on, unless the extent pass stopped (or no
+        ``step``); what it raises is raised once the worker has ended."""
+        if step is None or self.stop is not None:
+            return None
+        try:
+            return step(self.scan)
         except BaseException:
             self.abandon()
             raise

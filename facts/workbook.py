@@ -87,7 +87,6 @@ class _Checked:
     """What :func:`check_workbooks` found in one workbook, for :func:`load_sheet`."""
 
     identity: FileState | None
-    sheet: str | int  # as asked for
     name: str
     part: str
     far: list[tuple[int, int]]
@@ -186,13 +185,12 @@ class _CheckBegun:
             if not (archive and part):
                 return None
             scan = ScanBegun(path, part, here=parse)  # the extent here only for the parse meanwhile
-            try:
-                cells = None
-                if parse and scan.stop is None:
-                    cells = _parsed_or_none(workbook, path, name, part, scan.scan, identity)
-            except BaseException:
-                scan.abandon()
-                raise
+            sheet_part_name = part
+
+            def parsed(extent: SheetScan) -> SheetCells | None:
+                return _parsed_or_none(workbook, path, name, sheet_part_name, extent, identity)
+
+            cells = scan.meanwhile(parsed if parse else None)
         return cls(path, identity, sheet, name, part, warnings, scan, cells)
 
     def finish(self) -> None:
@@ -205,7 +203,7 @@ class _CheckBegun:
                 cells = None  # the marks pass found rows that cannot be cut: the read parses the sheet whole
             marks = _marks_by_row(scan.marks)
             _checked[self.path, self.sheet] = _Checked(
-                self.identity, self.sheet, self.name, self.part, far, marks, self.warnings, plan, cells
+                self.identity, self.name, self.part, far, marks, self.warnings, plan, cells
             )
         self.cells = None
 
