@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import operator
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any, Protocol
 from facts.cleansing import ReferenceLimit, RowError, SheetCleansing, check_columns
 from facts.cleansing_worker import cleansed_chunks
 from facts.codes import CodeSpellings
+from facts.column_rows import columns_of
 from facts.company_ids import PendingCompanyIds
 from facts.discovery import SourceFile, discover, discover_files
 from facts.domain import domain_get
@@ -41,7 +41,7 @@ from wdh.errors import InputError
 Progress = Callable[[str, int, int | None], None]
 ERROR_SAMPLE = 5  # row errors quoted in the message when the batch is rejected
 CHUNK_ROWS = 10_000  # rows cleansed and handed on at a time: what memory holds of a batch's rows
-_MONTH = operator.itemgetter("月度")  # a fact row's month: the first day of it (facts.cleansing.parse_month)
+_MONTH = ("月度",)  # a fact row's month: the first day of it (facts.cleansing.parse_month)
 
 
 @dataclass(frozen=True)
@@ -189,7 +189,7 @@ def _file_read(
                     sink.add(chunk.rows)
                 claims.claim(source.path, chunk.rows)
                 if source.year_month is not None:
-                    for day, count in Counter(map(_MONTH, chunk.rows)).items():  # a pass in C, then per distinct 月度
+                    for day, count in Counter(*columns_of(chunk.rows, _MONTH)).items():  # in C, then per distinct 月度
                         months[day.year, day.month] += count
                 valid += len(chunk.rows)
                 errors += chunk.errors

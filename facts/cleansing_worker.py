@@ -47,6 +47,7 @@ from typing import IO, Any, cast
 
 from facts.cleansing import CHUNK_ROWS, CleansedChunk, SheetCleansing
 from facts.codes import CodeSpellings
+from facts.column_rows import ColumnRows
 from facts.company_ids import PendingCompanyIds
 from facts.excel import RowsTally
 from facts.staging_writer import WRITER
@@ -197,14 +198,12 @@ def _packed(chunk: CleansedChunk) -> bytes:
 
 
 def _unpacked(data: bytes) -> CleansedChunk:
-    """The chunk :func:`_packed` pickled."""
+    """The chunk :func:`_packed` pickled; rows that travelled column by column stay so
+    (:class:`~facts.column_rows.ColumnRows`)."""
     chunk, packed = pickle.loads(data)
-    if packed is None:
-        return cast(CleansedChunk, chunk)
-    keys, texts, columns = packed
-    values = [[None if text is None else Decimal(text) for text in column] if decimals else column
-              for decimals, column in zip(texts, columns, strict=True)]  # fmt: skip
-    chunk.rows = [dict(zip(keys, row, strict=True)) for row in zip(*values, strict=True)]
+    if packed is not None:
+        keys, texts, columns = packed
+        chunk.rows = ColumnRows(keys, columns, texts)
     return cast(CleansedChunk, chunk)
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from facts.column_rows import columns_of
 from wdh.errors import InputError
 
 Scope = tuple[Any, ...]
@@ -79,10 +80,11 @@ class ScopeClaims:
         self.pk = tuple(pk)
         self._owners: dict[Scope, Path] = {}
 
-    def claim(self, path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
+    def claim(self, path: Path, rows: Sequence[dict[str, Any]]) -> None:
         """Record the scopes of ``path``'s rows (called chunk by chunk). Raises InputError naming
         the scope and both files when an earlier file's rows hold one of them."""
-        scopes = dict.fromkeys(tuple(row[column] for column in self.pk) for row in rows)
+        columns = columns_of(rows, self.pk)
+        scopes = dict.fromkeys(zip(*columns, strict=True) if columns else [()] * bool(rows))
         for scope in scopes:
             owner = self._owners.setdefault(scope, path)
             if owner != path:

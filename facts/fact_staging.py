@@ -24,6 +24,7 @@ from typing import Any
 
 from django.db import connection
 
+from facts.column_rows import ColumnRows
 from facts.company_ids import COMPANY_ID
 from wdh import catalog
 from wdh.errors import SchemaError
@@ -96,6 +97,12 @@ class FactStaging:
     ) -> Iterator[list[Sequence[Any]]]:
         """The COPY's columns (seq, the fact columns, the pending plan code), ROWS_PER_READ rows
         at a time: the values are taken column by column, with no tuple per row."""
+        if isinstance(rows, ColumnRows):  # a worker's chunk: its columns as they are, Decimals as their texts
+            columns = [rows.copy_column(column) for column in self.columns]
+            for at in range(0, len(rows), ROWS_PER_READ):
+                values = [column[at : at + ROWS_PER_READ] for column in columns]
+                yield [range(start + at, start + at + len(values[0])), *values, pending[at : at + ROWS_PER_READ]]
+            return
         getters = [operator.itemgetter(column) for column in self.columns]
         for at in range(0, len(rows), ROWS_PER_READ):
             part = rows[at : at + ROWS_PER_READ]

@@ -21,6 +21,7 @@ from operator import itemgetter
 from types import NoneType
 from typing import Any
 
+from facts.column_rows import ColumnRows
 from refs.candidate_state import (
     Chunk,
     Column,
@@ -108,7 +109,7 @@ class CandidateFold:
 
     def add(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Take the next rows (in input order). Keeps nothing of ``rows`` but the state. Pure."""
-        projected = _project(rows if isinstance(rows, list | tuple) else list(rows), self._layout)
+        projected = _project(rows if isinstance(rows, list | tuple | ColumnRows) else list(rows), self._layout)
         keys, mask, chunk_keys = _keys(list(map(itemgetter(0), projected)))
         self._rows_seen += len(projected)
         self._rows_without_key += len(projected) - len(keys)
@@ -271,9 +272,11 @@ def _source(rule: ColumnRule) -> str:
     return rule.source
 
 
-def _project(rows: list[Mapping[str, Any]] | tuple[Mapping[str, Any], ...], layout: _Layout) -> list[Row]:
+def _project(rows: list[Mapping[str, Any]] | tuple[Mapping[str, Any], ...] | ColumnRows, layout: _Layout) -> list[Row]:
     """Every row as a Row: one C-level pass when every row has every column; a missing one reads None."""
     names = (layout.key, *layout.columns)
+    if isinstance(rows, ColumnRows):  # a worker's chunk: a missing column reads None there too
+        return list(zip(*map(rows.column, names), strict=True))
     try:
         return list(map(itemgetter(*names), rows)) if layout.columns else [(row[layout.key],) for row in rows]
     except KeyError:
