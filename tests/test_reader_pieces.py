@@ -396,3 +396,27 @@ def test_a_sheet_with_a_tail_longer_than_the_head_limit_is_read_whole(
     monkeypatch.setattr(sheet_rows, "HEAD_LIMIT", 32_000)
     assert plan_of(path, 10) is None
     assert outcome(path, "规模明细", 10) == outcome(path, "规模明细", WHOLE)
+
+
+def test_a_shared_sheets_second_piece_is_written_as_the_first_is_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sheet cut in two for a worker: its second piece's package is written as soon as the
+    first is parsed (while the pre-scan's worker runs), so that the worker forked later parses
+    it at once; read here alone, the rows are still those of the whole read."""
+    path = hundred_rows(tmp_path)
+    whole = outcome(path, "规模明细", WHOLE)
+    monkeypatch.setattr(sheet_pieces, "SHARED_ROWS", 20)
+    folder = tmp_path / "temporary"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    loaded = load_sheet(path, "规模明细", "sheet")
+    assert isinstance(loaded.cells, PiecedSheet) and loaded.cells.plan.worker_from is not None
+    assert sorted(file.name for file in folder.glob("wdh-pieces-*/*")) == ["others.zip", "piece.xlsx"]
+    assert loaded.cells.pieces_read == 1  # written, not parsed
+    rows = list(loaded.cells.iter_rows())
+    assert loaded.cells.pieces_read == 2 and not any(folder.glob("wdh-pieces-*/*.xlsx"))
+    loaded.cells.close()
+    assert not any(folder.iterdir())
+    assert len(rows) == 100
+    assert outcome(path, "规模明细", WHOLE) == whole  # shared, read by this process alone
