@@ -24,6 +24,7 @@ from django.conf import settings
 from wdh.temp_folder import temp_folder
 
 TEXT_LIMIT = 256 << 10  # bytes of one shared text; Excel's 32,767 characters take at most 192 KiB
+_TEXT_CHUNK = 1 << 20  # bytes read at a time by that check
 _PARTS_CALAMINE_READS = ("xl/workbook.xml", "xl/_rels/workbook.xml.rels", "xl/sharedStrings.xml", "xl/styles.xml")
 
 
@@ -86,19 +87,31 @@ def check_calamine_parts(archive: zipfile.ZipFile) -> None:
 
 def _check_texts(stream: IO[bytes], name: str) -> None:
     run = 0  # bytes since the last "<" or ">", carried across chunks
-    while run <= TEXT_LIMIT and (chunk := stream.read(1 << 20)):
-        pieces = chunk.replace(b">", b"<").split(b"<")
-        if len(pieces) == 1:
+    while run <= TEXT_LIMIT and (chunk := stream.read(_TEXT_CHUNK)):
+        first = min((at for at in (chunk.find(b"<"), chunk.find(b">")) if at >= 0), default=-1)
+        if first < 0:
             run += len(chunk)
             continue
-        run = max(run + len(pieces[0]), max(map(len, pieces[1:-1]), default=0))
+        last = max(chunk.rfind(b"<"), chunk.rfind(b">"))
+        run = max(run + first, _longest_text(chunk, first, last))
         if run <= TEXT_LIMIT:
-            run = len(pieces[-1])
+            run = len(chunk) - 1 - last
     if run > TEXT_LIMIT:
         raise PackageRefusal(
             f"part {name} holds a text longer than {TEXT_LIMIT >> 10} KiB, more than an Excel cell can hold "
             "(32,767 characters); check that this is the right file"
         )
+
+
+def _longest_text(chunk: bytes, first: int, last: int) -> int:
+    """The longest run of bytes without "<" or ">" between ``first`` and ``last`` (both brackets) —
+    or 0 when it is no longer than TEXT_LIMIT. A run of twice ``window`` bytes would hold a whole
+    window from ``first`` on, so when each window holds a bracket (a few searches in C), none is."""
+    window = TEXT_LIMIT // 2
+    if all(chunk.find(b"<", at, at + window) >= 0 or chunk.find(b">", at, at + window) >= 0
+           for at in range(first, last, window)):  # fmt: skip
+        return 0
+    return max(map(len, chunk[first + 1 : last].replace(b">", b"<").split(b"<")))
 
 
 @contextlib.contextmanager

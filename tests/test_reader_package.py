@@ -8,11 +8,15 @@ regression aborts the child (exit 134), not the test session.
 
 from __future__ import annotations
 
+import io
+import random
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from facts import package
 from refs.models import BackfillRun, RunStatus
 from tests.processes import run_job_process, warehouse_contents
 from tests.reader_packages import SHEET, before_end_of_rows, formatted_workbook, in_row, rewrite_part, text_cell
@@ -111,6 +115,27 @@ def test_a_shared_text_longer_than_any_excel_cell_is_refused(seeded: Contents, t
     message = refused(seeded, "--file", str(path))
 
     assert str(path) in message and "part xl/sharedStrings.xml holds a text longer than 256 KiB" in message
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_longest_text_of_a_part_is_found_wherever_it_lies(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check of a part's texts (a few searches per chunk, the exact count only where a run
+    may be too long) refuses exactly the parts whose longest run between brackets exceeds the
+    limit: runs just under, at and over it, across chunk ends, at either end, in parts without
+    brackets — with a limit and chunks of a few bytes."""
+    limit = 16
+    monkeypatch.setattr(package, "TEXT_LIMIT", limit)
+    monkeypatch.setattr(package, "_TEXT_CHUNK", random.Random(seed).choice([1, 5, 7, 16, 33, 64]))
+    draw = random.Random(seed)
+    for _ in range(60):
+        runs = [draw.choice([0, 1, 3, limit // 2, limit - 1, limit, limit, limit + 1, 2 * limit]) for _ in range(8)]
+        data = b"".join(b"x" * run + draw.choice([b"<", b">", b"<a>"]) for run in runs)[: draw.randrange(1, 400)]
+        longest = max(map(len, re.split(rb"[<>]", data)))
+        if longest > limit:
+            with pytest.raises(package.PackageRefusal, match="text longer than"):
+                package._check_texts(io.BytesIO(data), "xl/sharedStrings.xml")
+        else:
+            package._check_texts(io.BytesIO(data), "xl/sharedStrings.xml")
 
 
 def test_a_cell_without_end_is_refused(seeded: Contents, tmp_path: Path) -> None:  # noqa: F811
