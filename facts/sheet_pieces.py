@@ -177,13 +177,9 @@ class PiecedSheet:
         """``identity``: :func:`~facts.duplicates.file_state` of the file when the plan was made from it."""
         self.path, self.name, self.part, self.plan = path, name, part, plan
         self._parsed = _parsed_pieces(path, name, part, plan, identity)  # holds no reference to this sheet
-        first = next(self._parsed)  # parsed now, while the pre-scan's worker runs
-        assert first is not None
-        if plan.worker_from is not None:  # and the worker's piece written, so that it parses it as it forks
-            self._parsed.send(_AHEAD)
-        self._first: tuple[Piece, Any] | None = first
+        self._first: tuple[Piece, Any] | None = next(self._parsed)  # parsed now, while the pre-scan's worker runs
         self.pieces_read = 1  # for the tests: how many pieces calamine parsed
-        end = first[1].end
+        end = self._first[1].end
         self.first_end = end[0] + 1 if end is not None else 0  # the last row the first piece gives (Excel number)
 
     @property
@@ -235,21 +231,17 @@ class PiecedSheet:
 
     def _counted(self) -> Iterator[tuple[Piece, Any]]:
         for parsed in self._parsed:
-            assert parsed is not None  # None answers only a send()
             self.pieces_read += 1
             yield parsed
 
 
-_AHEAD = object()  # sent to _parsed_pieces: write the next piece's package before it is asked for
-
-
 def _parsed_pieces(
     path: Path, name: str, part: str, plan: PiecePlan, identity: FileState | None
-) -> Generator[tuple[Piece, Any] | None, object, None]:
+) -> Generator[tuple[Piece, Any], None, None]:
     """Each piece with calamine's cells of it, parsed when asked for (the previous one let go); its
-    temporary files are removed as soon as the generator ends or is dropped. Sent :data:`_AHEAD`
-    after a piece, it writes the next one's package then (and answers None), and only parses it
-    when asked for."""
+    temporary files are removed as soon as the generator ends or is dropped. A sheet shared with
+    a worker has the next piece's package written before a piece is given (the first is parsed
+    while the pre-scan's worker runs: the cleansing worker then parses the second as it forks)."""
     try:
         with (
             zipfile.ZipFile(path) as archive,
@@ -261,19 +253,16 @@ def _parsed_pieces(
             others, package = Path(folder) / "others.zip", Path(folder) / f"piece{path.suffix.lower()}"
             _write_others(archive, part, others)
             stream.read(plan.pieces[0].start)  # the head, then the gap before the first row
-            written = False  # the piece's package is written already
+            ahead = plan.worker_from is not None
             for index, piece in enumerate(plan.pieces):
-                if not written:
+                if not (ahead and index):  # else written as the one before was parsed
                     write_piece(others, part, plan, stream, piece.stop - piece.start, package)
                 cells = _parse(path, name, package)
                 package.unlink()
-                written = False
-                if (yield piece, cells) is _AHEAD:  # the next piece's package, now: send() is answered None
-                    if index + 1 < len(plan.pieces):
-                        following = plan.pieces[index + 1]
-                        write_piece(others, part, plan, stream, following.stop - following.start, package)
-                        written = True
-                    yield None
+                if ahead and index + 1 < len(plan.pieces):
+                    following = plan.pieces[index + 1]
+                    write_piece(others, part, plan, stream, following.stop - following.start, package)
+                yield piece, cells
                 del cells
     except (zipfile.BadZipFile, EOFError) as exc:
         raise InputError(f"{path}: cannot be read as an Excel workbook ({exc}); copy it again") from None
