@@ -41,7 +41,7 @@ from wdh.errors import InputError
 Progress = Callable[[str, int, int | None], None]
 ERROR_SAMPLE = 5  # row errors quoted in the message when the batch is rejected
 CHUNK_ROWS = 10_000  # rows cleansed and handed on at a time: what memory holds of a batch's rows
-_MONTH = ("月度",)  # a fact row's month: the first day of it (facts.cleansing.parse_month)
+_MONTH = "月度"  # a fact row's month: the first day of it (facts.cleansing.parse_month)
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def batch_read(
     digests = distinct_digests([source.path for source in sources])  # before the slow reading
     claims = ScopeClaims(domain.facts.pk)
     sheet_name = domain.sheet if sheet is None else sheet
-    sheet_key = f"domains.{domain.name}.sheet"
+    sheet_key = _sheet_key(domain)
     ahead: list[SheetAhead] = []  # the next workbook's sheet, loaded while this one is read
     with StagingWriter(staging) if staging is not None else _Unstaged() as writer:
         try:
@@ -170,9 +170,8 @@ def _file_read(
     and temporary files let go in this code, not by the garbage collector, where a signal's
     exception would be lost (facts/sheet_pieces.py)."""
     rules = domain_get(domain.name).sheet
-    sheet_key = f"domains.{domain.name}.sheet"
     with contextlib.closing(
-        read_sheet(source.path, sheet_name, sheet_key=sheet_key, renames=rules.renames, loaded=loaded)
+        read_sheet(source.path, sheet_name, sheet_key=_sheet_key(domain), renames=rules.renames, loaded=loaded)
     ) as data:
         check_columns(data, rules)
         cleansing = SheetCleansing(
@@ -189,7 +188,8 @@ def _file_read(
                     sink.add(chunk.rows)
                 claims.claim(source.path, chunk.rows)
                 if source.year_month is not None:
-                    for day, count in Counter(*columns_of(chunk.rows, _MONTH)).items():  # in C, then per distinct 月度
+                    (days,) = columns_of(chunk.rows, [_MONTH])
+                    for day, count in Counter(days).items():  # a pass in C, then per distinct 月度
                         months[day.year, day.month] += count
                 valid += len(chunk.rows)
                 errors += chunk.errors
@@ -232,7 +232,12 @@ def batch_check(
     kept for :func:`batch_read`, which then scans none of them again (facts/workbook.py)."""
     sources = discover_files(domain, data_dir=data_dir, files=files, max_files=max_files)
     sheet_name = domain.sheet if sheet is None else sheet
-    check_workbooks([source.path for source in sources], sheet_name, sheet_key=f"domains.{domain.name}.sheet")
+    check_workbooks([source.path for source in sources], sheet_name, sheet_key=_sheet_key(domain))
+
+
+def _sheet_key(domain: DomainConfig) -> str:
+    """The configuration key of the sheet ``domain`` reads: what a missing sheet's message tells to set."""
+    return f"domains.{domain.name}.sheet"
 
 
 def batch_check_forget() -> None:
