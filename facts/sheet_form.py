@@ -5,9 +5,13 @@ attributes in double quotes with nothing around ``=``, no comments or CDATA. cal
 well-formed XML, so a cell written otherwise — ``t='e'``, ``t = "e"``, ``t="&#101;"``, a comment
 before its ``<v>``, ``<x:c>`` — was a formula error the scan missed and calamine read as an empty
 cell, or a far cell the scan missed and calamine's dense range made gigabytes of. Such markup is
-refused here, before calamine reads the sheet. Two things calamine reads without a word are
-refused too: a shared-string index that is not a number (calamine takes it as 0, the first shared
-text) and a row written twice (its second cells overwrite the first).
+refused here, before calamine reads the sheet. What calamine reads without a word is refused
+too: a shared-string index that is not a number (calamine takes it as 0, the first shared text),
+a row or a cell written twice (the second overwrites the first) and a cell inside another row's
+``<row>`` than the one its reference names (calamine puts it where the reference says, over a
+cell there however far away). A cell with content whose reference is written otherwise than
+``<c r="B7"`` is the extent pass's refusal (facts/sheet_scan.py), so that every such cell is one
+this check knows by its reference.
 
 Every check is one linear pass over a block of :func:`facts.sheet_scan._blocks` (cut after a cell,
 so no tag straddles two blocks), with searches that have a literal start; matches in text, which
@@ -17,9 +21,10 @@ may hold any of these characters, cost one look back to the last ``<``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-_SAVE_AGAIN = "open the workbook in Excel and save it again"
+SAVE_AGAIN = "open the workbook in Excel and save it again"
 _CELL_TAGS = frozenset((b"c", b"row", b"v", b"f", b"is", b"t"))
 _FOREIGN = re.compile(rb"<!|<\?(?!xml[\s?])")  # comment, CDATA, DOCTYPE, processing instruction
 _PREFIXED = re.compile(rb":(?:worksheet|sheetData|row|c|v|f|is)[\s/>]")
@@ -32,6 +37,13 @@ _SHARED_VALUE = re.compile(rb"\s*(?:<f\b[^<>]*/>|<f\b[^<>]*>[^<]*</f>)?\s*(?:<v\
 _REFERENCE = re.compile(rb'\sr="([A-Z]{1,3}[0-9]{1,7})"')
 _ROW = re.compile(rb'<row\b(?:[^<>]*?\sr="([0-9]{1,7})")?')  # the number is None when the row has none
 _CELL = re.compile(rb'<c r="([A-Z]{1,3}[0-9]{1,7})"')
+# The block's rows and cells in order, each row as ``r="7`` (written as Excel writes it: ``r``
+# first, its number without leading zeros), each cell as its reference (``B7``); then the numbers
+# of its rows, and a row's cells up to the first that names another row, in the line they make.
+_PLACED = re.compile(rb'<(?:row |c r=")(r="[1-9][0-9]{0,6}|[A-Z]{1,3}[0-9]{1,7})"')
+_NUMBER = re.compile(rb'r="([0-9]+)')
+_ASTRAY = re.compile(rb'r="([0-9]+)(?: [A-Z]{1,3}\1(?= |$))*+ ([A-Z]{1,3}[0-9]+)')
+_LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 ROW_LIMIT = 1_048_576
 
 
@@ -51,7 +63,7 @@ def check_form(block: bytes) -> None:
             (kind for start, kind in kinds if block.startswith(start, match.start())),
             "a processing instruction" if match[0] == b"<?" else "markup",
         )
-        raise ScanRefusal(f"the sheet XML holds {what}, which Excel never writes there; {_SAVE_AGAIN}")
+        raise ScanRefusal(f"the sheet XML holds {what}, which Excel never writes there; {SAVE_AGAIN}")
     if b":" not in block:  # one more one-byte search: rows without spans="1:5" or x14ac:dyDescent have none
         return
     cells_end: int | None = None  # where </sheetData> is: the last block holds all that follows the cells
@@ -65,7 +77,7 @@ def check_form(block: bytes) -> None:
                 continue  # Excel's own <xm:f> of a data validation or conditional format, after the cells
         raise ScanRefusal(
             "the sheet XML writes its cells with a namespace prefix "
-            f"({block[start : match.end() - 1].decode('ascii', 'replace')}…), which Excel never does; {_SAVE_AGAIN}"
+            f"({block[start : match.end() - 1].decode('ascii', 'replace')}…), which Excel never does; {SAVE_AGAIN}"
         )
 
 
@@ -81,7 +93,7 @@ def _in_cell_tags(pattern: re.Pattern[bytes], block: bytes) -> None:
                 tag = block[start : block.find(b">", start, start + 200) + 1 or start + 80]
                 raise ScanRefusal(
                     f"the sheet XML writes a cell's attributes unlike Excel ({tag.decode('utf-8', 'replace')}); "
-                    f"{_SAVE_AGAIN}"
+                    f"{SAVE_AGAIN}"
                 )
             position = block.find(b">", match.end()) + 1  # the rest of this other tag is no cell's
             if not position:
@@ -95,7 +107,9 @@ def _in_cell_tags(pattern: re.Pattern[bytes], block: bytes) -> None:
 @dataclass
 class RowOrder:
     """Whether every row so far carries its number (``r="…"``), each above the one before: what a
-    big sheet's pieces need (facts/sheet_pieces.py), found by :func:`check_values` on its way."""
+    big sheet's pieces need (facts/sheet_pieces.py), found by :func:`check_values` on its way; and
+    the number of the last row so far (a row without ``r`` is the one after the row before it),
+    whose cells the next block may go on with."""
 
     last: int = 0
     kept: bool = True
@@ -104,10 +118,10 @@ class RowOrder:
 def check_values(block: bytes, rows: bytearray, row_cells: set[bytes], order: RowOrder) -> None:
     """Refuse a cell's attributes written unlike Excel (single quotes, spaces around ``=``, a
     character reference: the scan's marks would miss its ``t="e"``), a shared-string cell whose
-    index is not a number, a row number seen before and a cell reference seen before. ``rows``
-    (one bit per Excel row), ``row_cells`` (the references of the row the previous block ended
-    in) and ``order`` are kept by the caller across blocks. Runs beside calamine, before its cells
-    are used."""
+    index is not a number, a row number seen before, a cell whose reference names another row than
+    the one that holds it and a cell reference seen before. ``rows`` (one bit per Excel row),
+    ``row_cells`` (the references of the row the previous block ended in) and ``order`` are kept
+    by the caller across blocks. Runs beside calamine, before its cells are used."""
     _in_cell_tags(_ODD_EQUALS, block)
     if b"&" in block:
         _in_cell_tags(_REFERENCE_START, block)
@@ -123,13 +137,22 @@ def check_values(block: bytes, rows: bytearray, row_cells: set[bytes], order: Ro
             where = f"cell {reference[1].decode()}" if reference else "a cell"
             raise ScanRefusal(
                 f"{where} gives {index.decode('utf-8', 'replace')!r} as the index of its shared text, which is "
-                f"not a number (the file is damaged); {_SAVE_AGAIN}"
+                f"not a number (the file is damaged); {SAVE_AGAIN}"
             )
-    for match in _ROW.finditer(block):
-        if match[1] is None:
-            order.kept = False
-            continue
-        number = int(match[1])
+    placed = _PLACED.findall(block)
+    line = b" ".join(placed)
+    numbers = _NUMBER.findall(line)
+    if len(numbers) == block.count(b"<row"):  # every row written as Excel writes it: <row r="7"
+        _check_places(line, order.last)
+        _count_rows(map(int, numbers), rows, order)
+        _check_cells(placed, line, row_cells)
+    else:
+        _check_rows_one_by_one(block, rows, row_cells, order)
+
+
+def _count_rows(numbers: Iterable[int], rows: bytearray, order: RowOrder) -> None:
+    """Mark each of ``numbers`` in ``rows``, refusing one marked before, and follow their order."""
+    for number in numbers:
         if number <= order.last:
             order.kept = False
         order.last = number
@@ -139,33 +162,90 @@ def check_values(block: bytes, rows: bytearray, row_cells: set[bytes], order: Ro
         if rows[byte] & (1 << bit):
             raise ScanRefusal(
                 f"the sheet XML writes row {number} twice (Excel writes each row once; the second would "
-                f"overwrite the first); {_SAVE_AGAIN}"
+                f"overwrite the first); {SAVE_AGAIN}"
             )
         rows[byte] |= 1 << bit
-    _check_cells(block, row_cells)
 
 
-def _check_cells(block: bytes, row_cells: set[bytes]) -> None:
-    """Refuse a cell reference written twice (calamine keeps the second). A reference names its
-    row, so a repeat anywhere in the block is one; ``row_cells`` carries the references of the row
-    the previous block ended in, which this block may go on with."""
-    references = _CELL.findall(block)
-    seen = set(references)
-    if len(seen) != len(references) or not row_cells.isdisjoint(seen):
-        earlier = set(row_cells)
-        for reference in references:
-            if reference in earlier:
-                raise ScanRefusal(
-                    f"the sheet XML writes cell {reference.decode()} twice (Excel writes each cell once; "
-                    f"the second would overwrite the first); {_SAVE_AGAIN}"
-                )
-            earlier.add(reference)
-    last_row = block.rfind(b"<row")
+def _check_places(line: bytes, carried: int) -> None:
+    """Refuse a cell whose reference names another row than the one that holds it. ``line``: the
+    block's rows (``r="7``) and cells (``B7``) in order, a space between; ``carried``: the number
+    of the row the block begins in (0 before the first)."""
+    astray = _ASTRAY.search(b'r="%d %s' % (carried, line))
+    if astray:
+        raise ScanRefusal(_astray(astray[2], int(astray[1])))
+
+
+def _astray(reference: bytes, row: int) -> str:
+    """Why a cell whose reference does not name ``row``, the row that holds it, is refused: in
+    calamine it would overwrite the cell its reference names, wherever that lies."""
+    text = reference.decode()
+    digits = text.lstrip(_LETTERS.decode())
+    if row and digits.startswith("0") and int(digits) == row:
+        return f"the sheet XML writes cell {text[: -len(digits)]}{row} as {text}, which Excel never does; {SAVE_AGAIN}"
+    where = f"inside row {row}" if row else "before its first row"
+    return (
+        f"the sheet XML writes cell {text} {where} (Excel writes each cell in the row its reference "
+        f"names; read as written it could overwrite another cell); {SAVE_AGAIN}"
+    )
+
+
+def _check_rows_one_by_one(block: bytes, rows: bytearray, row_cells: set[bytes], order: RowOrder) -> None:
+    """:func:`check_values`' rows and cells for a block with a row written otherwise than Excel
+    does (``r`` not first, or none: such a row is the one after the row before it)."""
+    tags = list(_ROW.finditer(block))
+    bounds = [tag.start() for tag in tags] + [len(block)]
+    references = _CELL.findall(block, 0, bounds[0])
+    _in_row(references, order.last)
+    last_row: list[bytes] = []
+    for tag, end in zip(tags, bounds[1:], strict=True):
+        if tag[1] is None:
+            order.kept = False
+        _count_rows((order.last + 1 if tag[1] is None else int(tag[1]),), rows, order)
+        last_row = _CELL.findall(block, tag.start(), end)
+        _in_row(last_row, order.last)
+        references += last_row
+    _check_repeats(references, row_cells)
+    if tags:
+        row_cells.clear()
+        row_cells.update(last_row)
+    else:
+        row_cells.update(references)
+
+
+def _in_row(references: list[bytes], row: int) -> None:
+    digits = b"%d" % row
+    for reference in references:
+        if reference.lstrip(_LETTERS) != digits:
+            raise ScanRefusal(_astray(reference, row))
+
+
+def _check_cells(placed: list[bytes], line: bytes, row_cells: set[bytes]) -> None:
+    """Refuse a cell reference written twice (calamine keeps the second). Every cell lies in the
+    row its reference names (:func:`_check_places`) and no row is written twice, so a repeat is
+    one within a row: in this block, or across its start, in the row the previous block ended in,
+    whose references ``row_cells`` carries. ``placed``: the block's rows and cells (``line``
+    joined)."""
+    seen = set(placed)
+    if len(seen) != len(placed) or not row_cells.isdisjoint(seen):
+        _check_repeats([place for place in placed if not place.startswith(b"r")], row_cells)
+    last_row = line.rfind(b'r="')
     if last_row >= 0:
         row_cells.clear()
-        row_cells.update(_CELL.findall(block, last_row))
+        row_cells.update(line[last_row:].split(b" ")[1:])
     else:
         row_cells.update(seen)
+
+
+def _check_repeats(references: list[bytes], row_cells: set[bytes]) -> None:
+    earlier = set(row_cells)
+    for reference in references:
+        if reference in earlier:
+            raise ScanRefusal(
+                f"the sheet XML writes cell {reference.decode()} twice (Excel writes each cell once; "
+                f"the second would overwrite the first); {SAVE_AGAIN}"
+            )
+        earlier.add(reference)
 
 
 def row_bits() -> bytearray:

@@ -13,8 +13,9 @@ It finds:
   defaulted column would quietly take its default;
 - value cells far to the right or far down (calamine makes one dense range from A1 to the last
   value cell, so one note in ``XFD1048576`` asks for 512 GiB);
-- markup it would read otherwise than calamine, shared-string indexes that are not numbers and
-  rows written twice (facts/sheet_form.py): refusals;
+- markup it would read otherwise than calamine, shared-string indexes that are not numbers, rows
+  and cells written twice, cells inside another row's element (facts/sheet_form.py) and cells
+  whose reference is written otherwise than Excel writes it: refusals;
 - where the rows lie, for cutting a big sheet into pieces (facts/sheet_rows.py).
 """
 
@@ -26,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
-from facts.sheet_form import RowOrder, ScanRefusal, check_form, check_values, row_bits
+from facts.sheet_form import SAVE_AGAIN, RowOrder, ScanRefusal, check_form, check_values, row_bits
 from facts.sheet_rows import PLACES_KEPT, RowPlaces
 
 CHUNK = 1 << 20
@@ -40,15 +41,16 @@ _UNCALCULATED = re.compile(rb"(?:</f>|<f\b[^<>]*/>)(?!\s*<v\b[^<>]*>[^<])")
 _ATTRIBUTE = re.compile(rb'([\w:]+)\s*=\s*"([^"]*)"')
 _VALUE_AFTER_TAG = re.compile(rb"\s*(?:<f\b[^<>]*/>|<f\b[^<>]*>([^<]*)</f>)?\s*(?:<v\b[^<>]*>([^<]*)</v>)?")
 _REFERENCE = re.compile(r"([A-Z]{1,3})([0-9]{1,7})")
-# Every cell but the usual ``<c r="B7"`` (one letter, fewer than seven digits): the cells from
-# column AA on or in rows from 1,000,000 on, and those placed unusually (no ``r`` first, which
-# Excel always writes) — the rare cells the scan looks at one by one. A table within A–Z and
+# Every cell but the usual ``<c r="B7"`` (one letter, fewer than seven digits, the first not 0):
+# the cells from column AA on or in rows from 1,000,000 on, and those written unusually (``r`` not
+# first or after other white space than one blank, a number with leading zeros, no ``r``: Excel
+# writes none of these) — the rare cells the scan looks at one by one. A table within A–Z and
 # rows below 1,000,000 makes a dense range of at most 26 × 1,000,000 cells.
 # It is tried at every "<c" of the sheet (a third of the extent pass), so it is written for speed:
 # the usual cell fails the look-ahead at once, and the digits, possessive, are never given back
 # (after at most six digits only '"' may follow, never a digit). It matches where
-# rb'<c(?:>|\s(?!r="[A-Z][0-9]{1,6}"))' does, no more, no less (tests/test_reader_far.py).
-_FAR = re.compile(rb'<c(?!\sr="[A-Z][0-9]{1,6}+")[\s>]')
+# rb'<c(?=[\s>])(?! r="[A-Z][1-9][0-9]{0,5}")' does, no more, no less (tests/test_reader_far.py).
+_FAR = re.compile(rb'<c(?! r="[A-Z][1-9][0-9]{0,5}+")[\s>]')
 FAR_COLUMN, FAR_ROW = 26, 1_000_000
 _HAS_VALUE = re.compile(rb"\s*(?:<f\b|<v\b[^<>]*>[^<]|<is\b)")
 
@@ -226,11 +228,16 @@ def _cell_at(block: bytes, start: int) -> tuple[dict[bytes, bytes], int]:
 
 
 def _place(attributes: dict[bytes, bytes], what: str) -> tuple[int, int]:
-    reference = _REFERENCE.fullmatch(attributes.get(b"r", b"").decode("ascii", "replace"))
+    written = attributes.get(b"r")
+    reference = _REFERENCE.fullmatch("" if written is None else written.decode("ascii", "replace"))
     if reference is None:
+        if written is None:
+            raise ScanRefusal(
+                f'a cell holding {what} has no cell reference (r="B7"), which Excel always writes; {SAVE_AGAIN}'
+            )
         raise ScanRefusal(
-            f'a cell holding {what} has no cell reference (r="B7"), which Excel always writes; '
-            "open the workbook in Excel and save it again"
+            f"a cell holding {what} gives {written.decode('utf-8', 'replace')!r} as its reference, "
+            f"not one Excel writes (B7); {SAVE_AGAIN}"
         )
     row, column = int(reference[2]), column_index(reference[1])
     if not (1 <= row <= EXCEL_ROWS and column < EXCEL_COLUMNS):
@@ -269,8 +276,19 @@ def _uncalculated(block: bytes, scan: SheetScan) -> None:
 
 def _far(block: bytes, start: int, scan: SheetScan) -> None:
     attributes, end = _cell_at(block, start)
-    if block[end - 2 : end] == b"/>" or not _HAS_VALUE.match(block, end):
+    if block[end - 2 : end] == b"/>":
         return  # a formatted empty cell: calamine skips it, and so does the table
-    row, column = _place(attributes, "a value")
-    if column >= FAR_COLUMN or row >= FAR_ROW:
+    row, column = _place(attributes, "content")
+    _check_written(block, start, attributes[b"r"].rstrip(b"0123456789") + b"%d" % row)
+    if (column >= FAR_COLUMN or row >= FAR_ROW) and _HAS_VALUE.match(block, end):
         scan.far.append((row, column))
+
+
+def _check_written(block: bytes, start: int, reference: bytes) -> None:
+    """Refuse a cell with content whose ``reference`` is written otherwise than Excel writes it
+    (``<c r="B7"``: ``r`` first after one blank, no leading zeros): calamine reads it where it
+    names all the same, but the check of cells written twice (facts/sheet_form.py) would not
+    know it for that cell."""
+    if not block.startswith(b'<c r="' + reference + b'"', start):
+        tag = block[start : block.find(b">", start) + 1].decode("utf-8", "replace")
+        raise ScanRefusal(f"the sheet XML writes cell {reference.decode()} unlike Excel ({tag!r}); {SAVE_AGAIN}")

@@ -20,7 +20,7 @@ from facts import sheet_scan
 from facts.sheet_scan import ScanStop, scan_pass
 
 # The far-cell search as first written: clear, and the specification of the fast one.
-PLAIN = re.compile(rb'<c(?:>|\s(?!r="[A-Z][0-9]{1,6}"))')
+PLAIN = re.compile(rb'<c(?=[\s>])(?! r="[A-Z][1-9][0-9]{0,5}")')
 FAST = sheet_scan._FAR
 WHITESPACE = (b" ", b"\t", b"\n", b"\r", b"\x0b", b"\x0c")  # \s of a bytes pattern
 
@@ -39,6 +39,10 @@ HOSTILE = [
     b'<c r="A999999"><v>1</v></c>',
     b'<c r="A1000000"><v>1</v></c>',
     b'<c r="A1234567"><v>1</v></c>',
+    b'<c r="B07"><v>1</v></c>',
+    b'<c r="B0"><v>1</v></c>',
+    b'<c r="B0000007"><v>1</v></c>',
+    b'<c r="AB07" s="2"/>',
     b'<c r="a1"><v>1</v></c>',
     b'<c r="A1x"><v>1</v></c>',
     b'<c r="A"><v>1</v></c>',

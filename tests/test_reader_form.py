@@ -141,6 +141,48 @@ def test_a_cell_written_twice_in_its_row_is_refused(
     assert "cell J3 twice" in message
 
 
+# J3 written a second time as calamine still reads it (J3 = 999, or empty), in spellings the check
+# of cells written twice did not know for J3: each loaded with exit 0 and the wrong amount before.
+SPELLED_AGAIN = [
+    (b'<c r="J03"><v>999</v></c>', "a leading zero"),
+    (b'<c r="J0000003"><v>999</v></c>', "leading zeros"),
+    (b'<c s="0" r="J3"><v>999</v></c>', "r not first"),
+    (b'<c\nr="J3"><v>999</v></c>', "a line feed before r"),
+    (b'<c\tr="J3"><v>999</v></c>', "a tab before r"),
+    (b'<c  r="J3"><v>999</v></c>', "two blanks before r"),
+    (b'<c r="J03" t="str"><v></v></c>', "an empty text, which calamine reads over the amount"),
+]
+
+
+@pytest.mark.parametrize(("cell", "why"), SPELLED_AGAIN)
+def test_a_cell_written_twice_in_another_spelling_is_refused(
+    seeded: Contents,  # noqa: F811
+    tmp_path: Path,
+    cell: bytes,
+    why: str,
+) -> None:
+    path = formatted_workbook(tmp_path / FILE_NAME, good_rows(3), trailing_blank_rows=0)
+    rewrite_part(path, SHEET, lambda xml: in_row(xml, 3, cell))
+
+    message = refused(seeded, "--file", str(path))
+
+    assert "cell J3" in message and "unlike Excel" in message and "save it again" in message, why
+
+
+@pytest.mark.parametrize("between", ["", text_cell("X4", "x" * (1200 << 10)).decode()])
+def test_a_cell_written_in_another_rows_element_is_refused(
+    seeded: Contents,  # noqa: F811
+    tmp_path: Path,
+    between: str,  # a 1.2 MiB note: the two J3 fall into different blocks of the scan
+) -> None:
+    path = formatted_workbook(tmp_path / FILE_NAME, good_rows(4), trailing_blank_rows=0)
+    rewrite_part(path, SHEET, lambda xml: in_row(in_row(xml, 4, between.encode()), 5, b'<c r="J3"><v>999</v></c>'))
+
+    message = refused(seeded, "--file", str(path))  # J3 read as 999 before when the two were blocks apart
+
+    assert "writes cell J3 inside row 5" in message and "save it again" in message
+
+
 def test_a_refusal_for_mostly_invalid_rows_quotes_an_error_cell_as_excel_shows_it(
     seeded: Contents,  # noqa: F811
     tmp_path: Path,

@@ -43,7 +43,8 @@ def test_a_note_far_to_the_right_is_ignored_with_a_warning(
 ) -> None:
     path = formatted_workbook(tmp_path / FILE_NAME, good_rows(3), trailing_blank_rows=BLANK_ROWS)
     note = text_cell(reference, "checked by 张三")
-    rewrite_part(path, SHEET, lambda xml: in_row(xml, row, note) if row else before_end_of_rows(xml, note))
+    last_row = b'<row r="1048576">' + note + b"</row>"  # in a row of its own, as Excel writes it
+    rewrite_part(path, SHEET, lambda xml: in_row(xml, row, note) if row else before_end_of_rows(xml, last_row))
 
     code, summary, stderr = job(subprocess_env, path)
 

@@ -162,10 +162,13 @@ def test_a_sheet_that_cannot_be_cut_safely_is_read_whole(tmp_path: Path) -> None
     assert plan_of(backwards, 2) is None
 
 
-def test_a_cell_naming_a_row_outside_its_piece_stops_the_read(tmp_path: Path) -> None:
+def test_a_cell_naming_another_row_than_its_own_is_refused_read_whole_or_in_pieces(tmp_path: Path) -> None:
+    """calamine reads a cell where its reference says, whichever ``<row>`` holds it: the whole
+    read took it (and a repeat of a cell far away overwrote the first), pieces refused it. Both
+    refuse it now, alike."""
     path = edited(tmp_path, lambda xml: in_row(xml, 6, b'<c r="Y2"><v>1</v></c>'))
-    assert outcome(path, "规模明细", WHOLE)[0] == "规模明细"
-    assert "outside the <row> element" in outcome(path, "规模明细", 1)[1]
+    whole = assert_same_in_pieces(path)
+    assert whole[0] == "InputError" and "writes cell Y2 inside row 6" in whole[1]
 
 
 def piece_xml(path: Path, plan: sheet_pieces.PiecePlan) -> Iterator[bytes]:

@@ -51,7 +51,7 @@ def test_an_error_mark_in_a_cells_text_is_passed_over() -> None:
 def test_far_and_unusually_placed_cells_are_found() -> None:
     xml = (
         b'<sheetData><row r="2"><c r="A2"><v>1</v></c><c r="XFD2" s="3"/><c r="AA2" t="s"><v>0</v></c>'
-        b'<c s="1" r="Z2"><v>2</v></c><c r="B1000000"><v>3</v></c><c r="ZZ9"><f>1+1</f></c></row></sheetData>'
+        b'<c r="Z2" s="1"><v>2</v></c><c r="B1000000"><v>3</v></c><c r="ZZ9"><f>1+1</f></c></row></sheetData>'
     )
 
     assert scan_extent(io.BytesIO(xml)).far == [(2, 26), (1_000_000, 1), (9, 701)]  # XFD2: formatted, empty
