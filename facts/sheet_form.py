@@ -20,6 +20,7 @@ may hold any of these characters, cost one look back to the last ``<``.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -44,6 +45,12 @@ _PLACED = re.compile(rb'<(?:row |c r=")(r="[1-9][0-9]{0,6}|[A-Z]{1,3}[0-9]{1,7})
 _NUMBER = re.compile(rb'r="([0-9]+)')
 _ASTRAY = re.compile(rb'r="([0-9]+)(?: [A-Z]{1,3}\1(?= |$))*+ ([A-Z]{1,3}[0-9]+)')
 _LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# A value element (<v>, <is>) not closing its cell, and a second one after it; an inline text
+# cell whose content is not its text (<is>): calamine reads the last value, or empty.
+_AFTER_VALUE = re.compile(rb"</v>(?!</c>)")  # each pattern with a long literal start: searched fast
+_AFTER_TEXT = re.compile(rb"</is>(?!</c>)")
+_SECOND_VALUE = re.compile(rb"\s*<(?:v|is)\b")
+_INLINE_OTHERWISE = re.compile(rb't="inlineStr"(?:\s[^<>]*)?(?<!/)>(?!<is>|</c>)')
 ROW_LIMIT = 1_048_576
 
 
@@ -148,6 +155,32 @@ def check_values(block: bytes, rows: bytearray, row_cells: set[bytes], order: Ro
         _check_cells(placed, line, row_cells)
     else:
         _check_rows_one_by_one(block, rows, row_cells, order)
+
+
+def check_one_value(block: bytes) -> None:
+    """Refuse a cell with two values (``<v>2</v><v>7</v>``: calamine reads the last) and an inline
+    text cell whose content is not its ``<is>`` (a ``<v>``: calamine reads it as empty). Runs
+    before calamine reads, with :func:`check_form` (the extent pass: the value pass is the longer)."""
+    after_text = _AFTER_TEXT.finditer(block) if b"</is>" in block else ()  # one-byte-fast search first
+    for match in itertools.chain(_AFTER_VALUE.finditer(block), after_text):
+        if _SECOND_VALUE.match(block, match.end()):
+            raise ScanRefusal(f"the sheet XML gives {_cell_named(block, match.start())} two values; {SAVE_AGAIN}")
+    if b"inlineStr" not in block:
+        return
+    for match in _INLINE_OTHERWISE.finditer(block):
+        start = block.rfind(b"<", 0, match.start())
+        if block.startswith(b"<c", start) and block.rfind(b">", start, match.start()) < 0:
+            raise ScanRefusal(
+                f"the sheet XML writes {_cell_named(block, start)} as inline text without its text (<is>), "
+                f"which calamine reads as empty; {SAVE_AGAIN}"
+            )
+
+
+def _cell_named(block: bytes, position: int) -> str:
+    """ "cell B7" for the cell at or before ``position``, or "a cell"."""
+    start = block.rfind(b"<c ", 0, position + 3)
+    reference = _REFERENCE.search(block, start, block.find(b">", start)) if start >= 0 else None
+    return f"cell {reference[1].decode()}" if reference else "a cell"
 
 
 def _count_rows(numbers: Iterable[int], rows: bytearray, order: RowOrder) -> None:

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
-from facts.sheet_form import SAVE_AGAIN, RowOrder, ScanRefusal, check_form, check_values, row_bits
+from facts.sheet_form import SAVE_AGAIN, RowOrder, ScanRefusal, check_form, check_one_value, check_values, row_bits
 from facts.sheet_rows import PLACES_KEPT, RowPlaces
 
 CHUNK = 1 << 20
@@ -123,6 +123,7 @@ def scan_pass(stream: IO[bytes], *, extent: bool, marks: bool, size: int = 0) ->
             if extent:
                 step = EXTENT
                 check_form(block)
+                check_one_value(block)
                 for start in (match.start() for match in _FAR.finditer(block)):
                     _far(block, start, scan)
                 scan.places.add(offset, block)

@@ -183,6 +183,30 @@ def test_a_cell_written_in_another_rows_element_is_refused(
     assert "writes cell J3 inside row 5" in message and "save it again" in message
 
 
+@pytest.mark.parametrize(
+    ("cell", "what"),
+    [
+        (b'<c r="J3"><v>1000.0</v><v>999</v></c>', "two values"),  # calamine read 999
+        (b'<c r="J3"><v>1000.0</v>\n<v>999</v></c>', "two values"),
+        (b'<c r="J3" t="inlineStr"><is><t>1000</t></is><v>999</v></c>', "two values"),  # read as empty
+        (b'<c r="J3" t="inlineStr"><is><t>1000</t></is><is><t>999</t></is></c>', "two values"),
+        (b'<c r="J3" t="inlineStr"><v>1000</v></c>', "inline text without its text"),  # read as empty
+    ],
+)
+def test_a_cell_with_two_values_or_inline_text_without_its_text_is_refused(
+    seeded: Contents,  # noqa: F811
+    tmp_path: Path,
+    cell: bytes,
+    what: str,
+) -> None:
+    path = formatted_workbook(tmp_path / FILE_NAME, good_rows(3), trailing_blank_rows=0)
+    rewrite_part(path, SHEET, lambda xml: xml.replace(J3, cell))
+
+    message = refused(seeded, "--file", str(path))
+
+    assert "cell J3" in message and what in message and "save it again" in message
+
+
 def test_a_refusal_for_mostly_invalid_rows_quotes_an_error_cell_as_excel_shows_it(
     seeded: Contents,  # noqa: F811
     tmp_path: Path,
