@@ -63,7 +63,7 @@ def _cell(kind: int, row: int, column: int, rest: bytes) -> Record:
 
 
 def _formula(row: int, column: int, result: bytes) -> Record:
-    return _cell(FORMULA, row, column, result + b"\0" * 6 + b"\x03\0\x1e\x07\0")  # =7, 8 bytes of result
+    return _cell(FORMULA, row, column, result + b"\0" * 6 + b"\x03\0\x1e\x07\0")  # its cached result, then =7
 
 
 TEXT_RESULT = b"\0" * 6 + b"\xff\xff"  # the formula's text follows in a STRING record
