@@ -1,18 +1,25 @@
-"""The error cells of one sheet of an Excel 97-2003 (.xls) workbook, found before its rows are used.
+"""The error cells of one sheet of an Excel 97-2003 (.xls) workbook, found before its rows are used,
+and the refusal of a sheet that writes a cell twice.
 
 python-calamine reads an .xls error cell — a constant ``#N/A`` or a formula whose cached result is
 an error — as an empty string, which a default would then fill (an empty 组合代码 becomes the
 default portfolio). The .xlsx pre-scan (facts/sheet_scan.py) reads XML; this reads the compound
 file's ``Workbook`` stream and walks the BIFF8 records of the sheet: BOOLERR records with the error
-flag set and FORMULA records whose cached result is an error. Reads the file only; every loop is
-bounded by the file's size, and a damaged structure is a refusal naming what is wrong.
+flag set and FORMULA records whose cached result is an error. calamine also keeps the last of two
+records that give one cell a value (a NUMBER of 999 after an RK of 1,000 for J3 reads 999), so a
+second record for a cell already written is a refusal naming the cell (facts/xls_cells.py). Reads
+the file only; every loop is bounded by the file's size, and a damaged structure is a refusal
+naming what is wrong.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from facts.sheet_header import column_letter
+from facts.xls_cells import WrittenCells
 
 _ERRORS = {0x00: "#NULL!", 0x07: "#DIV/0!", 0x0F: "#VALUE!", 0x17: "#REF!", 0x1D: "#NAME?", 0x24: "#NUM!", 0x2A: "#N/A"}
 _END_OF_CHAIN, _FREE = 0xFFFFFFFE, 0xFFFFFFFF
@@ -89,17 +96,15 @@ def _chain_of(start: int, following: Callable[[int], int], limit: int) -> list[i
     return chain
 
 
-def _records(stream: bytes, offset: int) -> list[tuple[int, int, bytes]]:
+def _records(stream: bytes, offset: int) -> Iterator[tuple[int, int, bytes]]:
     """``(record type, its offset, its body)`` from ``offset`` to the substream's EOF record."""
-    records = []
     position = offset
     while position + 4 <= len(stream):
         kind, length = struct.unpack_from("<HH", stream, position)
-        records.append((kind, position, stream[position + 4 : position + 4 + length]))
+        yield kind, position, stream[position + 4 : position + 4 + length]
         position += 4 + length
         if kind == _EOF:
-            return records
-    return records
+            return
 
 
 def _sheet_offset(stream: bytes, sheet: str) -> int:
@@ -120,6 +125,7 @@ def _sheet_offset(stream: bytes, sheet: str) -> int:
 
 def _sheet_errors(stream: bytes, offset: int) -> list[XlsError]:
     errors = []
+    written = WrittenCells()
     for kind, _, body in _records(stream, offset):
         if kind == _BOOLERR and len(body) >= 8 and body[7] == 1:
             row, column = struct.unpack_from("<HH", body, 0)
@@ -127,4 +133,11 @@ def _sheet_errors(stream: bytes, offset: int) -> list[XlsError]:
         elif kind == _FORMULA and len(body) >= 14 and body[6] == 2 and body[12:14] == b"\xff\xff":
             row, column = struct.unpack_from("<HH", body, 0)
             errors.append((row + 1, column, _ERRORS.get(body[8], f"#ERROR{body[8]}")))
+        repeated = written.add(kind, body)
+        if repeated is not None:
+            row, column = repeated
+            raise XlsRefusal(
+                f"the sheet's records write cell {column_letter(column)}{row + 1} twice (Excel writes each cell "
+                "once; the second would overwrite the first); open the workbook in Excel and save it again"
+            )
     return errors
