@@ -45,11 +45,12 @@ _PLACED = re.compile(rb'<(?:row |c r=")(r="[1-9][0-9]{0,6}|[A-Z]{1,3}[0-9]{1,7})
 _NUMBER = re.compile(rb'r="([0-9]+)')
 _ASTRAY = re.compile(rb'r="([0-9]+)(?: [A-Z]{1,3}\1(?= |$))*+ ([A-Z]{1,3}[0-9]+)')
 _LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-# A value element (<v>, <is>) not closing its cell, and a second one after it; an inline text
-# cell whose content is not its text (<is>): calamine reads the last value, or empty.
-_AFTER_VALUE = re.compile(rb"</v>(?!</c>)")  # each pattern with a long literal start: searched fast
-_AFTER_TEXT = re.compile(rb"</is>(?!</c>)")
-_SECOND_VALUE = re.compile(rb"\s*<(?:v|is)\b")
+# A value element (<v>, <is>) not closing its cell (its end tag perhaps written ``</v >``), and a
+# second one after it, past text and formulas (calamine reads <v>1</v><f>…</f><v>2</v> as 2); an
+# inline text cell whose content is not its text (<is>): calamine reads the last value, or empty.
+_AFTER_VALUE = re.compile(rb"</v(?!></c>)")  # each pattern with a long literal start: searched fast
+_AFTER_TEXT = re.compile(rb"</is(?!></c>)")
+_SECOND_VALUE = re.compile(rb"\s*>[^<]*(?:<f\b[^<>]*/>[^<]*|<f\b[^<>]*>[^<]*</f\s*>[^<]*)*<(?:v|is)\b")
 _INLINE_OTHERWISE = re.compile(rb't="inlineStr"(?:\s[^<>]*)?(?<!/)>(?!<is>|</c>)')
 ROW_LIMIT = 1_048_576
 
@@ -161,7 +162,7 @@ def check_one_value(block: bytes) -> None:
     """Refuse a cell with two values (``<v>2</v><v>7</v>``: calamine reads the last) and an inline
     text cell whose content is not its ``<is>`` (a ``<v>``: calamine reads it as empty). Runs
     before calamine reads, with :func:`check_form` (the extent pass: the value pass is the longer)."""
-    after_text = _AFTER_TEXT.finditer(block) if b"</is>" in block else ()  # one-byte-fast search first
+    after_text = _AFTER_TEXT.finditer(block) if b"</is" in block else ()  # one-byte-fast search first
     for match in itertools.chain(_AFTER_VALUE.finditer(block), after_text):
         if _SECOND_VALUE.match(block, match.end()):
             raise ScanRefusal(f"the sheet XML gives {_cell_named(block, match.start())} two values; {SAVE_AGAIN}")

@@ -190,6 +190,11 @@ def test_a_cell_written_in_another_rows_element_is_refused(
         (b'<c r="J3"><v>1000.0</v>\n<v>999</v></c>', "two values"),
         (b'<c r="J3" t="inlineStr"><is><t>1000</t></is><v>999</v></c>', "two values"),  # read as empty
         (b'<c r="J3" t="inlineStr"><is><t>1000</t></is><is><t>999</t></is></c>', "two values"),
+        (b'<c r="J3"><v>1000.0</v ><v>999</v></c>', "two values"),  # a blank in the end tag: read 999
+        (b'<c r="J3"><v>1000.0</v><f>1+1</f><v>999</v></c>', "two values"),  # past a formula: read 999
+        (b'<c r="J3"><v>1000.0</v>\n<f/>\n<v>999</v></c>', "two values"),
+        (b'<c r="J3"><v>1000.0</v>x<v>999</v></c>', "two values"),  # past text: read 999
+        (b'<c r="J3" t="inlineStr"><is><t>1000</t></is ><v>999</v></c>', "two values"),  # read as empty
         (b'<c r="J3" t="inlineStr"><v>1000</v></c>', "inline text without its text"),  # read as empty
     ],
 )
