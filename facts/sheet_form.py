@@ -45,6 +45,10 @@ _PLACED = re.compile(rb'<(?:row |c r=")(r="[1-9][0-9]{0,6}|[A-Z]{1,3}[0-9]{1,7})
 _NUMBER = re.compile(rb'r="([0-9]+)')
 _ASTRAY = re.compile(rb'r="([0-9]+)(?: [A-Z]{1,3}\1(?= |$))*+ ([A-Z]{1,3}[0-9]+)')
 _LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# A cell or row tag with two references (<c r="J3" r="J2">, not well-formed XML): calamine reads
+# the cell at the last, the checks here at the first. Searched only in a block with more ``r="``
+# than its rows and cells written as Excel writes them (a count: no pass of the matcher).
+_TWO_REFERENCES = re.compile(rb'<(?:c|row)\b[^<]*?\sr="[^<]*\sr="')
 # A value element (<v>, <is>) not closing its cell (its end tag perhaps written ``</v >``), and a
 # second one after it, past text and formulas (calamine reads <v>1</v><f>…</f><v>2</v> as 2); an
 # inline text cell whose content is not its text (<is>): calamine reads the last value, or empty.
@@ -126,10 +130,10 @@ class RowOrder:
 def check_values(block: bytes, rows: bytearray, row_cells: set[bytes], order: RowOrder) -> None:
     """Refuse a cell's attributes written unlike Excel (single quotes, spaces around ``=``, a
     character reference: the scan's marks would miss its ``t="e"``), a shared-string cell whose
-    index is not a number, a row number seen before, a cell whose reference names another row than
-    the one that holds it and a cell reference seen before. ``rows`` (one bit per Excel row),
-    ``row_cells`` (the references of the row the previous block ended in) and ``order`` are kept
-    by the caller across blocks. Runs beside calamine, before its cells are used."""
+    index is not a number, a cell or row tag with two references, a row number seen before, a cell
+    whose reference names another row than the one that holds it and a cell reference seen before.
+    ``rows`` (one bit per Excel row), ``row_cells`` (the references of the row the previous block
+    ended in) and ``order`` are kept by the caller across blocks. Runs beside calamine, before its cells are used."""
     _in_cell_tags(_ODD_EQUALS, block)
     if b"&" in block:
         _in_cell_tags(_REFERENCE_START, block)
@@ -148,6 +152,11 @@ def check_values(block: bytes, rows: bytearray, row_cells: set[bytes], order: Ro
                 f"not a number (the file is damaged); {SAVE_AGAIN}"
             )
     placed = _PLACED.findall(block)
+    if block.count(b'r="') != len(placed) and (twice := _TWO_REFERENCES.search(block)):
+        tag = block[twice.start() : block.find(b">", twice.end()) + 1].decode("utf-8", "replace")
+        raise ScanRefusal(
+            f"the sheet XML gives a cell or row two references ({tag}), which calamine reads at the last; {SAVE_AGAIN}"
+        )
     line = b" ".join(placed)
     numbers = _NUMBER.findall(line)
     if len(numbers) == block.count(b"<row"):  # every row written as Excel writes it: <row r="7"

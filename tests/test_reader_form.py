@@ -212,6 +212,31 @@ def test_a_cell_with_two_values_or_inline_text_without_its_text_is_refused(
     assert "cell J3" in message and what in message and "save it again" in message
 
 
+@pytest.mark.parametrize(
+    "cell",
+    [
+        b'<c r="J3" r="J2"><v>999</v></c>',  # calamine wrote 999 over J2's 1,000 and left J3 empty
+        b'<c r="J3"\tr="J4"><v>999</v></c>',
+    ],
+)
+def test_a_cell_with_two_references_is_refused(seeded: Contents, tmp_path: Path, cell: bytes) -> None:  # noqa: F811
+    path = formatted_workbook(tmp_path / FILE_NAME, good_rows(3), trailing_blank_rows=0)
+    rewrite_part(path, SHEET, lambda xml: xml.replace(J3, cell))
+
+    message = refused(seeded, "--file", str(path))
+
+    assert "two references" in message and "save it again" in message
+
+
+def test_text_that_looks_like_two_references_still_loads(seeded: Contents, tmp_path: Path) -> None:  # noqa: F811
+    path = formatted_workbook(tmp_path / FILE_NAME, good_rows(3), trailing_blank_rows=0)
+    note = text_cell("X3", ' r="J2" r="J4"')  # quotes need no escaping in text
+
+    summary = loaded(rewrite_part(path, SHEET, lambda xml: in_row(xml, 3, note)))
+
+    assert summary["rows"]["valid"] == 3
+
+
 def test_a_refusal_for_mostly_invalid_rows_quotes_an_error_cell_as_excel_shows_it(
     seeded: Contents,  # noqa: F811
     tmp_path: Path,
