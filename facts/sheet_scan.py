@@ -52,6 +52,8 @@ _REFERENCE = re.compile(r"([A-Z]{1,3})([0-9]{1,7})")
 # rb'<c(?=[\s>])(?! r="[A-Z][1-9][0-9]{0,5}")' does, no more, no less (tests/test_reader_far.py).
 _FAR = re.compile(rb'<c(?! r="[A-Z][1-9][0-9]{0,5}+")[\s>]')
 FAR_COLUMN, FAR_ROW = 26, 1_000_000
+_ROWS_START, _ROWS_END = b"<sheetData", b"</sheetData>"
+_ROW_OR_CELL = re.compile(rb"<(?:sheetData|row|c)[\s/>]")  # not <rowBreaks>, <col>, <cfRule>
 _HAS_VALUE = re.compile(rb"\s*(?:<f\b|<v\b[^<>]*>[^<]|<is\b)")
 
 
@@ -76,6 +78,8 @@ class SheetScan:
     order: RowOrder = field(default_factory=RowOrder)  # marks pass: whether they can be cut there
     rows: bytearray = field(default_factory=row_bits, repr=False)  # the rows seen, for check_values
     row_cells: set[bytes] = field(default_factory=set, repr=False)  # the last row's cells, for check_values
+    rows_begun: bool = False  # extent pass: <sheetData> seen
+    rows_ended: bool = False  # extent pass: the first </sheetData> seen
 
 
 def column_index(letters: str) -> int:
@@ -124,6 +128,7 @@ def scan_pass(stream: IO[bytes], *, extent: bool, marks: bool, size: int = 0) ->
                 step = EXTENT
                 check_form(block)
                 check_one_value(block)
+                _check_after_rows(block, scan)
                 for start in (match.start() for match in _FAR.finditer(block)):
                     _far(block, start, scan)
                 scan.places.add(offset, block)
@@ -293,3 +298,32 @@ def _check_written(block: bytes, start: int, reference: bytes) -> None:
     if not block.startswith(b'<c r="' + reference + b'"', start):
         tag = block[start : block.find(b">", start) + 1].decode("utf-8", "replace")
         raise ScanRefusal(f"the sheet XML writes cell {reference.decode()} unlike Excel ({tag!r}); {SAVE_AGAIN}")
+
+
+def _check_after_rows(block: bytes, scan: SheetScan) -> None:
+    """Refuse rows or cells before ``<sheetData>`` or after the first ``</sheetData>`` (a second
+    ``<sheetData>``, or a row outside it): calamine reads none of them (openpyxl reads them all),
+    and a sheet read in pieces would read those that a piece's cut puts inside its ``<sheetData>``."""
+    start = 0
+    if not scan.rows_begun:
+        begin = block.find(_ROWS_START)
+        if (found := _ROW_OR_CELL.search(block, 0, len(block) if begin < 0 else begin)) is not None:
+            _refuse_outside(block, found.start())
+        if begin < 0:
+            return
+        scan.rows_begun, start = True, begin + len(_ROWS_START)
+    if not scan.rows_ended:
+        start = block.find(_ROWS_END, start)
+        if start < 0:
+            return
+        scan.rows_ended = True
+    if found := _ROW_OR_CELL.search(block, start):
+        _refuse_outside(block, found.start())
+
+
+def _refuse_outside(block: bytes, start: int) -> None:
+    tag = block[start : block.find(b">", start) + 1].decode("utf-8", "replace")
+    raise ScanRefusal(
+        f"the sheet XML writes rows outside its rows' element, <sheetData> ({tag}), which calamine would "
+        f"leave out; {SAVE_AGAIN}"
+    )

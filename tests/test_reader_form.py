@@ -11,6 +11,7 @@ refusal (exit 2, nothing written, the file named); Excel's own forms of these ce
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from tests.test_hostile_input import FILE_NAME, Contents, good_rows, loaded, ref
 from tests.test_reader_package import job
 
 J3 = b'<c r="J3"><v>1000.0</v></c>'  # 期初资产规模 of the second row
+J20 = b'<c r="J20"><v>999</v></c>'
 
 
 def _prefixed(xml: bytes) -> bytes:
@@ -107,6 +109,19 @@ def test_excel_forms_of_these_cells_still_load(seeded: Contents, tmp_path: Path)
     path = formatted_workbook(tmp_path / FILE_NAME, good_rows(3), trailing_blank_rows=0)
     note = b'<c r="E3" t="inlineStr"><is><t xml:space="preserve">a = b &amp; \'c\' x:c </t></is></c>'
     links = b'<hyperlinks><hyperlink ref="A1" display="a &amp; b" location="\'S 1\'!A1"/></hyperlinks>'
+    after_rows = (  # what Excel writes after the rows (none is a row or a cell) and before them
+        b'<mergeCells count="1"><mergeCell ref="E5:F5"/></mergeCells><conditionalFormatting sqref="J2:J4">'
+        b'<cfRule type="cellIs" dxfId="0" priority="1" operator="lessThan"><formula>0</formula></cfRule>'
+        b'</conditionalFormatting><cellWatches><cellWatch r="J2"/></cellWatches><rowBreaks count="1" '
+        b'manualBreakCount="1"><brk id="3" max="16383" man="1"/></rowBreaks><colBreaks count="1" '
+        b'manualBreakCount="1"><brk id="4" max="1048575" man="1"/></colBreaks>'
+    )
+    before_rows = (
+        b'<sheetPr><outlinePr summaryBelow="0"/></sheetPr><dimension ref="A1:W4"/><sheetViews><sheetView '
+        b'workbookViewId="0"><pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
+        b'<selection pane="bottomLeft" activeCell="C3" sqref="C3"/></sheetView></sheetViews>'
+        b'<sheetFormatPr defaultRowHeight="15"/><cols><col min="1" max="3" width="12" customWidth="1"/></cols>'
+    )
     validations = (  # Excel's own prefixed elements, after the cells: a list from another sheet
         b'<extLst><ext uri="{CCE6A557-97BC-4b89-ADB6-D9C93CAAB3DF}" xmlns:x14="http://schemas.microsoft.com/'
         b'office/spreadsheetml/2009/9/main"><x14:dataValidations count="1" xmlns:xm="http://schemas.microsoft.com/'
@@ -117,7 +132,8 @@ def test_excel_forms_of_these_cells_still_load(seeded: Contents, tmp_path: Path)
     def edit(xml: bytes) -> bytes:
         xml = in_row(xml, 3, note)
         xml = xml.replace(J3, b'<c r="J3" s="0" t="str"><f>IF(A3 = 1,"a&amp;b",\'x\'!B2)</f><v>1000</v></c>')
-        return xml.replace(b"</sheetData>", b"</sheetData>" + links).replace(
+        xml = re.sub(rb"<dimension [^>]*/>", lambda _: before_rows, xml)
+        return xml.replace(b"</sheetData>", b"</sheetData>" + after_rows + links).replace(
             b"</worksheet>", validations + b"</worksheet>"
         )
 
@@ -235,6 +251,27 @@ def test_text_that_looks_like_two_references_still_loads(seeded: Contents, tmp_p
     summary = loaded(rewrite_part(path, SHEET, lambda xml: in_row(xml, 3, note)))
 
     assert summary["rows"]["valid"] == 3
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [  # each row 20 with 999 in J20, which calamine left out (openpyxl reads it): exit 0 before
+        lambda xml: xml.replace(b"</sheetData>", b'</sheetData><sheetData><row r="20">' + J20 + b"</row></sheetData>"),
+        lambda xml: xml.replace(b"</sheetData>", b'</sheetData><row r="20">' + J20 + b"</row>"),
+        lambda xml: xml.replace(b"<sheetData>", b'<row r="20">' + J20 + b"</row><sheetData>"),
+    ],
+    ids=["a second sheetData", "a row after sheetData", "a row before sheetData"],
+)
+def test_a_row_outside_the_rows_element_is_refused(
+    seeded: Contents,  # noqa: F811
+    tmp_path: Path,
+    edit: Callable[[bytes], bytes],
+) -> None:
+    path = formatted_workbook(tmp_path / FILE_NAME, good_rows(3), trailing_blank_rows=0)
+
+    message = refused(seeded, "--file", str(rewrite_part(path, SHEET, edit)))
+
+    assert "outside its rows' element" in message and "save it again" in message
 
 
 def test_a_refusal_for_mostly_invalid_rows_quotes_an_error_cell_as_excel_shows_it(
