@@ -34,7 +34,7 @@ _ODD_EQUALS = re.compile(rb'=(?:(?!")|(?<=\s=))')  # single quotes, a space befo
 _REFERENCE_START = re.compile(rb"&")  # a character or entity reference
 _TAG_NAME = re.compile(rb"<([\w.\-:]+)")
 _SHARED = re.compile(rb't="s"(?:\s[^<>]*)?>(?!<v>[0-9]{1,10}</v>)')
-_SHARED_VALUE = re.compile(rb"\s*(?:<f\b[^<>]*/>|<f\b[^<>]*>[^<]*</f>)?\s*(?:<v\b[^<>]*>([^<]*)</v>)?")
+_SHARED_VALUE = re.compile(rb"\s*(?:<f\b[^<>]*/>|<f\b[^<>]*>[^<]*</f\s*>)?\s*(?:<v\b[^<>]*>([^<]*)</v\s*>)?")
 _REFERENCE = re.compile(rb'\sr="([A-Z]{1,3}[0-9]{1,7})"')
 _ROW = re.compile(rb'<row\b(?:[^<>]*?\sr="([0-9]{1,7})")?')  # the number is None when the row has none
 _CELL = re.compile(rb'<c r="([A-Z]{1,3}[0-9]{1,7})"')

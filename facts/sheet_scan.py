@@ -37,9 +37,9 @@ EXCEL_ROWS, EXCEL_COLUMNS = 1_048_576, 16_384
 
 _CELL_END = re.compile(rb"</c>|</row>|<c\b[^<>]*/>")
 _ERROR_MARK = b't="e"'
-_UNCALCULATED = re.compile(rb"(?:</f>|<f\b[^<>]*/>)(?!\s*<v\b[^<>]*>[^<])")
+_UNCALCULATED = re.compile(rb"(?:</f\s*>|<f\b[^<>]*/>)(?!\s*<v\b[^<>]*>[^<])")  # </f > is well-formed too
 _ATTRIBUTE = re.compile(rb'([\w:]+)\s*=\s*"([^"]*)"')
-_VALUE_AFTER_TAG = re.compile(rb"\s*(?:<f\b[^<>]*/>|<f\b[^<>]*>([^<]*)</f>)?\s*(?:<v\b[^<>]*>([^<]*)</v>)?")
+_VALUE_AFTER_TAG = re.compile(rb"\s*(?:<f\b[^<>]*/>|<f\b[^<>]*>([^<]*)</f\s*>)?\s*(?:<v\b[^<>]*>([^<]*)</v\s*>)?")
 _REFERENCE = re.compile(r"([A-Z]{1,3})([0-9]{1,7})")
 # Every cell but the usual ``<c r="B7"`` (one letter, fewer than seven digits, the first not 0):
 # the cells from column AA on or in rows from 1,000,000 on, and those written unusually (``r`` not

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from facts.excel import read_sheet
+from facts.workbook import CellError
 from tests.reader_packages import SHEET, formatted_workbook, in_row, rewrite_part, text_cell
 from tests.test_hostile_input import FILE_NAME, Contents, good_rows, loaded, refused, seeded  # noqa: F401
 from tests.test_reader_package import job
@@ -272,6 +274,23 @@ def test_a_row_outside_the_rows_element_is_refused(
     message = refused(seeded, "--file", str(rewrite_part(path, SHEET, edit)))
 
     assert "outside its rows' element" in message and "save it again" in message
+
+
+@pytest.mark.parametrize(
+    ("cell", "error"),
+    [  # each was read as an empty cell before (calamine reads an error value as "", and no mark)
+        (b'<c r="J3" t="e"><v>#N/A</v ></c>', CellError("#N/A")),
+        (b'<c r="J3" t="e"><f>1/0</f ><v>#DIV/0!</v></c>', CellError("#DIV/0!")),
+        (b'<c r="J3"><f>1+1</f ></c>', CellError("=1+1", uncalculated=True)),
+    ],
+)
+def test_an_end_tag_with_a_blank_hides_no_formula_error(tmp_path: Path, cell: bytes, error: CellError) -> None:
+    path = formatted_workbook(tmp_path / FILE_NAME, good_rows(3), trailing_blank_rows=0)
+    rewrite_part(path, SHEET, lambda xml: xml.replace(J3, cell))
+
+    rows = dict(read_sheet(path, "规模明细").iter_rows())
+
+    assert rows[3][9] == error
 
 
 def test_a_refusal_for_mostly_invalid_rows_quotes_an_error_cell_as_excel_shows_it(
