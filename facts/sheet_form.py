@@ -55,7 +55,7 @@ _TWO_REFERENCES = re.compile(rb'<(?:c|row)\b[^<]*?\sr="[^<]*\sr="')
 _AFTER_VALUE = re.compile(rb"</v(?!></c>)")  # each pattern with a long literal start: searched fast
 _AFTER_TEXT = re.compile(rb"</is(?!></c>)")
 _SECOND_VALUE = re.compile(rb"\s*>[^<]*(?:<f\b[^<>]*/>[^<]*|<f\b[^<>]*>[^<]*</f\s*>[^<]*)*<(?:v|is)\b")
-_INLINE_OTHERWISE = re.compile(rb't="inlineStr"(?:\s[^<>]*)?(?<!/)>(?!<is>|</c>)')
+_INLINE_OTHERWISE = re.compile(rb't="inlineStr"(?:\s[^<>]*)?(?<!/)>(?!\s*(?:<is\b|</c>))')  # white space: indented XML
 ROW_LIMIT = 1_048_576
 
 

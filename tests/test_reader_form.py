@@ -293,6 +293,17 @@ def test_an_end_tag_with_a_blank_hides_no_formula_error(tmp_path: Path, cell: by
     assert rows[3][9] == error
 
 
+def test_an_indented_inline_text_cell_still_loads(tmp_path: Path) -> None:
+    """White space before ``<is>`` (XML written indented, by other tools than Excel) is no inline
+    text cell without its text: calamine reads its text; it was refused as read as empty."""
+    path = formatted_workbook(tmp_path / FILE_NAME, good_rows(3), trailing_blank_rows=0)
+    rewrite_part(path, SHEET, lambda xml: xml.replace(J3, b'<c r="J3" t="inlineStr">\n  <is><t>1000</t></is>\n</c>'))
+
+    rows = dict(read_sheet(path, "规模明细").iter_rows())
+
+    assert rows[3][9] == "1000"
+
+
 def test_a_refusal_for_mostly_invalid_rows_quotes_an_error_cell_as_excel_shows_it(
     seeded: Contents,  # noqa: F811
     tmp_path: Path,
