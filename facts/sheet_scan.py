@@ -264,6 +264,12 @@ def _errors(block: bytes, scan: SheetScan) -> None:
             if match and match[2] is not None:
                 row, column = _place(attributes, "a formula error")
                 scan.marks.append(Mark(row, column, html.unescape(match[2].decode("utf-8", "replace"))))
+            elif match and block.startswith(b"<is", match.end()):  # calamine reads the text, not an error
+                _place(attributes, "a formula error")
+                raise ScanRefusal(
+                    f"the sheet XML gives error cell {attributes[b'r'].decode()} inline text (<is>) for its value, "
+                    f"which Excel never does; {SAVE_AGAIN}"
+                )
 
 
 def _uncalculated(block: bytes, scan: SheetScan) -> None:

@@ -40,6 +40,7 @@ def _prefixed(xml: bytes) -> bytes:
         (b'<c r="J3" t="&#101;"><v>#N/A</v></c>', "a character reference"),
         (b'<c r="J3" t="e"><!-- checked --><v>#N/A</v></c>', "a comment"),
         (b'<c r="J3" t="e"><v><![CDATA[#N/A]]></v></c>', "a CDATA section"),
+        (b'<c r="J3" t="e"><is><t>#N/A</t></is></c>', "inline text"),  # calamine read the text "#N/A"
     ],
 )
 def test_an_error_cell_written_unlike_excel_is_refused_not_read_as_empty(
