@@ -7,7 +7,8 @@ before its ``<v>``, ``<x:c>`` — was a formula error the scan missed and calami
 cell, or a far cell the scan missed and calamine's dense range made gigabytes of. Such markup is
 refused here, before calamine reads the sheet. What calamine reads without a word is refused
 too: a shared-string index that is not a number (calamine takes it as 0, the first shared text),
-a row or a cell written twice (the second overwrites the first) and a cell inside another row's
+a row or a cell written twice (the second overwrites the first), a cell tag with two references
+(calamine reads the last) and a cell inside another row's
 ``<row>`` than the one its reference names (calamine puts it where the reference says, over a
 cell there however far away). A cell with content whose reference is written otherwise than
 ``<c r="B7"`` is the extent pass's refusal (facts/sheet_scan.py), so that every such cell is one

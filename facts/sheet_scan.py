@@ -14,8 +14,9 @@ It finds:
 - value cells far to the right or far down (calamine makes one dense range from A1 to the last
   value cell, so one note in ``XFD1048576`` asks for 512 GiB);
 - markup it would read otherwise than calamine, shared-string indexes that are not numbers, rows
-  and cells written twice, cells inside another row's element (facts/sheet_form.py) and cells
-  whose reference is written otherwise than Excel writes it: refusals;
+  and cells written twice, cells inside another row's element (facts/sheet_form.py), cells
+  whose reference is written otherwise than Excel writes it and rows outside the first
+  ``<sheetData>`` (calamine leaves them out): refusals;
 - where the rows lie, for cutting a big sheet into pieces (facts/sheet_rows.py).
 """
 
