@@ -8,11 +8,10 @@ cell, or a far cell the scan missed and calamine's dense range made gigabytes of
 refused here, before calamine reads the sheet. What calamine reads without a word is refused
 too: a shared-string index that is not a number (calamine takes it as 0, the first shared text),
 a row or a cell written twice (the second overwrites the first), a cell tag with two references
-(calamine reads the last) and a cell inside another row's
-``<row>`` than the one its reference names (calamine puts it where the reference says, over a
-cell there however far away). A cell with content whose reference is written otherwise than
-``<c r="B7"`` is the extent pass's refusal (facts/sheet_scan.py), so that every such cell is one
-this check knows by its reference.
+(calamine reads the last) and a cell inside another row's ``<row>`` than the one its reference
+names (calamine puts it where the reference says, over a cell there however far away). A cell
+with content whose reference is written otherwise than ``<c r="B7"`` is the extent pass's
+refusal (facts/sheet_scan.py), so that every such cell is one this check knows by its reference.
 
 Every check is one linear pass over a block of :func:`facts.sheet_scan._blocks` (cut after a cell,
 so no tag straddles two blocks), with searches that have a literal start; matches in text, which
