@@ -7,11 +7,11 @@ before its ``<v>``, ``<x:c>`` — was a formula error the scan missed and calami
 cell, or a far cell the scan missed and calamine's dense range made gigabytes of. Such markup is
 refused here, before calamine reads the sheet. What calamine reads without a word is refused
 too: a shared-string index that is not a number (calamine takes it as 0, the first shared text),
-a row or a cell written twice (the second overwrites the first) and a cell inside another row's
-``<row>`` than the one its reference names (calamine puts it where the reference says, over a
-cell there however far away). A cell with content whose reference is written otherwise than
-``<c r="B7"`` is the extent pass's refusal (facts/sheet_scan.py), so that every such cell is one
-this check knows by its reference.
+a row or a cell written twice (the second overwrites the first), a cell tag with two references
+(calamine reads the last) and a cell inside another row's ``<row>`` than the one its reference
+names (calamine puts it where the reference says, over a cell there however far away). A cell
+with content whose reference is written otherwise than ``<c r="B7"`` is the extent pass's
+refusal (facts/sheet_scan.py), so that every such cell is one this check knows by its reference.
 
 Every check is one linear pass over a block of :func:`facts.sheet_scan._blocks` (cut after a cell,
 so no tag straddles two blocks), with searches that have a literal start; matches in text, which
@@ -34,7 +34,7 @@ _ODD_EQUALS = re.compile(rb'=(?:(?!")|(?<=\s=))')  # single quotes, a space befo
 _REFERENCE_START = re.compile(rb"&")  # a character or entity reference
 _TAG_NAME = re.compile(rb"<([\w.\-:]+)")
 _SHARED = re.compile(rb't="s"(?:\s[^<>]*)?>(?!<v>[0-9]{1,10}</v>)')
-_SHARED_VALUE = re.compile(rb"\s*(?:<f\b[^<>]*/>|<f\b[^<>]*>[^<]*</f>)?\s*(?:<v\b[^<>]*>([^<]*)</v>)?")
+_SHARED_VALUE = re.compile(rb"\s*(?:<f\b[^<>]*/>|<f\b[^<>]*>[^<]*</f\s*>)?\s*(?:<v\b[^<>]*>([^<]*)</v\s*>)?")
 _REFERENCE = re.compile(rb'\sr="([A-Z]{1,3}[0-9]{1,7})"')
 _ROW = re.compile(rb'<row\b(?:[^<>]*?\sr="([0-9]{1,7})")?')  # the number is None when the row has none
 _CELL = re.compile(rb'<c r="([A-Z]{1,3}[0-9]{1,7})"')
@@ -45,12 +45,17 @@ _PLACED = re.compile(rb'<(?:row |c r=")(r="[1-9][0-9]{0,6}|[A-Z]{1,3}[0-9]{1,7})
 _NUMBER = re.compile(rb'r="([0-9]+)')
 _ASTRAY = re.compile(rb'r="([0-9]+)(?: [A-Z]{1,3}\1(?= |$))*+ ([A-Z]{1,3}[0-9]+)')
 _LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-# A value element (<v>, <is>) not closing its cell, and a second one after it; an inline text
-# cell whose content is not its text (<is>): calamine reads the last value, or empty.
-_AFTER_VALUE = re.compile(rb"</v>(?!</c>)")  # each pattern with a long literal start: searched fast
-_AFTER_TEXT = re.compile(rb"</is>(?!</c>)")
-_SECOND_VALUE = re.compile(rb"\s*<(?:v|is)\b")
-_INLINE_OTHERWISE = re.compile(rb't="inlineStr"(?:\s[^<>]*)?(?<!/)>(?!<is>|</c>)')
+# A cell or row tag with two references (<c r="J3" r="J2">, not well-formed XML): calamine reads
+# the cell at the last, the checks here at the first. Searched only in a block with more ``r="``
+# than its rows and cells written as Excel writes them (a count: no pass of the matcher).
+_TWO_REFERENCES = re.compile(rb'<(?:c|row)\b[^<]*?\sr="[^<]*\sr="')
+# A value element (<v>, <is>) not closing its cell (its end tag perhaps written ``</v >``), and a
+# second one after it, past text and formulas (calamine reads <v>1</v><f>…</f><v>2</v> as 2); an
+# inline text cell whose content is not its text (<is>): calamine reads the last value, or empty.
+_AFTER_VALUE = re.compile(rb"</v(?!></c>)")  # each pattern with a long literal start: searched fast
+_AFTER_TEXT = re.compile(rb"</is(?!></c>)")
+_SECOND_VALUE = re.compile(rb"\s*>[^<]*(?:<f\b[^<>]*/>[^<]*|<f\b[^<>]*>[^<]*</f\s*>[^<]*)*<(?:v|is)\b")
+_INLINE_OTHERWISE = re.compile(rb't="inlineStr"(?:\s[^<>]*)?(?<!/)>(?!\s*(?:<is\b|</c>))')  # white space: indented XML
 ROW_LIMIT = 1_048_576
 
 
@@ -125,10 +130,10 @@ class RowOrder:
 def check_values(block: bytes, rows: bytearray, row_cells: set[bytes], order: RowOrder) -> None:
     """Refuse a cell's attributes written unlike Excel (single quotes, spaces around ``=``, a
     character reference: the scan's marks would miss its ``t="e"``), a shared-string cell whose
-    index is not a number, a row number seen before, a cell whose reference names another row than
-    the one that holds it and a cell reference seen before. ``rows`` (one bit per Excel row),
-    ``row_cells`` (the references of the row the previous block ended in) and ``order`` are kept
-    by the caller across blocks. Runs beside calamine, before its cells are used."""
+    index is not a number, a cell or row tag with two references, a row number seen before, a cell
+    whose reference names another row than the one that holds it and a cell reference seen before.
+    ``rows`` (one bit per Excel row), ``row_cells`` (the references of the row the previous block
+    ended in) and ``order`` are kept by the caller across blocks. Runs beside calamine, before its cells are used."""
     _in_cell_tags(_ODD_EQUALS, block)
     if b"&" in block:
         _in_cell_tags(_REFERENCE_START, block)
@@ -147,6 +152,11 @@ def check_values(block: bytes, rows: bytearray, row_cells: set[bytes], order: Ro
                 f"not a number (the file is damaged); {SAVE_AGAIN}"
             )
     placed = _PLACED.findall(block)
+    if block.count(b'r="') != len(placed) and (twice := _TWO_REFERENCES.search(block)):
+        tag = block[twice.start() : block.find(b">", twice.end()) + 1].decode("utf-8", "replace")
+        raise ScanRefusal(
+            f"the sheet XML gives a cell or row two references ({tag}), which calamine reads at the last; {SAVE_AGAIN}"
+        )
     line = b" ".join(placed)
     numbers = _NUMBER.findall(line)
     if len(numbers) == block.count(b"<row"):  # every row written as Excel writes it: <row r="7"
@@ -161,7 +171,7 @@ def check_one_value(block: bytes) -> None:
     """Refuse a cell with two values (``<v>2</v><v>7</v>``: calamine reads the last) and an inline
     text cell whose content is not its ``<is>`` (a ``<v>``: calamine reads it as empty). Runs
     before calamine reads, with :func:`check_form` (the extent pass: the value pass is the longer)."""
-    after_text = _AFTER_TEXT.finditer(block) if b"</is>" in block else ()  # one-byte-fast search first
+    after_text = _AFTER_TEXT.finditer(block) if b"</is" in block else ()  # one-byte-fast search first
     for match in itertools.chain(_AFTER_VALUE.finditer(block), after_text):
         if _SECOND_VALUE.match(block, match.end()):
             raise ScanRefusal(f"the sheet XML gives {_cell_named(block, match.start())} two values; {SAVE_AGAIN}")

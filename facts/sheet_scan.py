@@ -14,8 +14,9 @@ It finds:
 - value cells far to the right or far down (calamine makes one dense range from A1 to the last
   value cell, so one note in ``XFD1048576`` asks for 512 GiB);
 - markup it would read otherwise than calamine, shared-string indexes that are not numbers, rows
-  and cells written twice, cells inside another row's element (facts/sheet_form.py) and cells
-  whose reference is written otherwise than Excel writes it: refusals;
+  and cells written twice, cells inside another row's element (facts/sheet_form.py), cells
+  whose reference is written otherwise than Excel writes it and rows outside the first
+  ``<sheetData>`` (calamine leaves them out): refusals;
 - where the rows lie, for cutting a big sheet into pieces (facts/sheet_rows.py).
 """
 
@@ -37,9 +38,9 @@ EXCEL_ROWS, EXCEL_COLUMNS = 1_048_576, 16_384
 
 _CELL_END = re.compile(rb"</c>|</row>|<c\b[^<>]*/>")
 _ERROR_MARK = b't="e"'
-_UNCALCULATED = re.compile(rb"(?:</f>|<f\b[^<>]*/>)(?!\s*<v\b[^<>]*>[^<])")
+_UNCALCULATED = re.compile(rb"(?:</f\s*>|<f\b[^<>]*/>)(?!\s*<v\b[^<>]*>[^<])")  # </f > is well-formed too
 _ATTRIBUTE = re.compile(rb'([\w:]+)\s*=\s*"([^"]*)"')
-_VALUE_AFTER_TAG = re.compile(rb"\s*(?:<f\b[^<>]*/>|<f\b[^<>]*>([^<]*)</f>)?\s*(?:<v\b[^<>]*>([^<]*)</v>)?")
+_VALUE_AFTER_TAG = re.compile(rb"\s*(?:<f\b[^<>]*/>|<f\b[^<>]*>([^<]*)</f\s*>)?\s*(?:<v\b[^<>]*>([^<]*)</v\s*>)?")
 _REFERENCE = re.compile(r"([A-Z]{1,3})([0-9]{1,7})")
 # Every cell but the usual ``<c r="B7"`` (one letter, fewer than seven digits, the first not 0):
 # the cells from column AA on or in rows from 1,000,000 on, and those written unusually (``r`` not
@@ -52,6 +53,8 @@ _REFERENCE = re.compile(r"([A-Z]{1,3})([0-9]{1,7})")
 # rb'<c(?=[\s>])(?! r="[A-Z][1-9][0-9]{0,5}")' does, no more, no less (tests/test_reader_far.py).
 _FAR = re.compile(rb'<c(?! r="[A-Z][1-9][0-9]{0,5}+")[\s>]')
 FAR_COLUMN, FAR_ROW = 26, 1_000_000
+_ROWS_START, _ROWS_END = b"<sheetData", b"</sheetData>"
+_ROW_OR_CELL = re.compile(rb"<(?:sheetData|row|c)[\s/>]")  # not <rowBreaks>, <col>, <cfRule>
 _HAS_VALUE = re.compile(rb"\s*(?:<f\b|<v\b[^<>]*>[^<]|<is\b)")
 
 
@@ -76,6 +79,8 @@ class SheetScan:
     order: RowOrder = field(default_factory=RowOrder)  # marks pass: whether they can be cut there
     rows: bytearray = field(default_factory=row_bits, repr=False)  # the rows seen, for check_values
     row_cells: set[bytes] = field(default_factory=set, repr=False)  # the last row's cells, for check_values
+    rows_begun: bool = False  # extent pass: <sheetData> seen
+    rows_ended: bool = False  # extent pass: the first </sheetData> seen
 
 
 def column_index(letters: str) -> int:
@@ -124,6 +129,7 @@ def scan_pass(stream: IO[bytes], *, extent: bool, marks: bool, size: int = 0) ->
                 step = EXTENT
                 check_form(block)
                 check_one_value(block)
+                _check_after_rows(block, scan)
                 for start in (match.start() for match in _FAR.finditer(block)):
                     _far(block, start, scan)
                 scan.places.add(offset, block)
@@ -259,6 +265,12 @@ def _errors(block: bytes, scan: SheetScan) -> None:
             if match and match[2] is not None:
                 row, column = _place(attributes, "a formula error")
                 scan.marks.append(Mark(row, column, html.unescape(match[2].decode("utf-8", "replace"))))
+            elif match and block.startswith(b"<is", match.end()):  # calamine reads the text, not an error
+                _place(attributes, "a formula error")
+                raise ScanRefusal(
+                    f"the sheet XML gives error cell {attributes[b'r'].decode()} inline text (<is>) for its value, "
+                    f"which Excel never does; {SAVE_AGAIN}"
+                )
 
 
 def _uncalculated(block: bytes, scan: SheetScan) -> None:
@@ -293,3 +305,32 @@ def _check_written(block: bytes, start: int, reference: bytes) -> None:
     if not block.startswith(b'<c r="' + reference + b'"', start):
         tag = block[start : block.find(b">", start) + 1].decode("utf-8", "replace")
         raise ScanRefusal(f"the sheet XML writes cell {reference.decode()} unlike Excel ({tag!r}); {SAVE_AGAIN}")
+
+
+def _check_after_rows(block: bytes, scan: SheetScan) -> None:
+    """Refuse rows or cells before ``<sheetData>`` or after the first ``</sheetData>`` (a second
+    ``<sheetData>``, or a row outside it): calamine reads none of them (openpyxl reads them all),
+    and a sheet read in pieces would read those that a piece's cut puts inside its ``<sheetData>``."""
+    start = 0
+    if not scan.rows_begun:
+        begin = block.find(_ROWS_START)
+        if (found := _ROW_OR_CELL.search(block, 0, len(block) if begin < 0 else begin)) is not None:
+            _refuse_outside(block, found.start())
+        if begin < 0:
+            return
+        scan.rows_begun, start = True, begin + len(_ROWS_START)
+    if not scan.rows_ended:
+        start = block.find(_ROWS_END, start)
+        if start < 0:
+            return
+        scan.rows_ended = True
+    if found := _ROW_OR_CELL.search(block, start):
+        _refuse_outside(block, found.start())
+
+
+def _refuse_outside(block: bytes, start: int) -> None:
+    tag = block[start : block.find(b">", start) + 1].decode("utf-8", "replace")
+    raise ScanRefusal(
+        f"the sheet XML writes rows outside its rows' element, <sheetData> ({tag}), which calamine would "
+        f"leave out; {SAVE_AGAIN}"
+    )

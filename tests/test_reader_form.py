@@ -11,15 +11,19 @@ refusal (exit 2, nothing written, the file named); Excel's own forms of these ce
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from facts.excel import read_sheet
+from facts.workbook import CellError
 from tests.reader_packages import SHEET, formatted_workbook, in_row, rewrite_part, text_cell
 from tests.test_hostile_input import FILE_NAME, Contents, good_rows, loaded, refused, seeded  # noqa: F401
 from tests.test_reader_package import job
 
 J3 = b'<c r="J3"><v>1000.0</v></c>'  # 期初资产规模 of the second row
+J20 = b'<c r="J20"><v>999</v></c>'
 
 
 def _prefixed(xml: bytes) -> bytes:
@@ -36,6 +40,7 @@ def _prefixed(xml: bytes) -> bytes:
         (b'<c r="J3" t="&#101;"><v>#N/A</v></c>', "a character reference"),
         (b'<c r="J3" t="e"><!-- checked --><v>#N/A</v></c>', "a comment"),
         (b'<c r="J3" t="e"><v><![CDATA[#N/A]]></v></c>', "a CDATA section"),
+        (b'<c r="J3" t="e"><is><t>#N/A</t></is></c>', "inline text"),  # calamine read the text "#N/A"
     ],
 )
 def test_an_error_cell_written_unlike_excel_is_refused_not_read_as_empty(
@@ -107,6 +112,19 @@ def test_excel_forms_of_these_cells_still_load(seeded: Contents, tmp_path: Path)
     path = formatted_workbook(tmp_path / FILE_NAME, good_rows(3), trailing_blank_rows=0)
     note = b'<c r="E3" t="inlineStr"><is><t xml:space="preserve">a = b &amp; \'c\' x:c </t></is></c>'
     links = b'<hyperlinks><hyperlink ref="A1" display="a &amp; b" location="\'S 1\'!A1"/></hyperlinks>'
+    after_rows = (  # what Excel writes after the rows (none is a row or a cell) and before them
+        b'<mergeCells count="1"><mergeCell ref="E5:F5"/></mergeCells><conditionalFormatting sqref="J2:J4">'
+        b'<cfRule type="cellIs" dxfId="0" priority="1" operator="lessThan"><formula>0</formula></cfRule>'
+        b'</conditionalFormatting><cellWatches><cellWatch r="J2"/></cellWatches><rowBreaks count="1" '
+        b'manualBreakCount="1"><brk id="3" max="16383" man="1"/></rowBreaks><colBreaks count="1" '
+        b'manualBreakCount="1"><brk id="4" max="1048575" man="1"/></colBreaks>'
+    )
+    before_rows = (
+        b'<sheetPr><outlinePr summaryBelow="0"/></sheetPr><dimension ref="A1:W4"/><sheetViews><sheetView '
+        b'workbookViewId="0"><pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
+        b'<selection pane="bottomLeft" activeCell="C3" sqref="C3"/></sheetView></sheetViews>'
+        b'<sheetFormatPr defaultRowHeight="15"/><cols><col min="1" max="3" width="12" customWidth="1"/></cols>'
+    )
     validations = (  # Excel's own prefixed elements, after the cells: a list from another sheet
         b'<extLst><ext uri="{CCE6A557-97BC-4b89-ADB6-D9C93CAAB3DF}" xmlns:x14="http://schemas.microsoft.com/'
         b'office/spreadsheetml/2009/9/main"><x14:dataValidations count="1" xmlns:xm="http://schemas.microsoft.com/'
@@ -117,7 +135,8 @@ def test_excel_forms_of_these_cells_still_load(seeded: Contents, tmp_path: Path)
     def edit(xml: bytes) -> bytes:
         xml = in_row(xml, 3, note)
         xml = xml.replace(J3, b'<c r="J3" s="0" t="str"><f>IF(A3 = 1,"a&amp;b",\'x\'!B2)</f><v>1000</v></c>')
-        return xml.replace(b"</sheetData>", b"</sheetData>" + links).replace(
+        xml = re.sub(rb"<dimension [^>]*/>", lambda _: before_rows, xml)
+        return xml.replace(b"</sheetData>", b"</sheetData>" + after_rows + links).replace(
             b"</worksheet>", validations + b"</worksheet>"
         )
 
@@ -190,6 +209,11 @@ def test_a_cell_written_in_another_rows_element_is_refused(
         (b'<c r="J3"><v>1000.0</v>\n<v>999</v></c>', "two values"),
         (b'<c r="J3" t="inlineStr"><is><t>1000</t></is><v>999</v></c>', "two values"),  # read as empty
         (b'<c r="J3" t="inlineStr"><is><t>1000</t></is><is><t>999</t></is></c>', "two values"),
+        (b'<c r="J3"><v>1000.0</v ><v>999</v></c>', "two values"),  # a blank in the end tag: read 999
+        (b'<c r="J3"><v>1000.0</v><f>1+1</f><v>999</v></c>', "two values"),  # past a formula: read 999
+        (b'<c r="J3"><v>1000.0</v>\n<f/>\n<v>999</v></c>', "two values"),
+        (b'<c r="J3"><v>1000.0</v>x<v>999</v></c>', "two values"),  # past text: read 999
+        (b'<c r="J3" t="inlineStr"><is><t>1000</t></is ><v>999</v></c>', "two values"),  # read as empty
         (b'<c r="J3" t="inlineStr"><v>1000</v></c>', "inline text without its text"),  # read as empty
     ],
 )
@@ -205,6 +229,80 @@ def test_a_cell_with_two_values_or_inline_text_without_its_text_is_refused(
     message = refused(seeded, "--file", str(path))
 
     assert "cell J3" in message and what in message and "save it again" in message
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        b'<c r="J3" r="J2"><v>999</v></c>',  # calamine wrote 999 over J2's 1,000 and left J3 empty
+        b'<c r="J3"\tr="J4"><v>999</v></c>',
+    ],
+)
+def test_a_cell_with_two_references_is_refused(seeded: Contents, tmp_path: Path, cell: bytes) -> None:  # noqa: F811
+    path = formatted_workbook(tmp_path / FILE_NAME, good_rows(3), trailing_blank_rows=0)
+    rewrite_part(path, SHEET, lambda xml: xml.replace(J3, cell))
+
+    message = refused(seeded, "--file", str(path))
+
+    assert "two references" in message and "save it again" in message
+
+
+def test_text_that_looks_like_two_references_still_loads(seeded: Contents, tmp_path: Path) -> None:  # noqa: F811
+    path = formatted_workbook(tmp_path / FILE_NAME, good_rows(3), trailing_blank_rows=0)
+    note = text_cell("X3", ' r="J2" r="J4"')  # quotes need no escaping in text
+
+    summary = loaded(rewrite_part(path, SHEET, lambda xml: in_row(xml, 3, note)))
+
+    assert summary["rows"]["valid"] == 3
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [  # each row 20 with 999 in J20, which calamine left out (openpyxl reads it): exit 0 before
+        lambda xml: xml.replace(b"</sheetData>", b'</sheetData><sheetData><row r="20">' + J20 + b"</row></sheetData>"),
+        lambda xml: xml.replace(b"</sheetData>", b'</sheetData><row r="20">' + J20 + b"</row>"),
+        lambda xml: xml.replace(b"<sheetData>", b'<row r="20">' + J20 + b"</row><sheetData>"),
+    ],
+    ids=["a second sheetData", "a row after sheetData", "a row before sheetData"],
+)
+def test_a_row_outside_the_rows_element_is_refused(
+    seeded: Contents,  # noqa: F811
+    tmp_path: Path,
+    edit: Callable[[bytes], bytes],
+) -> None:
+    path = formatted_workbook(tmp_path / FILE_NAME, good_rows(3), trailing_blank_rows=0)
+
+    message = refused(seeded, "--file", str(rewrite_part(path, SHEET, edit)))
+
+    assert "outside its rows' element" in message and "save it again" in message
+
+
+@pytest.mark.parametrize(
+    ("cell", "error"),
+    [  # each was read as an empty cell before (calamine reads an error value as "", and no mark)
+        (b'<c r="J3" t="e"><v>#N/A</v ></c>', CellError("#N/A")),
+        (b'<c r="J3" t="e"><f>1/0</f ><v>#DIV/0!</v></c>', CellError("#DIV/0!")),
+        (b'<c r="J3"><f>1+1</f ></c>', CellError("=1+1", uncalculated=True)),
+    ],
+)
+def test_an_end_tag_with_a_blank_hides_no_formula_error(tmp_path: Path, cell: bytes, error: CellError) -> None:
+    path = formatted_workbook(tmp_path / FILE_NAME, good_rows(3), trailing_blank_rows=0)
+    rewrite_part(path, SHEET, lambda xml: xml.replace(J3, cell))
+
+    rows = dict(read_sheet(path, "规模明细").iter_rows())
+
+    assert rows[3][9] == error
+
+
+def test_an_indented_inline_text_cell_still_loads(tmp_path: Path) -> None:
+    """White space before ``<is>`` (XML written indented, by other tools than Excel) is no inline
+    text cell without its text: calamine reads its text; it was refused as read as empty."""
+    path = formatted_workbook(tmp_path / FILE_NAME, good_rows(3), trailing_blank_rows=0)
+    rewrite_part(path, SHEET, lambda xml: xml.replace(J3, b'<c r="J3" t="inlineStr">\n  <is><t>1000</t></is>\n</c>'))
+
+    rows = dict(read_sheet(path, "规模明细").iter_rows())
+
+    assert rows[3][9] == "1000"
 
 
 def test_a_refusal_for_mostly_invalid_rows_quotes_an_error_cell_as_excel_shows_it(
