@@ -301,7 +301,7 @@ def _marks_by_row(found: list[Mark]) -> ErrorCells:
 def _xls_marks(path: Path, sheet: str) -> ErrorCells:
     marks: ErrorCells = {}
     for row, column, code in xls_error_cells(path, sheet):
-        marks.setdefault(row, {})[column] = CellError(code)
+        marks.setdefault(row, {})[column] = CellError("=…", uncalculated=True) if code is None else CellError(code)
     return marks
 
 

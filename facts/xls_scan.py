@@ -5,7 +5,8 @@ python-calamine reads an .xls error cell — a constant ``#N/A`` or a formula wh
 an error — as an empty string, which a default would then fill (an empty 组合代码 becomes the
 default portfolio). The .xlsx pre-scan (facts/sheet_scan.py) reads XML; this reads the compound
 file's ``Workbook`` stream and walks the BIFF8 records of the sheet: BOOLERR records with the error
-flag set and FORMULA records whose cached result is an error. calamine also keeps the last of two
+flag set and FORMULA records whose cached result is an error, and text formulas whose text (the
+STRING record after them) never came — calamine reads those as empty too. calamine also keeps the last of two
 records that give one cell a value (a NUMBER of 999 after an RK of 1,000 for J3 reads 999), so a
 second record for a cell already written is a refusal naming the cell (facts/xls_cells.py). Reads
 the file only; every loop is bounded by the file's size, and a damaged structure is a refusal
@@ -25,8 +26,12 @@ _ERRORS = {0x00: "#NULL!", 0x07: "#DIV/0!", 0x0F: "#VALUE!", 0x17: "#REF!", 0x1D
 _END_OF_CHAIN, _FREE = 0xFFFFFFFE, 0xFFFFFFFF
 _STREAMS = ("Workbook", "Book")
 _BOUNDSHEET, _BOOLERR, _FORMULA, _EOF, _FILEPASS = 0x0085, 0x0205, 0x0006, 0x000A, 0x002F
+_STRING = 0x0207
+_BEFORE_STRING = frozenset({0x04BC, 0x0221, 0x0236, 0x003C})  # SHRFMLA, ARRAY, TABLE, CONTINUE
 
-XlsError = tuple[int, int, str]  # Excel row number, 0-based column, error code
+# Excel row number, 0-based column, error code — None for a text formula whose text (its STRING
+# record) never came: a formula never calculated, which calamine reads as an empty cell
+XlsError = tuple[int, int, str | None]
 
 
 class XlsRefusal(ValueError):
@@ -124,9 +129,16 @@ def _sheet_offset(stream: bytes, sheet: str) -> int:
 
 
 def _sheet_errors(stream: bytes, offset: int) -> list[XlsError]:
-    errors = []
+    errors: list[XlsError] = []
     written = WrittenCells()
+    text_due: tuple[int, int] | None = None  # a text formula's cell, until its STRING record comes
     for kind, _, body in _records(stream, offset):
+        if text_due is not None and kind not in _BEFORE_STRING:
+            if kind != _STRING:  # calamine reads the cell as empty: a formula never calculated
+                errors.append((text_due[0] + 1, text_due[1], None))
+            text_due = None
+        if kind == _FORMULA and len(body) >= 14 and body[6] == 0 and body[12:14] == b"\xff\xff":
+            text_due = struct.unpack_from("<HH", body, 0)
         if kind == _BOOLERR and len(body) >= 8 and body[7] == 1:
             row, column = struct.unpack_from("<HH", body, 0)
             errors.append((row + 1, column, _ERRORS.get(body[6], f"#ERROR{body[6]}")))

@@ -195,3 +195,29 @@ def test_blank_records_and_a_formulas_own_text_are_no_second_value(tmp_path: Pat
     )
     with pytest.raises(XlsRefusal, match="cell D2 twice"):
         xls_error_cells(again, SHEET)
+
+
+def test_a_text_formula_whose_text_never_came_is_a_row_error_not_an_empty_cell(
+    seeded: Contents,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """A FORMULA record with a text result and no STRING record after it (a formula never
+    calculated): calamine reads the cell as empty, which loaded with exit 0 before."""
+    path = _with_records(
+        tmp_path / FILE_NAME.replace(".xlsx", ".xls"), _after(LABELSST, 1, 3, _formula(1, 4, TEXT_RESULT))
+    )
+    assert CalamineWorkbook.from_path(path).get_sheet_by_name(SHEET).to_python()[1][4] == ""
+    assert (2, 4, None) in xls_error_cells(path, SHEET)
+
+    summary = loaded(path)
+
+    errors = [(item["row"], item["message"]) for item in summary["row_errors"]["items"]]
+    assert (2, "formula was never calculated (open and save the workbook in Excel)") in errors
+    assert summary["rows"]["valid"] == 4  # P0002's row is the error; the #N/A, #REF! and #DIV/0! rows stay so
+
+
+def test_a_text_formulas_text_may_follow_its_shared_formula_record(tmp_path: Path) -> None:
+    shared = (0x04BC, b"\0" * 10)  # SHRFMLA between a FORMULA and its STRING, as Excel writes it
+    formula = (_formula(1, 4, TEXT_RESULT), shared, (STRING, b"\x05\0\0P7777"))
+    path = _with_records(tmp_path / "shared.xls", _after(LABELSST, 1, 3, *formula))
+    assert xls_error_cells(path, SHEET) == [(3, 9, "#N/A"), (4, 6, "#REF!"), (5, 0, "#DIV/0!")]
