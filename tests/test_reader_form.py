@@ -23,6 +23,15 @@ from tests.test_hostile_input import FILE_NAME, Contents, good_rows, loaded, ref
 from tests.test_reader_package import job
 
 J3 = b'<c r="J3"><v>1000.0</v></c>'  # 期初资产规模 of the second row
+
+
+def _refused_with_j3(seeded: Contents, tmp_path: Path, cell: bytes) -> str:  # noqa: F811
+    """The job's refusal of the usual workbook with its J3 written as ``cell``."""
+    path = formatted_workbook(tmp_path / FILE_NAME, good_rows(3), trailing_blank_rows=0)
+    rewrite_part(path, SHEET, lambda xml: xml.replace(J3, cell))
+    return refused(seeded, "--file", str(path))
+
+
 J20 = b'<c r="J20"><v>999</v></c>'
 
 
@@ -49,12 +58,9 @@ def test_an_error_cell_written_unlike_excel_is_refused_not_read_as_empty(
     cell: bytes,
     why: str,
 ) -> None:
-    path = formatted_workbook(tmp_path / FILE_NAME, good_rows(3), trailing_blank_rows=0)
-    rewrite_part(path, SHEET, lambda xml: xml.replace(J3, cell))
+    message = _refused_with_j3(seeded, tmp_path, cell)
 
-    message = refused(seeded, "--file", str(path))
-
-    assert str(path) in message and "open the workbook in Excel and save it again" in message, why
+    assert FILE_NAME in message and "open the workbook in Excel and save it again" in message, why
 
 
 def test_a_sheet_with_prefixed_elements_is_refused(seeded: Contents, tmp_path: Path) -> None:  # noqa: F811
@@ -87,10 +93,7 @@ def test_a_shared_string_index_that_is_not_a_number_is_refused(
     tmp_path: Path,
     index: bytes,
 ) -> None:
-    path = formatted_workbook(tmp_path / FILE_NAME, good_rows(3), trailing_blank_rows=0)
-    rewrite_part(path, SHEET, lambda xml: xml.replace(J3, b'<c r="J3" t="s"><v>' + index + b"</v></c>"))
-
-    message = refused(seeded, "--file", str(path))  # read as shared text 0 ("月度") before
+    message = _refused_with_j3(seeded, tmp_path, b'<c r="J3" t="s"><v>' + index + b"</v></c>")  # read as "月度" before
 
     assert "cell J3" in message and "shared text" in message and "save it again" in message
 
@@ -223,10 +226,7 @@ def test_a_cell_with_two_values_or_inline_text_without_its_text_is_refused(
     cell: bytes,
     what: str,
 ) -> None:
-    path = formatted_workbook(tmp_path / FILE_NAME, good_rows(3), trailing_blank_rows=0)
-    rewrite_part(path, SHEET, lambda xml: xml.replace(J3, cell))
-
-    message = refused(seeded, "--file", str(path))
+    message = _refused_with_j3(seeded, tmp_path, cell)
 
     assert "cell J3" in message and what in message and "save it again" in message
 
@@ -239,10 +239,7 @@ def test_a_cell_with_two_values_or_inline_text_without_its_text_is_refused(
     ],
 )
 def test_a_cell_with_two_references_is_refused(seeded: Contents, tmp_path: Path, cell: bytes) -> None:  # noqa: F811
-    path = formatted_workbook(tmp_path / FILE_NAME, good_rows(3), trailing_blank_rows=0)
-    rewrite_part(path, SHEET, lambda xml: xml.replace(J3, cell))
-
-    message = refused(seeded, "--file", str(path))
+    message = _refused_with_j3(seeded, tmp_path, cell)
 
     assert "two references" in message and "save it again" in message
 
