@@ -183,8 +183,8 @@ def check_one_value(block: bytes) -> None:
         start = block.rfind(b"<", 0, match.start())
         if block.startswith(b"<c", start) and block.rfind(b">", start, match.start()) < 0:
             raise ScanRefusal(
-                f"the sheet XML writes {_cell_named(block, start)} as inline text without its text (<is>), "
-                f"which calamine reads as empty; {SAVE_AGAIN}"
+                f"the sheet XML writes {_cell_named(block, start)} as inline text whose content is not its text "
+                f"(<is>) alone, which Excel never writes (calamine reads a <v> there as empty); {SAVE_AGAIN}"
             )
 
 

@@ -217,7 +217,8 @@ def test_a_cell_written_in_another_rows_element_is_refused(
         (b'<c r="J3"><v>1000.0</v>\n<f/>\n<v>999</v></c>', "two values"),
         (b'<c r="J3"><v>1000.0</v>x<v>999</v></c>', "two values"),  # past text: read 999
         (b'<c r="J3" t="inlineStr"><is><t>1000</t></is ><v>999</v></c>', "two values"),  # read as empty
-        (b'<c r="J3" t="inlineStr"><v>1000</v></c>', "inline text without its text"),  # read as empty
+        (b'<c r="J3" t="inlineStr"><v>1000</v></c>', "inline text whose content is not its text"),  # read as empty
+        (b'<c r="J3" t="inlineStr"><f>1</f><is><t>1000</t></is></c>', "inline text whose content is not its text"),
     ],
 )
 def test_a_cell_with_two_values_or_inline_text_without_its_text_is_refused(
