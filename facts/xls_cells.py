@@ -20,10 +20,17 @@ from __future__ import annotations
 
 import struct
 
-_NUMBER, _LABEL, _BOOLERR, _RK, _RSTRING, _LABELSST, _FORMULA = 0x0203, 0x0204, 0x0205, 0x027E, 0x00D6, 0x00FD, 0x0006
-_MULRK, _STRING = 0x00BD, 0x0207
-_ONE_CELL = frozenset({_NUMBER, _LABEL, _BOOLERR, _RK, _RSTRING, _LABELSST, _FORMULA})
+BOOLERR, FORMULA, STRING = 0x0205, 0x0006, 0x0207  # the record kinds facts/xls_scan.py reads too
+_NUMBER, _LABEL, _RK, _RSTRING, _LABELSST, _MULRK = 0x0203, 0x0204, 0x027E, 0x00D6, 0x00FD, 0x00BD
+_ONE_CELL = frozenset({_NUMBER, _LABEL, BOOLERR, _RK, _RSTRING, _LABELSST, FORMULA})
 _ROWS, _COLUMNS = 1 << 16, 256
+TEXT_RESULT, ERROR_RESULT = 0, 2  # what a FORMULA record's cached result is, when not a number
+
+
+def formula_result(body: bytes) -> int | None:
+    """The kind of a FORMULA record's cached result (:data:`TEXT_RESULT`: its text follows in a
+    STRING record; :data:`ERROR_RESULT`; 1 a boolean, 3 empty), or None for a number."""
+    return body[6] if len(body) >= 14 and body[12:14] == b"\xff\xff" else None
 
 
 class WrittenCells:
@@ -40,14 +47,14 @@ class WrittenCells:
         column) that an earlier record wrote, if any."""
         if kind in _ONE_CELL and len(body) >= 4:
             row, column = struct.unpack_from("<HH", body)
-            if kind == _FORMULA:
+            if kind == FORMULA:
                 self._formula = (row, column)
-                self._text_due = len(body) >= 14 and body[6] == 0 and body[12:14] == b"\xff\xff"
+                self._text_due = formula_result(body) == TEXT_RESULT
             return self._written(row, column, 1)
         if kind == _MULRK and len(body) >= 6:
             row, column = struct.unpack_from("<HH", body)
             return self._written(row, column, (len(body) - 6) // 6)
-        if kind == _STRING:
+        if kind == STRING:
             if self._text_due:  # the value of the text formula just noted
                 self._text_due = False
                 return None

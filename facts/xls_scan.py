@@ -20,13 +20,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from facts.sheet_header import column_letter
-from facts.xls_cells import WrittenCells
+from facts.xls_cells import BOOLERR, ERROR_RESULT, FORMULA, STRING, TEXT_RESULT, WrittenCells, formula_result
 
 _ERRORS = {0x00: "#NULL!", 0x07: "#DIV/0!", 0x0F: "#VALUE!", 0x17: "#REF!", 0x1D: "#NAME?", 0x24: "#NUM!", 0x2A: "#N/A"}
 _END_OF_CHAIN, _FREE = 0xFFFFFFFE, 0xFFFFFFFF
 _STREAMS = ("Workbook", "Book")
-_BOUNDSHEET, _BOOLERR, _FORMULA, _EOF, _FILEPASS = 0x0085, 0x0205, 0x0006, 0x000A, 0x002F
-_STRING = 0x0207
+_BOUNDSHEET, _EOF, _FILEPASS = 0x0085, 0x000A, 0x002F
 _BEFORE_STRING = frozenset({0x04BC, 0x0221, 0x0236, 0x003C})  # SHRFMLA, ARRAY, TABLE, CONTINUE
 
 # Excel row number, 0-based column, error code — None for a text formula whose text (its STRING
@@ -134,15 +133,16 @@ def _sheet_errors(stream: bytes, offset: int) -> list[XlsError]:
     text_due: tuple[int, int] | None = None  # a text formula's cell, until its STRING record comes
     for kind, _, body in _records(stream, offset):
         if text_due is not None and kind not in _BEFORE_STRING:
-            if kind != _STRING:  # calamine reads the cell as empty: a formula never calculated
+            if kind != STRING:  # calamine reads the cell as empty: a formula never calculated
                 errors.append((text_due[0] + 1, text_due[1], None))
             text_due = None
-        if kind == _FORMULA and len(body) >= 14 and body[6] == 0 and body[12:14] == b"\xff\xff":
+        result = formula_result(body) if kind == FORMULA else None
+        if result == TEXT_RESULT:
             text_due = struct.unpack_from("<HH", body, 0)
-        if kind == _BOOLERR and len(body) >= 8 and body[7] == 1:
+        if kind == BOOLERR and len(body) >= 8 and body[7] == 1:
             row, column = struct.unpack_from("<HH", body, 0)
             errors.append((row + 1, column, _ERRORS.get(body[6], f"#ERROR{body[6]}")))
-        elif kind == _FORMULA and len(body) >= 14 and body[6] == 2 and body[12:14] == b"\xff\xff":
+        elif result == ERROR_RESULT:
             row, column = struct.unpack_from("<HH", body, 0)
             errors.append((row + 1, column, _ERRORS.get(body[8], f"#ERROR{body[8]}")))
         repeated = written.add(kind, body)
