@@ -251,11 +251,7 @@ def _check_rows_one_by_one(block: bytes, rows: bytearray, row_cells: set[bytes],
         _in_row(last_row, order.last)
         references += last_row
     _check_repeats(references, row_cells)
-    if tags:
-        row_cells.clear()
-        row_cells.update(last_row)
-    else:
-        row_cells.update(references)
+    _carry(row_cells, last_row if tags else None, references)
 
 
 def _in_row(references: list[bytes], row: int) -> None:
@@ -275,11 +271,18 @@ def _check_cells(placed: list[bytes], line: bytes, row_cells: set[bytes]) -> Non
     if len(seen) != len(placed) or not row_cells.isdisjoint(seen):
         _check_repeats([place for place in placed if not place.startswith(b"r")], row_cells)
     last_row = line.rfind(b'r="')
-    if last_row >= 0:
-        row_cells.clear()
-        row_cells.update(line[last_row:].split(b" ")[1:])
+    _carry(row_cells, line[last_row:].split(b" ")[1:] if last_row >= 0 else None, seen)
+
+
+def _carry(row_cells: set[bytes], last_row: list[bytes] | None, references: Iterable[bytes]) -> None:
+    """Keep in ``row_cells`` the references of the row a block ended in: ``last_row``, the cells
+    of the last row begun in it, or, where no row began in the block (None), its ``references``
+    added to those of the row it went on with."""
+    if last_row is None:
+        row_cells.update(references)
     else:
-        row_cells.update(seen)
+        row_cells.clear()
+        row_cells.update(last_row)
 
 
 def _check_repeats(references: list[bytes], row_cells: set[bytes]) -> None:
